@@ -1,0 +1,169 @@
+"""Configuration: environment variables over a TOML file over defaults.
+
+The file is ``$HGBOT_CONFIG`` or ``$HGBOT_HOME/config.toml``; its keys are the field names below
+(``[slack]`` / ``[discord]`` / ``[access]`` tables hold the platform fields without their prefix).
+Every field also has an environment variable, listed in ``ENV``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import ConfigError
+
+
+def _default_home() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("hgbot", appauthor=False))
+
+
+@dataclass
+class Settings:
+    home: Path = field(default_factory=_default_home)
+    # LLM: any OpenAI-compatible endpoint. Without base_url and api_key hgbot runs the embedded default.
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout: float = 60.0
+    llm_max_retries: int = 2
+    local_llm: str = ""  # path or "smollm2" (default); "none" disables the in-process LLM
+    catalog: str = ""  # HGBOT_CATALOG: replaces the built-in catalog
+    task_timeout: float = 300.0
+    memory_budget_mb: int = 0  # 0: derive from the device (80% of GPU memory, or 50% of RAM)
+    device: str = "auto"  # auto | cpu | cuda
+    max_file_mb: int = 50
+    history_tokens: int = 1500
+    fast_path: bool = True
+    fast_path_threshold: float = 0.0  # 0: the tuned default of the router
+    # Slack
+    slack_bot_token: str = ""
+    slack_app_token: str = ""
+    slack_signing_secret: str = ""
+    slack_api_url: str = ""
+    slack_command: str = "/hgbot"
+    # Discord
+    discord_token: str = ""
+    discord_api_base: str = ""
+    discord_gateway_url: str = ""
+    discord_dms: bool = True
+    # Access control (empty allow list: everyone)
+    allow_users: list[str] = field(default_factory=list)
+    deny_users: list[str] = field(default_factory=list)
+    allow_channels: list[str] = field(default_factory=list)
+    deny_channels: list[str] = field(default_factory=list)
+    allow_roles: list[str] = field(default_factory=list)
+    deny_roles: list[str] = field(default_factory=list)
+    config_file: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "hgbot.sqlite3"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url or self.llm_api_key)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_mb * 1024 * 1024
+
+
+ENV: dict[str, str] = {
+    "home": "HGBOT_HOME",
+    "llm_base_url": "OPENAI_BASE_URL",
+    "llm_api_key": "OPENAI_API_KEY",
+    "llm_model": "HGBOT_LLM_MODEL",
+    "llm_timeout": "HGBOT_LLM_TIMEOUT",
+    "llm_max_retries": "HGBOT_LLM_MAX_RETRIES",
+    "local_llm": "HGBOT_LOCAL_LLM",
+    "catalog": "HGBOT_CATALOG",
+    "task_timeout": "HGBOT_TASK_TIMEOUT",
+    "memory_budget_mb": "HGBOT_MEMORY_BUDGET_MB",
+    "device": "HGBOT_DEVICE",
+    "max_file_mb": "HGBOT_MAX_FILE_MB",
+    "history_tokens": "HGBOT_HISTORY_TOKENS",
+    "fast_path": "HGBOT_FAST_PATH",
+    "fast_path_threshold": "HGBOT_FAST_PATH_THRESHOLD",
+    "slack_bot_token": "SLACK_BOT_TOKEN",
+    "slack_app_token": "SLACK_APP_TOKEN",
+    "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "slack_api_url": "SLACK_API_URL",
+    "slack_command": "HGBOT_SLACK_COMMAND",
+    "discord_token": "DISCORD_TOKEN",
+    "discord_api_base": "DISCORD_API_BASE",
+    "discord_gateway_url": "DISCORD_GATEWAY_URL",
+    "discord_dms": "HGBOT_DISCORD_DMS",
+    "allow_users": "HGBOT_ALLOW_USERS",
+    "deny_users": "HGBOT_DENY_USERS",
+    "allow_channels": "HGBOT_ALLOW_CHANNELS",
+    "deny_channels": "HGBOT_DENY_CHANNELS",
+    "allow_roles": "HGBOT_ALLOW_ROLES",
+    "deny_roles": "HGBOT_DENY_ROLES",
+}
+
+_SECTIONS = {"slack": "slack_", "discord": "discord_", "access": "", "llm": "llm_"}
+SECRETS = {"llm_api_key", "slack_bot_token", "slack_app_token", "slack_signing_secret", "discord_token"}
+
+
+def _coerce(name: str, value: Any, kind: Any, origin: str) -> Any:
+    try:
+        if kind in ("Path", "Path | None", Path):
+            return Path(str(value)).expanduser()
+        if kind in ("bool", bool):
+            if isinstance(value, bool):
+                return value
+            return str(value).strip().lower() in ("1", "true", "yes", "on")
+        if kind in ("int", int):
+            return int(value)
+        if kind in ("float", float):
+            return float(value)
+        if str(kind).startswith("list"):
+            if isinstance(value, list):
+                return [str(v) for v in value]
+            return [v.strip() for v in str(value).split(",") if v.strip()]
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{origin}: {name} must be {kind}, got {value!r}.") from exc
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from ``env`` (default ``os.environ``), the config file, and ``overrides``."""
+    env = dict(os.environ if env is None else env)
+    types = {f.name: f.type for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    home = Path(env["HGBOT_HOME"]).expanduser() if env.get("HGBOT_HOME") else _default_home()
+    cfg_path = Path(env["HGBOT_CONFIG"]).expanduser() if env.get("HGBOT_CONFIG") else home / "config.toml"
+    if env.get("HGBOT_CONFIG") and not cfg_path.exists():
+        raise ConfigError(f"HGBOT_CONFIG points to {cfg_path}, which does not exist.")
+    if cfg_path.exists():
+        try:
+            data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"Cannot read the config file {cfg_path}: {exc}.") from exc
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in _SECTIONS and isinstance(value, dict):
+                for sub, v in value.items():
+                    flat[_SECTIONS[key] + sub if not sub.startswith(_SECTIONS[key]) else sub] = v
+            else:
+                flat[key] = value
+        for key, value in flat.items():
+            if key not in types:
+                raise ConfigError(f"{cfg_path}: unknown setting {key!r}.")
+            values[key] = _coerce(key, value, types[key], str(cfg_path))
+        values["config_file"] = cfg_path
+    for name, var in ENV.items():
+        if env.get(var, "") != "":
+            values[name] = _coerce(name, env[var], types[name], var)
+    values.setdefault("home", home)
+    values.update(overrides)
+    return Settings(**values)

@@ -1,0 +1,81 @@
+"""hgbot's one exception tree.
+
+    HgbotError                      every error we raise on purpose; ``str()`` is a sentence for people
+    ├── ConfigError                 missing or invalid configuration (no LLM, bad catalog file, ...)
+    ├── InputError                  bad user input: missing/oversized/unsupported file, bad handle
+    │   └── ArtifactNotFound        handle unknown, or it belongs to another conversation
+    ├── LLMError                    the LLM endpoint failed
+    │   ├── LLMUnavailable          unreachable, timed out, or rate limited past our retries
+    │   └── LLMBadResponse          answered, but with an error body or an unusable message
+    ├── PlanError                   the plan is invalid (after the repair turn); ``.problems`` lists why
+    ├── ModelError                  a model could not be loaded or failed while running
+    │   └── BackendUnavailable      no installed backend can run this task/model
+    ├── TaskTimeout                 a task ran past its time limit
+    └── StorageError                the database or blob store failed
+
+Adapters catch ``HgbotError`` at their boundary and show ``str(exc)`` to the user; anything
+else is a bug, logged with its traceback and shown as a short apology with the run id.
+"""
+
+from __future__ import annotations
+
+
+class HgbotError(Exception):
+    """Base of every error hgbot raises on purpose. The message is meant for a person."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        if hint:
+            self.hint = hint
+
+    def user_message(self) -> str:
+        text = str(self)
+        return f"{text} {self.hint}".strip() if self.hint else text
+
+
+class ConfigError(HgbotError):
+    pass
+
+
+class InputError(HgbotError):
+    pass
+
+
+class ArtifactNotFound(InputError):
+    pass
+
+
+class LLMError(HgbotError):
+    pass
+
+
+class LLMUnavailable(LLMError):
+    pass
+
+
+class LLMBadResponse(LLMError):
+    pass
+
+
+class PlanError(HgbotError):
+    def __init__(self, message: str, problems: list[str] | None = None, *, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.problems = list(problems or [])
+
+
+class ModelError(HgbotError):
+    pass
+
+
+class BackendUnavailable(ModelError):
+    pass
+
+
+class TaskTimeout(HgbotError):
+    pass
+
+
+class StorageError(HgbotError):
+    pass

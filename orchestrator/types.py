@@ -1,0 +1,193 @@
+"""The orchestrator's public data types: frozen dataclasses that adapters and storage share.
+
+No platform SDK type ever appears here; adapters translate their payloads into these.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Kind = Literal["text", "image", "audio", "video"]
+KINDS: tuple[Kind, ...] = ("text", "image", "audio", "video")
+FILE_KINDS: tuple[Kind, ...] = ("image", "audio", "video")
+
+HANDLE_PREFIX = "artifact:"
+GENERATED_PREFIX = "<GENERATED>-"
+
+
+@dataclass(frozen=True)
+class ConversationKey:
+    """Where a conversation lives: (platform, workspace, channel, thread). Empty strings mean 'none'."""
+
+    platform: str
+    workspace: str
+    channel: str
+    thread: str = ""
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.platform, self.workspace, self.channel, self.thread) if p)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file a user sent with a request, already downloaded by the adapter."""
+
+    filename: str
+    data: bytes
+    mime: str = ""  # what the platform claimed; the orchestrator sniffs the bytes anyway
+
+
+@dataclass(frozen=True)
+class Request:
+    conversation: ConversationKey
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    user: str = ""
+    delivery_id: str | None = None  # platform event id; a repeated id is processed once
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file stored in one conversation: an attachment or a generated output."""
+
+    id: str
+    conversation_id: int
+    kind: Kind
+    mime: str
+    path: Path
+    size: int
+    description: str = ""
+    task: str | None = None
+    model: str | None = None
+    filename: str = ""
+
+    @property
+    def handle(self) -> str:
+        return f"{HANDLE_PREFIX}{self.id}"
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Literal["user", "assistant"]
+    text: str
+
+
+@dataclass(frozen=True)
+class PlanTask:
+    id: int
+    task: str
+    deps: tuple[int, ...] = ()
+    args: dict[str, str] = field(default_factory=dict)
+    model: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "task": self.task, "deps": list(self.deps), "args": dict(self.args)}
+        if self.model:
+            out["model"] = self.model
+        return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    tasks: tuple[PlanTask, ...]
+    source: str = "llm"  # "llm", "router" (fast path), "embedded" (rule planner), "chat"
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [t.to_json() for t in self.tasks]
+
+
+@dataclass(frozen=True)
+class TextOutput:
+    text: str
+    kind: Kind = "text"
+
+
+@dataclass(frozen=True)
+class FileOutput:
+    """A file produced by a model, before it is stored as an artifact."""
+
+    kind: Kind
+    data: bytes
+    mime: str
+    suffix: str  # ".png", ".wav", ...
+    description: str = ""
+
+
+Output = TextOutput | FileOutput
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class TaskRun:
+    """The state of one plan task as it executes (mutable: the executor updates it in place)."""
+
+    id: int
+    task: str
+    model: str | None = None
+    status: RunStatus = RunStatus.QUEUED
+    seconds: float = 0.0
+    error: str | None = None
+    texts: list[str] = field(default_factory=list)
+    artifacts: list[Artifact] = field(default_factory=list)
+
+    def outputs_json(self) -> list[str]:
+        return [*self.texts, *(a.handle for a in self.artifacts)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "task": self.task,
+            "model": self.model,
+            "status": self.status.value,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+            "outputs": self.outputs_json(),
+        }
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The result of one request. ``error`` is set when the request could not be answered at all."""
+
+    text: str
+    plan: Plan | None = None
+    runs: tuple[TaskRun, ...] = ()
+    artifacts: tuple[Artifact, ...] = ()
+    llm_calls: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    run_id: int | None = None
+    duplicate: bool = False  # the delivery id was seen before; nothing was done
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class EventType(enum.StrEnum):
+    PLANNED = "planned"  # plan is known; runs are queued
+    TASK = "task"  # a task changed state
+    DELTA = "delta"  # a chunk of the streamed answer
+    DONE = "done"  # the reply is final
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    type: EventType
+    runs: tuple[TaskRun, ...] = ()
+    text: str = ""  # for DELTA: the new chunk
+    reply: Reply | None = None
+
+
+ProgressCallback = Callable[[ProgressEvent], Awaitable[None]]
