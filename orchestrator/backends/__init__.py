@@ -1,0 +1,50 @@
+"""Backend registry: catalog ``backend`` name → the class that runs it, imported lazily.
+
+Heavy libraries (torch, transformers, onnxruntime, ...) are imported only when a backend is
+first used, so the CLI starts fast and a missing optional dependency affects only its models.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import BackendUnavailable
+from .base import Backend, Device, Inputs, LoadedModel
+
+# name -> "module:Class" under orchestrator.backends
+REGISTRY: dict[str, str] = {
+    "transformers": "transformers_backend:TransformersBackend",
+    "diffusers": "diffusers_backend:DiffusersBackend",
+    "rapidocr": "ocr:RapidOcrBackend",
+    "faster-whisper": "whisper:FasterWhisperBackend",
+    "hibari": "tts:HibariBackend",
+    "nudenet": "vision:NudeNetBackend",
+    "opencv-cascade": "vision:CascadeBackend",
+    "sentence-transformers": "text:SentenceTransformersBackend",
+    "vader": "text:VaderBackend",
+    "local-llm": "local_llm:LocalLLMBackend",
+    "python": "python_backend:PythonBackend",
+}
+
+_instances: dict[str, Backend] = {}
+
+
+def get_backend(name: str) -> Backend:
+    """The backend instance for ``name``; raises BackendUnavailable when unknown or not installed."""
+    if name in _instances:
+        return _instances[name]
+    spec = REGISTRY.get(name)
+    if spec is None:
+        raise BackendUnavailable(f"No backend called {name!r} (known: {', '.join(sorted(REGISTRY))}).")
+    module_name, cls_name = spec.split(":")
+    try:
+        module = importlib.import_module(f"{__name__}.{module_name}")
+    except ImportError as exc:
+        raise BackendUnavailable(f"The {name} backend cannot be imported: {exc}.",
+                                 hint="Install the extra that provides it, e.g. pip install 'hgbot[offline]'.") from exc
+    backend: Backend = getattr(module, cls_name)()
+    _instances[name] = backend
+    return backend
+
+
+__all__ = ["REGISTRY", "Backend", "Device", "Inputs", "LoadedModel", "get_backend"]
