@@ -9,3 +9,129 @@ time a task changes state, DELTA chunks of the streamed answer, DONE with the fi
 ``handle`` never raises for user-facing failures: a request that cannot be answered comes back
 as a ``Reply`` with ``error`` set and ``text`` holding a readable message.
 """
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from .errors import HgbotError
+from .executor import Executor
+from .llm import start_counting
+from .planner import Planner, PlanningContext
+from .responder import Responder
+from .store import Store
+from .types import (
+    Artifact,
+    EventType,
+    Plan,
+    ProgressCallback,
+    ProgressEvent,
+    Reply,
+    Request,
+    RunStatus,
+    TaskRun,
+)
+
+log = logging.getLogger(__name__)
+
+# (filename, data, claimed mime, max bytes) -> (kind, mime, suffix); raises InputError
+AttachmentCheck = Callable[[str, bytes, str, int], tuple[str, str, str]]
+
+
+class Orchestrator:
+    def __init__(self, *, store: Store, planner: Planner, executor: Executor, responder: Responder,
+                 check_attachment: AttachmentCheck, max_file_bytes: int, history_limit: int = 40) -> None:
+        self.store = store
+        self.planner = planner
+        self.executor = executor
+        self.responder = responder
+        self.check_attachment = check_attachment
+        self.max_file_bytes = max_file_bytes
+        self.history_limit = history_limit
+
+    async def handle(self, request: Request, progress: ProgressCallback | None = None) -> Reply:
+        started = time.perf_counter()
+        counter = start_counting()
+
+        async def emit(event: ProgressEvent) -> None:
+            if progress is not None:
+                try:
+                    await progress(event)
+                except Exception:  # a broken progress display must not lose the answer
+                    log.exception("progress callback failed")
+
+        if request.delivery_id and not await self.store.claim_delivery(request.delivery_id):
+            return Reply(text="", duplicate=True)
+
+        conv_id: int | None = None
+        run_id: int | None = None
+        plan: Plan | None = None
+        runs: list[TaskRun] = []
+        try:
+            conv_id = await self.store.conversation(request.conversation)
+            run_id = await self.store.start_run(conv_id, request.text)
+            uploaded = await self._store_attachments(request, conv_id, run_id)
+            note = "".join(f"\n[attached {a.kind} {a.handle} {a.filename}]" for a in uploaded)
+            history = await self.store.history(conv_id, self.history_limit)
+            await self.store.add_message(conv_id, "user", request.text + note, run_id)
+            resources = await self.store.artifacts(conv_id)
+            plan = await self.planner.plan(PlanningContext(request.text, history, resources))
+            runs = [TaskRun(id=t.id, task=t.task) for t in plan.tasks]
+            await emit(ProgressEvent(EventType.PLANNED, runs=tuple(runs)))
+
+            async def on_change(_run: TaskRun) -> None:
+                await emit(ProgressEvent(EventType.TASK, runs=tuple(runs_by_id.values())))
+
+            by_handle = {a.handle: a for a in resources}
+            runs_by_id = {r.id: r for r in runs}
+            if plan.tasks:
+                done_runs = await self.executor.run(plan, conversation_id=conv_id, run_id=run_id,
+                                                    artifacts=by_handle, on_change=on_change)
+                runs_by_id.update({r.id: r for r in done_runs})
+                runs = done_runs
+
+            async def on_delta(chunk: str) -> None:
+                await emit(ProgressEvent(EventType.DELTA, text=chunk))
+
+            text = await self.responder.respond(request=request.text, history=history, plan=plan, runs=runs,
+                                                on_delta=on_delta)
+            generated: list[Artifact] = [a for r in runs for a in r.artifacts]
+            await self.store.add_message(conv_id, "assistant", text + "".join(
+                f"\n[generated {a.kind} {a.handle} by {a.task}]" for a in generated), run_id)
+            reply = Reply(text=text, plan=plan, runs=tuple(runs), artifacts=tuple(generated),
+                          llm_calls=counter.calls, seconds=time.perf_counter() - started, run_id=run_id)
+            status = "ok" if all(r.status is RunStatus.OK for r in runs) else "partial"
+        except HgbotError as exc:
+            reply = self._error_reply(exc.user_message(), plan, runs, counter.calls, started, run_id)
+            status = "error"
+        except Exception as exc:  # a bug: keep the traceback in the log, give the user a reference
+            log.exception("request failed (run %s)", run_id)
+            reply = self._error_reply(f"Something went wrong on my side ({type(exc).__name__}); the details are "
+                                      f"in the server log under run {run_id}.", plan, runs, counter.calls, started, run_id)
+            status = "error"
+        if run_id is not None:
+            try:
+                await self.store.finish_run(run_id, status=status, plan=plan.to_json() if plan else None,
+                                            tasks=[r.to_json() for r in runs], error=reply.error,
+                                            seconds=reply.seconds, llm_calls=reply.llm_calls)
+            except HgbotError:
+                log.exception("could not record run %s", run_id)
+        await emit(ProgressEvent(EventType.DONE, runs=tuple(runs), reply=reply))
+        return reply
+
+    async def _store_attachments(self, request: Request, conv_id: int, run_id: int) -> list[Artifact]:
+        stored = []
+        for att in request.attachments:
+            kind, mime, suffix = self.check_attachment(att.filename, att.data, att.mime, self.max_file_bytes)
+            stored.append(await self.store.put_artifact(
+                conv_id, att.data, kind=kind, mime=mime, suffix=suffix,  # type: ignore[arg-type]
+                description=f"uploaded by the user as {att.filename}", filename=att.filename, run_id=run_id))
+        return stored
+
+    @staticmethod
+    def _error_reply(message: str, plan: Plan | None, runs: list[TaskRun], calls: int, started: float,
+                     run_id: int | None) -> Reply:
+        return Reply(text=message, plan=plan, runs=tuple(runs), artifacts=tuple(a for r in runs for a in r.artifacts),
+                     llm_calls=calls, seconds=time.perf_counter() - started, error=message, run_id=run_id)

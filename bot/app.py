@@ -1,0 +1,130 @@
+"""Wiring: build the one application object (store, model cache, planner, executor, responder).
+
+Nothing heavy is imported here: torch and friends load on first use, in worker threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.backends import get_backend
+from orchestrator.catalog import Catalog
+from orchestrator.errors import HgbotError
+from orchestrator.executor import Executor
+from orchestrator.llm import LLM, InProcessLLM, OpenAILLM
+from orchestrator.pipeline import Orchestrator
+from orchestrator.planner import Planner
+from orchestrator.responder import Responder
+from orchestrator.selector import Selector
+from orchestrator.store import Store
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    store: Store
+    orchestrator: Orchestrator
+    catalog: Catalog
+    selector: Selector
+    cache: Any
+    llm: LLM | None
+
+    async def close(self) -> None:
+        if self.llm is not None:
+            await self.llm.close()
+        await self.store.close()
+
+
+def load_catalog(settings: Settings) -> Catalog:
+    """``HGBOT_CATALOG``: a file, ``hub`` or ``offline``; by default hub models when an LLM endpoint is
+    configured (a GPU host), else the packaged-weights catalog. Hub catalogs keep the packaged
+    models after their own, as fallbacks."""
+    choice = settings.catalog.strip()
+    if choice and choice not in ("hub", "offline"):
+        return Catalog.load(choice)
+    offline = Catalog.load(offline_default=True)
+    if choice == "offline" or (not choice and not settings.llm_configured):
+        return offline
+    hub = Catalog.load()
+    cards = hub.cards + [c for c in offline.cards]
+    return Catalog([_rerank(c, i) for i, c in enumerate(cards)])
+
+
+def _rerank(card: Any, rank: int) -> Any:
+    from dataclasses import replace
+
+    return replace(card, rank=rank)
+
+
+def build_llm(settings: Settings) -> LLM | None:
+    if settings.llm_configured:
+        return OpenAILLM(model=settings.llm_model, base_url=settings.llm_base_url, api_key=settings.llm_api_key,
+                         timeout=settings.llm_timeout, max_retries=settings.llm_max_retries)
+    if settings.local_llm.lower() == "none":
+        return None
+
+    def factory() -> Any:
+        from orchestrator.backends.local_llm import LocalChatLLM
+
+        return LocalChatLLM.create(settings.local_llm or None, home=settings.home)
+
+    return InProcessLLM(factory, name=settings.local_llm or "SmolLM2-135M-Instruct (local)")
+
+
+def backend_problem(name: str) -> str | None:
+    try:
+        return get_backend(name).available()
+    except HgbotError as exc:
+        return exc.user_message()
+
+
+async def build_app(settings: Settings, *, llm: LLM | None = None) -> App:
+    from orchestrator import media
+    from orchestrator.cache import ModelCache
+    from storage import SqliteStore
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    catalog = load_catalog(settings)
+    store = await SqliteStore.open(settings.db_path, settings.artifacts_dir)
+    device = ModelCache.detect_device(settings.device)
+    budget = settings.memory_budget_mb * 1024 * 1024 or ModelCache.default_budget(device)
+    cache = ModelCache(budget, device)
+    selector = Selector(catalog, cache, backend_problem)
+    llm = llm if llm is not None else build_llm(settings)
+    endpoint = llm if settings.llm_configured else None
+
+    shared: dict[str, Any] = {}
+
+    def router() -> Any:
+        if not settings.fast_path and endpoint is not None:
+            return None
+        if "router" not in shared:
+            from orchestrator.router import TaskRouter
+
+            shared["router"] = TaskRouter.load(settings.fast_path_threshold or None)
+        return shared["router"] if settings.fast_path else None
+
+    def rules() -> Any:
+        from orchestrator.embedded_planner import EmbeddedPlanner
+
+        if "router" not in shared:
+            from orchestrator.router import TaskRouter
+
+            shared["router"] = TaskRouter.load(settings.fast_path_threshold or None)
+        return EmbeddedPlanner(shared["router"])
+
+    planner = Planner(llm=endpoint, candidates=lambda t: selector.top_ids(t, 3), router=router, rule_planner=rules,
+                      history_tokens=settings.history_tokens)
+    executor = Executor(cache=cache, selector=selector, store=store, task_timeout=settings.task_timeout)
+    responder = Responder(llm, history_tokens=settings.history_tokens, summarize_with_llm=endpoint is not None)
+    orchestrator = Orchestrator(store=store, planner=planner, executor=executor, responder=responder,
+                                check_attachment=media.validate_attachment,  # type: ignore[arg-type]
+                                max_file_bytes=settings.max_file_bytes)
+    return App(settings=settings, store=store, orchestrator=orchestrator, catalog=catalog, selector=selector,
+               cache=cache, llm=llm)

@@ -1,0 +1,180 @@
+"""Stage 3: run the task graph.
+
+Each plan task becomes an asyncio task that waits for its dependencies, resolves its inputs,
+and runs its model in a worker thread, so independent branches run at the same time. A failing
+model falls back to the next candidate; a task that finally fails skips its dependents (with the
+reason) while the rest of the graph still runs. Generated files become artifacts of the
+conversation as soon as they exist, so nothing produced is lost if a later step fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+from . import tasks as registry
+from .catalog import ModelCard
+from .errors import ArtifactNotFound, HgbotError, InputError
+from .selector import Selector
+from .store import Store
+from .types import (
+    GENERATED_PREFIX,
+    HANDLE_PREFIX,
+    Artifact,
+    FileOutput,
+    Plan,
+    PlanTask,
+    RunStatus,
+    TaskRun,
+    TextOutput,
+)
+
+log = logging.getLogger(__name__)
+
+OnChange = Callable[[TaskRun], Awaitable[None]]
+
+
+class ModelSource(Protocol):
+    async def get(self, card: ModelCard) -> object: ...
+
+
+class Executor:
+    def __init__(self, *, cache: ModelSource, selector: Selector, store: Store, task_timeout: float = 300.0,
+                 max_parallel: int = 4) -> None:
+        self.cache = cache
+        self.selector = selector
+        self.store = store
+        self.task_timeout = task_timeout
+        # Bounds concurrent model calls across all requests: one shared queue for the GPU/CPU.
+        self._slots = asyncio.Semaphore(max_parallel)
+
+    async def run(self, plan: Plan, *, conversation_id: int, run_id: int | None,
+                  artifacts: Mapping[str, Artifact], on_change: OnChange | None = None) -> list[TaskRun]:
+        runs = {pt.id: TaskRun(id=pt.id, task=pt.task, model=None) for pt in plan.tasks}
+        done: dict[int, asyncio.Event] = {pt.id: asyncio.Event() for pt in plan.tasks}
+
+        async def notify(run: TaskRun) -> None:
+            if on_change is not None:
+                try:
+                    await on_change(run)
+                except Exception:  # a progress display must never break the job
+                    log.exception("progress callback failed")
+
+        async def one(pt: PlanTask) -> None:
+            run = runs[pt.id]
+            try:
+                for dep in pt.deps:
+                    await done[dep].wait()
+                bad = [d for d in pt.deps if runs[d].status is not RunStatus.OK]
+                if bad:
+                    run.status = RunStatus.SKIPPED
+                    run.error = f"skipped because task {bad[0]} ({runs[bad[0]].task}) {runs[bad[0]].status.value}"
+                    await notify(run)
+                    return
+                await self._execute(pt, run, runs, artifacts, conversation_id, run_id, notify)
+            except Exception as exc:  # defensive: a bug in one task must not hang its dependents
+                log.exception("task %s crashed", pt.id)
+                run.status = RunStatus.FAILED
+                run.error = f"internal error: {type(exc).__name__}"
+                await notify(run)
+            finally:
+                done[pt.id].set()
+
+        await asyncio.gather(*(one(pt) for pt in plan.tasks))
+        return [runs[pt.id] for pt in plan.tasks]
+
+    async def _execute(self, pt: PlanTask, run: TaskRun, runs: Mapping[int, TaskRun], artifacts: Mapping[str, Artifact],
+                       conversation_id: int, run_id: int | None, notify: Callable[[TaskRun], Awaitable[None]]) -> None:
+        try:
+            inputs = await self._resolve(pt, runs, artifacts, conversation_id)
+        except HgbotError as exc:
+            run.status, run.error = RunStatus.FAILED, exc.user_message()
+            await notify(run)
+            return
+        cards = self.selector.choose(pt)
+        if not cards:
+            run.status, run.error = RunStatus.FAILED, self.selector.why_none(pt.task)
+            await notify(run)
+            return
+        errors: list[str] = []
+        started = time.perf_counter()
+        for card in cards:
+            run.model = card.id
+            run.status = RunStatus.RUNNING
+            await notify(run)
+            try:
+                async with self._slots:
+                    model = await self.cache.get(card)
+                    outputs = await asyncio.wait_for(asyncio.to_thread(model.run, pt.task, inputs),  # type: ignore[attr-defined]
+                                                     timeout=self.task_timeout)
+                await self._store_outputs(run, outputs, card, conversation_id, run_id)
+                run.status = RunStatus.OK
+                run.error = "; ".join(errors) or None  # earlier failed candidates, for the record
+                run.seconds = time.perf_counter() - started
+                await notify(run)
+                return
+            except TimeoutError:
+                errors.append(f"{card.id} timed out after {self.task_timeout:.0f}s")
+            except HgbotError as exc:
+                errors.append(f"{card.id}: {exc.user_message()}")
+            except Exception as exc:  # model code raises anything; record it and try the next model
+                log.warning("model %s failed on %s", card.id, pt.task, exc_info=True)
+                errors.append(f"{card.id} failed: {_short(exc)}")
+        run.status = RunStatus.FAILED
+        run.error = "; ".join(errors)
+        run.seconds = time.perf_counter() - started
+        await notify(run)
+
+    async def _resolve(self, pt: PlanTask, runs: Mapping[int, TaskRun], artifacts: Mapping[str, Artifact],
+                       conversation_id: int) -> dict[str, str | Path]:
+        task = registry.get(pt.task)
+        inputs: dict[str, str | Path] = {}
+        for key, value in pt.args.items():
+            want = "text" if key == "context" else key
+            if value.startswith(GENERATED_PREFIX):
+                src = runs[int(value[len(GENERATED_PREFIX):])]
+                if want == "text":
+                    if not src.texts:
+                        raise InputError(f"task {src.id} ({src.task}) produced no text for task {pt.id}")
+                    inputs[key] = "\n".join(src.texts)
+                else:
+                    match = next((a for a in src.artifacts if a.kind == want), None)
+                    if match is None:
+                        raise InputError(f"task {src.id} ({src.task}) produced no {want} for task {pt.id}")
+                    inputs[key] = match.path
+            elif value.startswith(HANDLE_PREFIX):
+                art = artifacts.get(value) or await self.store.get_artifact(conversation_id, value[len(HANDLE_PREFIX):])
+                if art.conversation_id != conversation_id:
+                    raise ArtifactNotFound(f"{value} is not a file of this conversation.")
+                if art.kind != want:
+                    raise InputError(f"{value} is {art.kind}, but {pt.task} needs {want} there")
+                inputs[key] = art.path if want != "text" else art.path.read_text(encoding="utf-8", errors="replace")
+            else:
+                inputs[key] = value
+        if task is not None:
+            missing = [k for k in task.inputs if k not in inputs]
+            if missing:
+                raise InputError(f"{pt.task} is missing its {', '.join(missing)} input")
+        return inputs
+
+    async def _store_outputs(self, run: TaskRun, outputs: list[TextOutput | FileOutput], card: ModelCard,
+                             conversation_id: int, run_id: int | None) -> None:
+        for out in outputs:
+            if isinstance(out, TextOutput):
+                run.texts.append(out.text)
+            else:
+                art = await self.store.put_artifact(
+                    conversation_id, out.data, kind=out.kind, mime=out.mime, suffix=out.suffix,
+                    description=out.description or f"{run.task} output", task=run.task, model=card.id,
+                    filename=f"{run.task}-{run.id}{out.suffix}", run_id=run_id,
+                )
+                run.artifacts.append(art)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]

@@ -1,0 +1,190 @@
+"""Stage 1: turn a request into a validated task graph, with as few LLM calls as possible.
+
+Order of attempts:
+1. the fast path: a calibrated router decides single-task requests with their inputs at hand
+   (0 LLM calls);
+2. with an LLM endpoint: one JSON-schema-constrained call that plans *and* picks models (the
+   prompt lists candidate models per task), plus at most one repair turn fed with the
+   validator's problems;
+3. without one: the embedded planner (clause splitting + routing + type-driven linking).
+Every plan passes ``validate_plan``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from . import prompts
+from . import tasks as registry
+from .errors import LLMError, PlanError
+from .llm import LLM, ChatMessage
+from .types import Artifact, Kind, Message, Plan
+from .validate import plan_schema, validate_plan
+
+log = logging.getLogger(__name__)
+
+
+class Router(Protocol):
+    def plan(self, text: str, resources: Sequence[tuple[str, Kind]]) -> dict[str, Any] | None: ...
+
+
+class RulePlanner(Protocol):
+    def plan(self, text: str, resources: Sequence[tuple[str, Kind]], *, allow_literal_files: bool = False) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class PlanningContext:
+    request: str
+    history: Sequence[Message]
+    resources: Sequence[Artifact]  # newest first
+
+    @property
+    def handles(self) -> dict[str, Kind]:
+        return {a.handle: a.kind for a in self.resources}
+
+    @property
+    def resource_pairs(self) -> list[tuple[str, Kind]]:
+        return [(a.handle, a.kind) for a in self.resources]
+
+
+def _approx_tokens(text: str) -> int:
+    return len(text) // 4 + 1
+
+
+def trim_history(history: Sequence[Message], budget_tokens: int) -> list[Message]:
+    """Keep the newest messages that fit ``budget_tokens`` (oldest first in the result)."""
+    kept: list[Message] = []
+    used = 0
+    for msg in reversed(history):
+        cost = _approx_tokens(msg.text) + 4
+        if used + cost > budget_tokens:
+            break
+        kept.append(msg)
+        used += cost
+    return list(reversed(kept))
+
+
+def describe_resources(resources: Sequence[Artifact], limit: int = 20) -> str:
+    if not resources:
+        return "none"
+    lines = []
+    for a in resources[:limit]:
+        origin = f"output of {a.task} ({a.model})" if a.task else "uploaded by the user"
+        name = f" {a.filename}" if a.filename else ""
+        desc = f" — {a.description[:80]}" if a.description else ""
+        lines.append(f"- {a.handle} ({a.kind}){name}: {origin}{desc}")
+    return "\n".join(lines)
+
+
+class Planner:
+    def __init__(
+        self,
+        *,
+        llm: LLM | None,
+        candidates: Callable[[str], list[str]],
+        router: Callable[[], Router | None] | None = None,
+        rule_planner: Callable[[], RulePlanner | None] | None = None,
+        history_tokens: int = 1500,
+    ) -> None:
+        """``llm`` plans when given (an endpoint is configured); ``router`` and ``rule_planner`` are
+        factories, called once in a worker thread on first use (they load an embedding model)."""
+        self.llm = llm
+        self._candidates = candidates
+        self._router_factory = router
+        self._rule_factory = rule_planner
+        self._router: Router | None = None
+        self._rules: RulePlanner | None = None
+        self._loaded = False
+        self._load_lock = asyncio.Lock()
+        self.history_tokens = history_tokens
+
+    async def _ensure_loaded(self) -> None:
+        async with self._load_lock:
+            if self._loaded:
+                return
+            self._loaded = True
+            if self._router_factory is not None:
+                self._router = await asyncio.to_thread(_safe_factory, self._router_factory, "fast-path router")
+            if self._rule_factory is not None and self.llm is None:
+                self._rules = await asyncio.to_thread(_safe_factory, self._rule_factory, "embedded planner")
+
+    async def plan(self, ctx: PlanningContext) -> Plan:
+        await self._ensure_loaded()
+        handles = ctx.handles
+        cands = {t: self._candidates(t) for t in registry.TASKS}
+        if self._router is not None:
+            raw = await asyncio.to_thread(self._router.plan, ctx.request, ctx.resource_pairs)
+            if raw is not None:
+                try:
+                    return validate_plan(raw, handles=handles, candidates=cands, source="router")
+                except PlanError as exc:  # a router slip falls through to the full planner
+                    log.info("fast path plan rejected: %s", exc)
+        if self.llm is not None:
+            return await self._plan_with_llm(ctx, handles, cands)
+        if self._rules is not None:
+            raw = await asyncio.to_thread(self._rules.plan, ctx.request, ctx.resource_pairs)
+            return validate_plan(raw, handles=handles, candidates=cands, source="embedded")
+        raise PlanError("No planner is available: configure an LLM endpoint or install hgbot[offline].", [])
+
+    def messages(self, ctx: PlanningContext, cands: dict[str, list[str]]) -> list[ChatMessage]:
+        p = prompts.load("planner")
+        task_lines = []
+        for t in registry.TASKS.values():
+            inputs = " + ".join(t.inputs) + (f" (+ {', '.join(t.optional)})" if t.optional else "")
+            task_lines.append(f"- {t.name}: {inputs} -> {t.output}: {t.description}")
+        cand_lines = [f"- {task}: {', '.join(ids)}" for task, ids in cands.items() if ids] or ["- none"]
+        system = p["system"].format_map({"task_list": "\n".join(task_lines), "candidates": "\n".join(cand_lines)})
+        msgs: list[ChatMessage] = [{"role": "system", "content": system}]
+        for ex in p.get("examples", []):
+            msgs.append({"role": "user", "content": ex["user"].format_map({})})
+            msgs.append({"role": "assistant", "content": ex["assistant"].format_map({})})
+        history = trim_history(ctx.history, self.history_tokens)
+        hist_text = "\n".join(f"{m.role}: {m.text}" for m in history) or "(none)"
+        msgs.append({"role": "user", "content": p["user"].format_map({
+            "history": hist_text, "request": ctx.request, "resources": describe_resources(ctx.resources)})})
+        return msgs
+
+    async def _plan_with_llm(self, ctx: PlanningContext, handles: dict[str, Kind], cands: dict[str, list[str]]) -> Plan:
+        assert self.llm is not None
+        msgs = self.messages(ctx, cands)
+        schema = plan_schema()
+        problems: list[str] = []
+        for attempt in (1, 2):
+            content = await self.llm.complete_json(msgs, schema, "hgbot_plan")
+            try:
+                raw = _parse_json(content)
+                return validate_plan(raw, handles=handles, candidates=cands, source="llm")
+            except PlanError as exc:
+                problems = exc.problems or [str(exc)]
+                log.info("plan attempt %d invalid: %s", attempt, problems)
+                repair = prompts.load("planner")["repair"].format_map({"problems": "\n".join(f"- {p}" for p in problems)})
+                msgs = [*msgs, {"role": "assistant", "content": content[:4000]}, {"role": "user", "content": repair}]
+        raise PlanError("I could not turn your request into a valid plan: " + "; ".join(problems[:4]) + ".", problems,
+                        hint="Try rephrasing it as explicit steps.")
+
+
+def _parse_json(content: str) -> Any:
+    text = content.strip()
+    if text.startswith("```"):  # some servers wrap JSON in a fence even under json_schema
+        text = text.strip("`")
+        text = text[text.find("\n") + 1:] if "\n" in text else text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanError("The plan is not valid JSON.", [f"the answer is not valid JSON ({exc.msg} at char {exc.pos})"]) from exc
+
+
+def _safe_factory(factory: Callable[[], Any], what: str) -> Any:
+    try:
+        return factory()
+    except Exception as exc:  # an optional component must never break planning
+        log.warning("%s unavailable: %s", what, exc)
+        return None
+
+
+__all__ = ["LLMError", "Planner", "PlanningContext", "trim_history"]

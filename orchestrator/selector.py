@@ -1,0 +1,58 @@
+"""Stage 2: rank candidate models per task, with no extra LLM call.
+
+Ranking: already loaded > fits the memory budget > catalog rank. Models whose backend cannot
+run here (package not installed) are left out. The planner's ``model`` choice, already checked
+against the offered candidates by the validator, goes first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from . import tasks as registry
+from .catalog import Catalog, ModelCard
+from .types import PlanTask
+
+
+class CacheView(Protocol):
+    def is_loaded(self, card: ModelCard) -> bool: ...
+    def fits(self, card: ModelCard) -> bool: ...
+
+
+class Selector:
+    def __init__(self, catalog: Catalog, cache: CacheView, backend_problem: Callable[[str], str | None]) -> None:
+        """``backend_problem(name)`` is None when that backend can run here, else why not."""
+        self.catalog = catalog
+        self.cache = cache
+        self._backend_problem = backend_problem
+        self._problems: dict[str, str | None] = {}
+
+    def backend_problem(self, name: str) -> str | None:
+        if name not in self._problems:
+            self._problems[name] = self._backend_problem(name)
+        return self._problems[name]
+
+    def ranked(self, task: str) -> list[ModelCard]:
+        usable = [c for c in self.catalog.for_task(task) if self.backend_problem(c.backend) is None]
+        return sorted(usable, key=lambda c: (not self.cache.is_loaded(c), not self.cache.fits(c), c.rank))
+
+    def top_ids(self, task: str, n: int = 3) -> list[str]:
+        return [c.id for c in self.ranked(task)[:n]]
+
+    def choose(self, pt: PlanTask) -> list[ModelCard]:
+        """Models to try for ``pt``, in order (the next one is the fallback when one fails)."""
+        ranked = self.ranked(pt.task)
+        if pt.model:
+            ranked.sort(key=lambda c: c.id != pt.model)
+        return ranked
+
+    def why_none(self, task: str) -> str:
+        """A sentence explaining why no model can run ``task``."""
+        cards = self.catalog.for_task(task)
+        if not cards:
+            known = registry.get(task)
+            what = f"'{task}'" if known else f"unknown task '{task}'"
+            return f"No model in the catalog can run {what}. Add one to the catalog (HGBOT_CATALOG) to enable it."
+        reasons = sorted({p for c in cards if (p := self.backend_problem(c.backend))})
+        return f"No installed backend can run '{task}': " + "; ".join(reasons)
