@@ -1,0 +1,312 @@
+"""hgbot's discord.py client: which messages are for hgbot, where their conversation lives, the slash command.
+
+Addressing rules (``_where``):
+
+- a DM (when ``settings.discord_dms``): the DM channel is the conversation;
+- in a guild channel, a message that mentions hgbot opens a thread on that message and works there;
+  a reply to one of hgbot's channel messages continues in the thread on that message;
+- in a thread, a message is for hgbot when it mentions hgbot, replies to hgbot, or the thread is one
+  hgbot answers in (hgbot owns it, has answered there since start-up, or is a member of it).
+
+The conversation key is ``ConversationKey("discord", guild_id or "dm", parent_channel_id, thread_id)``.
+Every message is claimed once by id (``app.store.claim_delivery("discord:<id>")``) before any work:
+after a gateway resume Discord may deliver the same MESSAGE_CREATE again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from adapters.common import AccessPolicy
+from orchestrator.errors import ConfigError
+from orchestrator.types import ConversationKey
+
+from . import files, render
+from .endpoints import Endpoints
+from .turn import NO_PINGS, AppLike, Turn, run_turn
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+
+
+def intents() -> discord.Intents:
+    """Default intents plus ``message_content`` (privileged: enable it in the developer portal)."""
+    value = discord.Intents.default()
+    value.message_content = True
+    return value
+
+
+class HgbotClient(discord.Client):
+    """A ``discord.Client`` that answers hgbot requests. Build it with ``build_discord_client``."""
+
+    def __init__(self, app: AppLike, *, progress_interval: float = 1.0, **options: Any) -> None:
+        super().__init__(intents=intents(), allowed_mentions=NO_PINGS, **options)
+        self.app = app
+        self.progress_interval = progress_interval
+        self.endpoints = Endpoints(app.settings.discord_api_base, app.settings.discord_gateway_url)
+        self.endpoints.install(self)
+        self.policy = AccessPolicy.from_settings(app.settings)
+        self.tree = app_commands.CommandTree(self)
+        self.tree.add_command(self._slash_command())
+        self._threads: set[int] = set()
+        self._locks: weakref.WeakValueDictionary[ConversationKey, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def start(self, token: str, *, reconnect: bool = True) -> None:
+        # interaction calls are made by tasks started below; they inherit the scoped webhook adapter
+        with self.endpoints.scoped_webhooks():
+            await super().start(token, reconnect=reconnect)
+
+    async def setup_hook(self) -> None:
+        try:
+            commands = await self.tree.sync()
+            log.info("synced %d application command(s)", len(commands))
+        except discord.HTTPException as exc:  # messages still work without the slash command
+            log.warning("could not sync the /hgbot command: %s", exc)
+
+    async def on_ready(self) -> None:
+        log.info("connected to Discord as %s (%d guilds)", self.user, len(self.guilds))
+
+    # ---- messages -------------------------------------------------------------------------------
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or self.user is None:
+            return
+        try:
+            await self._on_message(message)
+        except Exception:
+            log.exception("failed to handle message %s", message.id)
+            await _quietly(message.channel.send(render.failure("Sorry, something went wrong on my side."),
+                                                allowed_mentions=NO_PINGS))
+
+    async def _on_message(self, message: discord.Message) -> None:
+        if not await self._is_for_me(message):
+            return
+        if not await self.app.store.claim_delivery(f"{PLATFORM}:{message.id}"):
+            log.info("message %s delivered again; already handled", message.id)
+            return
+        denied = self._denied(message.author, message.channel)
+        if denied:
+            await message.reply(denied, mention_author=False, allowed_mentions=NO_PINGS)
+            return
+        place = await self._where(message)
+        if place is None:
+            return
+        destination, key = place
+        referenced = await self._referenced(message)
+        sources = [*message.attachments]
+        if referenced is not None and referenced.author != self.user:  # "@hgbot what's in this?" as a reply
+            sources += referenced.attachments
+        downloads = await files.download(sources, self.app.settings.max_file_bytes)
+        assert self.user is not None
+        turn = Turn(key=key, destination=destination, text=render.strip_bot_mention(message.content, self.user.id),
+                    user=str(message.author.id), downloads=downloads,
+                    upload_limit=files.upload_limit(message.guild), reply_to=message)
+        async with self._lock(key):
+            await run_turn(self.app, turn, progress_interval=self.progress_interval)
+
+    async def _is_for_me(self, message: discord.Message) -> bool:
+        channel = message.channel
+        if isinstance(channel, discord.DMChannel):
+            return self.app.settings.discord_dms
+        if message.guild is None:
+            return False
+        if self._mentions_me(message):
+            return True
+        if isinstance(channel, discord.Thread) and self._answers_in(channel):
+            return True
+        referenced = await self._referenced(message)
+        return referenced is not None and referenced.author == self.user
+
+    def _mentions_me(self, message: discord.Message) -> bool:
+        me = self.user
+        if me is None:
+            return False
+        if any(user.id == me.id for user in message.mentions):
+            return True
+        # mentioning the bot's own integration role is how many people "mention the bot"
+        return any(role.tags is not None and role.tags.bot_id == me.id for role in message.role_mentions)
+
+    def _answers_in(self, thread: discord.Thread) -> bool:
+        me = self.user
+        return thread.id in self._threads or (me is not None and thread.owner_id == me.id) or thread.me is not None
+
+    async def _referenced(self, message: discord.Message) -> discord.Message | None:
+        ref = message.reference
+        if ref is None or ref.message_id is None:
+            return None
+        if isinstance(ref.resolved, discord.Message):
+            return ref.resolved
+        if ref.cached_message is not None:
+            return ref.cached_message
+        if ref.resolved is not None:  # DeletedReferencedMessage
+            return None
+        try:
+            return await message.channel.fetch_message(ref.message_id)
+        except discord.HTTPException:
+            return None
+
+    async def _where(self, message: discord.Message) -> tuple[discord.abc.Messageable, ConversationKey] | None:
+        """The channel to answer in and the conversation key, opening a thread when needed."""
+        channel = message.channel
+        if isinstance(channel, discord.DMChannel):
+            return channel, ConversationKey(PLATFORM, "dm", str(channel.id))
+        guild = message.guild
+        assert guild is not None
+        if isinstance(channel, discord.Thread):
+            self._threads.add(channel.id)
+            return channel, ConversationKey(PLATFORM, str(guild.id), str(channel.parent_id), str(channel.id))
+        referenced = await self._referenced(message)
+        if referenced is not None and referenced.author == self.user and not self._mentions_me(message):
+            # a reply to hgbot's own channel message continues in the thread on that message
+            thread = guild.get_thread(referenced.id) or await self._open_thread(referenced, message.content)
+        else:
+            thread = await self._open_thread(message, render.strip_bot_mention(message.content, self.user.id
+                                                                               if self.user else 0))
+        if thread is None:  # no thread possible here (permissions, channel type): answer in the channel
+            return channel, ConversationKey(PLATFORM, str(guild.id), str(channel.id))
+        return thread, ConversationKey(PLATFORM, str(guild.id), str(channel.id), str(thread.id))
+
+    async def _open_thread(self, message: discord.Message, title: str) -> discord.Thread | None:
+        try:
+            thread = await message.create_thread(name=render.thread_name(title), auto_archive_duration=1440)
+        except (discord.HTTPException, ValueError) as exc:
+            log.warning("cannot open a thread on %s: %s", message.id, exc)
+            return None
+        self._threads.add(thread.id)
+        return thread
+
+    def _denied(self, user: discord.abc.User, channel: Any) -> str | None:
+        if isinstance(channel, discord.DMChannel):
+            where = "dm"
+        else:
+            where = str(getattr(channel, "parent_id", None) or channel.id)
+        roles = _role_names(getattr(user, "roles", ()))
+        return self.policy.check(str(user.id), where, roles)
+
+    def _lock(self, key: ConversationKey) -> asyncio.Lock:
+        """One turn at a time per conversation, so a follow-up sees the previous turn's artifacts."""
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    # ---- slash command --------------------------------------------------------------------------
+
+    def _slash_command(self) -> app_commands.Command[Any, Any, Any]:
+        @app_commands.command(name="hgbot", description="Ask hgbot: it plans Hugging Face tasks and answers in a thread.")
+        @app_commands.describe(request="What you want done", file="An image, audio, video or document to work on")
+        async def hgbot(interaction: discord.Interaction, request: str, file: discord.Attachment | None = None) -> None:
+            await self._on_slash(interaction, request, file)
+
+        return hgbot
+
+    async def _on_slash(self, interaction: discord.Interaction, text: str, file: discord.Attachment | None) -> None:
+        # defer first: Discord fails the interaction after 3 s without an answer
+        try:
+            await interaction.response.defer(thinking=True)
+        except discord.HTTPException as exc:  # acknowledged already (a replayed event) or expired
+            log.info("interaction %s not deferred: %s", interaction.id, exc)
+            return
+        if not await self.app.store.claim_delivery(f"{PLATFORM}:interaction:{interaction.id}"):
+            return
+        channel = interaction.channel
+        if isinstance(channel, discord.DMChannel) and not self.app.settings.discord_dms:
+            await interaction.edit_original_response(content="hgbot does not answer in DMs here.")
+            return
+        denied = self._denied(interaction.user, channel)
+        if denied:
+            await interaction.edit_original_response(content=denied)
+            return
+        header = render.slash_header(interaction.user.mention, text, file.filename if file else None)
+        original = await interaction.edit_original_response(content=header, allowed_mentions=NO_PINGS)
+        place = await self._slash_place(interaction, original, text)
+        if place is None:
+            await interaction.edit_original_response(content=render.failure("I cannot post in this channel."))
+            return
+        destination, key = place
+        downloads = await files.download([file] if file else [], self.app.settings.max_file_bytes)
+        turn = Turn(key=key, destination=destination, text=text, user=str(interaction.user.id),
+                    downloads=downloads, upload_limit=files.upload_limit(interaction.guild))
+        async with self._lock(key):
+            await run_turn(self.app, turn, progress_interval=self.progress_interval)
+
+    async def _slash_place(
+        self, interaction: discord.Interaction, original: discord.Message, text: str,
+    ) -> tuple[discord.abc.Messageable, ConversationKey] | None:
+        channel = interaction.channel
+        guild = interaction.guild
+        if guild is None:
+            if channel is None or not isinstance(channel, discord.abc.Messageable):
+                return None
+            return channel, ConversationKey(PLATFORM, "dm", str(channel.id))
+        if isinstance(channel, discord.Thread):
+            self._threads.add(channel.id)
+            return channel, ConversationKey(PLATFORM, str(guild.id), str(channel.parent_id), str(channel.id))
+        if channel is None:
+            return None
+        thread = await self._open_thread(original, text)
+        if thread is None:
+            if not isinstance(channel, discord.abc.Messageable):
+                return None
+            return channel, ConversationKey(PLATFORM, str(guild.id), str(channel.id))
+        return thread, ConversationKey(PLATFORM, str(guild.id), str(channel.id), str(thread.id))
+
+
+def _role_names(roles: Iterable[discord.Role]) -> list[str]:
+    """Roles as both ids and names, so allow/deny lists may use either."""
+    out: list[str] = []
+    for role in roles:
+        if not role.is_default():
+            out += [str(role.id), role.name]
+    return out
+
+
+async def _quietly(coro: Any) -> None:
+    try:
+        await coro
+    except discord.HTTPException as exc:
+        log.warning("could not report a failure: %s", exc)
+
+
+def application_id_from_token(token: str) -> str | None:
+    """A bot token starts with the base64 of the bot's user id, which is its application id."""
+    head = token.split(".", 1)[0]
+    try:
+        decoded = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded if decoded.isdigit() else None
+
+
+def build_discord_client(app: AppLike, **options: Any) -> HgbotClient:
+    """A client for ``app`` (not connected). ``options`` go to ``discord.Client`` (and ``progress_interval``)."""
+    return HgbotClient(app, **options)
+
+
+async def serve_discord(app: AppLike) -> None:
+    """Connect with ``settings.discord_token`` and answer until cancelled (reconnects resume)."""
+    token = app.settings.discord_token
+    if not token:
+        raise ConfigError("DISCORD_TOKEN is not set.",
+                          hint="Create a bot at https://discord.com/developers/applications and export its token.")
+    client = build_discord_client(app)
+    try:
+        await client.start(token)
+    except discord.LoginFailure as exc:
+        raise ConfigError("Discord rejected DISCORD_TOKEN.", hint="Reset the token under Bot in the developer portal.") from exc
+    except discord.PrivilegedIntentsRequired as exc:
+        raise ConfigError(
+            "Discord refused the message content intent.",
+            hint="Enable 'Message Content Intent' under Bot > Privileged Gateway Intents in the developer portal.",
+        ) from exc
+    finally:
+        await client.close()

@@ -1,0 +1,142 @@
+"""One turn: a request in a Discord conversation, run through the orchestrator, answered in place.
+
+The turn owns everything the user sees while hgbot works: the typing indicator, the progress
+message, the answer split below 2,000 characters, and the generated files with their labels (or a
+line saying why a file could not be uploaded). It never raises: every failure ends in a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import discord
+
+from bot.config import Settings
+from orchestrator.errors import HgbotError
+from orchestrator.types import ConversationKey, ProgressCallback, Reply, Request
+
+from . import files, render
+from .progress import ProgressMessage
+
+log = logging.getLogger(__name__)
+
+NO_PINGS = discord.AllowedMentions.none()
+
+
+class Handler(Protocol):
+    async def handle(self, request: Request, progress: ProgressCallback | None = None) -> Reply: ...
+
+
+class DeliveryLedger(Protocol):
+    async def claim_delivery(self, delivery_id: str) -> bool: ...
+
+
+class AppLike(Protocol):
+    """What the adapter needs from ``bot.app.App`` (read-only, so the real App and test stand-ins fit)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def store(self) -> DeliveryLedger: ...
+
+    @property
+    def orchestrator(self) -> Handler: ...
+
+
+@dataclass(frozen=True)
+class Turn:
+    """Where and what: the conversation, the channel to answer in, and the request."""
+
+    key: ConversationKey
+    destination: discord.abc.Messageable
+    text: str
+    user: str
+    downloads: files.Downloads
+    upload_limit: int
+    reply_to: discord.Message | None = None  # quoted by the first answer chunk when in the same channel
+
+
+async def run_turn(app: AppLike, turn: Turn, *, progress_interval: float = 1.0) -> Reply | None:
+    """Run the request and post everything; the reply, or None when it was a duplicate."""
+
+    async def send_progress(text: str) -> discord.Message:
+        return await turn.destination.send(text, allowed_mentions=NO_PINGS)
+
+    progress = ProgressMessage(send_progress, interval=progress_interval)
+    request = Request(
+        conversation=turn.key, text=turn.text, attachments=tuple(turn.downloads.attachments), user=turn.user,
+    )
+    async with _typing(turn.destination):
+        try:
+            reply = await app.orchestrator.handle(request, progress.on_event)
+        except HgbotError as exc:  # handle() should not raise these, but the user still gets a sentence
+            reply = Reply(text=exc.user_message(), error=str(exc))
+        except Exception:
+            log.exception("orchestrator failed on %s", turn.key)
+            reply = Reply(text="Sorry, something went wrong on my side while answering this.", error="internal")
+        finally:
+            await progress.close()
+    if reply.duplicate:
+        return None
+    await deliver(turn, reply)
+    return reply
+
+
+async def deliver(turn: Turn, reply: Reply) -> None:
+    """Answer text first (split), then one message per generated file, labelled with task and model."""
+    dest = turn.destination
+    reference = turn.reply_to if turn.reply_to is not None and turn.reply_to.channel.id == _id(dest) else None
+    for i, chunk in enumerate(render.answer_chunks(reply, turn.downloads.notes)):
+        await _send(dest, chunk, reference=reference if i == 0 else None)
+    fits, too_large = files.partition(reply.artifacts, turn.upload_limit)
+    for artifact in fits:
+        name = artifact.filename or artifact.path.name
+        try:
+            await dest.send(render.file_label(artifact), file=discord.File(artifact.path, filename=name),
+                            allowed_mentions=NO_PINGS)
+        except discord.HTTPException as exc:
+            if exc.status != 413:  # 413: the limit was lower than we knew; report it like the others
+                log.warning("upload of %s failed: %s", name, exc)
+                await _send(dest, render.failure(f"Could not upload {name}: {exc.text or exc.status}."))
+                continue
+            too_large.append(artifact)
+        except OSError as exc:
+            log.warning("artifact file %s unreadable: %s", artifact.path, exc)
+            await _send(dest, render.failure(f"{name} was generated but could not be read back."))
+    for artifact in too_large:
+        await _send(dest, render.too_large(artifact, turn.upload_limit))
+
+
+async def _send(dest: discord.abc.Messageable, text: str, *, reference: discord.Message | None = None) -> None:
+    try:
+        if reference is not None:
+            await dest.send(text, reference=reference, mention_author=False, allowed_mentions=NO_PINGS)
+        else:
+            await dest.send(text, allowed_mentions=NO_PINGS)
+    except discord.HTTPException as exc:
+        log.warning("send to %s failed: %s", _id(dest), exc)
+
+
+def _id(dest: discord.abc.Messageable) -> int | None:
+    return getattr(dest, "id", None)
+
+
+@contextlib.asynccontextmanager
+async def _typing(dest: discord.abc.Messageable) -> AsyncIterator[None]:
+    """Show 'hgbot is typing…' for the whole turn; a refused indicator must not stop the work."""
+    indicator = dest.typing()
+    try:
+        await indicator.__aenter__()
+    except discord.HTTPException as exc:
+        log.info("typing indicator refused: %s", exc)
+        yield
+        return
+    try:
+        yield
+    finally:
+        await indicator.__aexit__(None, None, None)
