@@ -109,8 +109,10 @@ class Executor:
             try:
                 async with self._slots:
                     model = await self.cache.get(card)
+                    run.started_at = time.monotonic()
                     outputs = await asyncio.wait_for(asyncio.to_thread(model.run, pt.task, inputs),  # type: ignore[attr-defined]
                                                      timeout=self.task_timeout)
+                run.finished_at = time.monotonic()
                 await self._store_outputs(run, outputs, card, conversation_id, run_id)
                 run.status = RunStatus.OK
                 run.error = "; ".join(errors) or None  # earlier failed candidates, for the record

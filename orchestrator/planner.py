@@ -42,6 +42,7 @@ class PlanningContext:
     request: str
     history: Sequence[Message]
     resources: Sequence[Artifact]  # newest first
+    allow_literal_files: bool = False  # evaluation only: TaskBench names files in the text
 
     @property
     def handles(self) -> dict[str, Kind]:
@@ -121,14 +122,18 @@ class Planner:
             raw = await asyncio.to_thread(self._router.plan, ctx.request, ctx.resource_pairs)
             if raw is not None:
                 try:
-                    return validate_plan(raw, handles=handles, candidates=cands, source="router")
+                    return validate_plan(raw, handles=handles, candidates=cands, source="router",
+                                         allow_literal_files=ctx.allow_literal_files)
                 except PlanError as exc:  # a router slip falls through to the full planner
                     log.info("fast path plan rejected: %s", exc)
         if self.llm is not None:
             return await self._plan_with_llm(ctx, handles, cands)
         if self._rules is not None:
-            raw = await asyncio.to_thread(self._rules.plan, ctx.request, ctx.resource_pairs)
-            return validate_plan(raw, handles=handles, candidates=cands, source="embedded")
+            rules = self._rules
+            raw = await asyncio.to_thread(lambda: rules.plan(ctx.request, ctx.resource_pairs,
+                                                             allow_literal_files=ctx.allow_literal_files))
+            return validate_plan(raw, handles=handles, candidates=cands, source="embedded",
+                                 allow_literal_files=ctx.allow_literal_files)
         raise PlanError("No planner is available: configure an LLM endpoint or install hgbot[offline].", [])
 
     def messages(self, ctx: PlanningContext, cands: dict[str, list[str]]) -> list[ChatMessage]:
@@ -158,7 +163,8 @@ class Planner:
             content = await self.llm.complete_json(msgs, schema, "hgbot_plan")
             try:
                 raw = _parse_json(content)
-                return validate_plan(raw, handles=handles, candidates=cands, source="llm")
+                return validate_plan(raw, handles=handles, candidates=cands, source="llm",
+                                     allow_literal_files=ctx.allow_literal_files)
             except PlanError as exc:
                 problems = exc.problems or [str(exc)]
                 log.info("plan attempt %d invalid: %s", attempt, problems)

@@ -140,6 +140,8 @@ class TaskRun:
     error: str | None = None
     texts: list[str] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
+    started_at: float | None = None  # time.monotonic() when its model started running
+    finished_at: float | None = None
 
     def outputs_json(self) -> list[str]:
         return [*self.texts, *(a.handle for a in self.artifacts)]

