@@ -1,0 +1,165 @@
+"""The embedded planner: a request becomes a task graph with no LLM at all.
+
+Contract: ``EmbeddedPlanner(router).plan(text, resources)`` returns a raw plan in the planner
+contract (``{"tasks": [...]}``) that passes ``validate_plan`` with ``handles`` built from the same
+``resources``; ``{"tasks": []}`` means "just chat". It never raises for odd input.
+
+How it plans:
+
+1. **Steps**: the router's lexicon finds the tasks the request mentions, in reading order
+   (quoted literals masked; generic verbs resolved by the object they act on; repeats dropped).
+   When no cue fires, the best MiniLM match becomes the one step, unless its similarity is
+   below the chat threshold (small talk → no tasks).
+2. **Links by type**: each input a task needs comes from the nearest earlier step whose output
+   has that kind; else from an attachment of that kind (newest first); else from a literal (a
+   quoted string or the request for text, a file name mentioned in the request for files when
+   ``allow_literal_files``). A step whose file input cannot be found is dropped.
+3. ``deps`` are exactly the ``<GENERATED>-k`` references of a step's args.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import tasks as registry
+from .router import QUOTE_TOKEN, Analysis, Mention, TaskRouter
+from .types import GENERATED_PREFIX, Kind
+
+_LANG_RE = re.compile(
+    r"\b(?:to|into|in)\s+(english|french|spanish|german|italian|chinese|japanese|russian|portuguese|arabic|"
+    r"korean|dutch|hindi|turkish|polish|swedish|greek|hebrew|vietnamese)\b"
+)
+_MAX_TASKS = 12  # the validator's limit
+
+
+@dataclass
+class _Step:
+    id: int
+    task: str
+    mention: Mention
+    args: dict[str, str] = field(default_factory=dict)
+    deps: list[int] = field(default_factory=list)
+
+    @property
+    def output(self) -> Kind:
+        return registry.TASKS[self.task].output
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "task": self.task, "deps": sorted(set(self.deps)), "args": self.args}
+
+
+class EmbeddedPlanner:
+    """Rule planner over the router's lexicon and embeddings (see the module docstring)."""
+
+    def __init__(self, router: TaskRouter) -> None:
+        self.router = router
+        self.lexicon = router.lexicon
+
+    def plan(self, text: str, resources: Sequence[tuple[str, Kind]], *,
+             allow_literal_files: bool = False) -> dict[str, Any]:
+        """Plan ``text`` with ``resources`` (``(handle, kind)``, newest first) as the inputs at hand."""
+        analysis = self.lexicon.analyse(text, [k for _, k in resources])
+        mentions = list(analysis.mentions)
+        if not mentions:
+            sims = self.router.similarities(text)
+            best = max(sims, key=lambda n: sims[n])
+            if self.lexicon.is_chat(sims[best]):
+                return {"tasks": []}
+            mentions = [Mention(best, 0, len(analysis.masked), 0)]
+        steps: list[_Step] = []
+        for m in mentions[:_MAX_TASKS]:
+            step = _Step(len(steps) + 1, m.task, m)
+            if self._wire(step, steps, analysis, text, resources, allow_literal_files):
+                steps.append(step)
+        return {"tasks": [s.to_json() for s in steps]}
+
+    def _wire(self, step: _Step, earlier: list[_Step], analysis: Analysis, text: str,
+              resources: Sequence[tuple[str, Kind]], allow_literal_files: bool) -> bool:
+        """Fill ``step.args``/``deps``; False when a required file input is nowhere to be found."""
+        task = registry.TASKS[step.task]
+        prev = earlier[-1] if earlier else None
+        for kind in task.inputs:
+            if kind == "text":
+                continue
+            source = next((s for s in reversed(earlier) if s.output == kind), None)
+            if source is not None:
+                self._use(step, kind, source)
+                continue
+            value = self._file(kind, step.mention, analysis, resources, allow_literal_files)
+            if value is None:
+                return False
+            step.args[kind] = value
+        quote = self._quote(step.mention, analysis)
+        if "text" in task.inputs:
+            file_task = len(task.inputs) > 1  # e.g. VQA: the text is the question about the file
+            if file_task:
+                # The question is a literal when one is quoted in the step's clause; otherwise
+                # the preceding text step (a transcript, a translation) asks it.
+                if quote is None and prev is not None and prev.output == "text":
+                    self._use(step, "text", prev)
+                else:
+                    step.args["text"] = quote or text
+            else:
+                source = next((s for s in reversed(earlier) if s.output == "text"), None)
+                if step.task == "question-answering":
+                    # Passage from the earlier step, question from the request.
+                    step.args["text"] = quote or text
+                    if source is not None:
+                        self._use(step, "context", source)
+                elif source is not None:
+                    self._use(step, "text", source)
+                else:
+                    step.args["text"] = quote or text
+        elif task.accepts("text"):
+            # Optional instruction (image-to-image): the preceding text step, else the request.
+            if prev is not None and prev.output == "text":
+                self._use(step, "text", prev)
+            else:
+                step.args["text"] = quote or text
+        if task.accepts("context") and "context" not in step.args:
+            context = self._context(step, analysis, quote)
+            if context:
+                step.args["context"] = context
+        return True
+
+    @staticmethod
+    def _use(step: _Step, key: str, source: _Step) -> None:
+        step.args[key] = f"{GENERATED_PREFIX}{source.id}"
+        step.deps.append(source.id)
+
+    def _file(self, kind: Kind, mention: Mention, analysis: Analysis,
+              resources: Sequence[tuple[str, Kind]], allow_literal_files: bool) -> str | None:
+        handle = next((h for h, k in resources if k == kind), None)
+        if handle is not None or not allow_literal_files:
+            return handle
+        named = [(analysis.masked.find(name), name) for name, k in analysis.files if k == kind]
+        before = [n for pos, n in named if 0 <= pos < mention.start]
+        return before[-1] if before else (named[0][1] if named else None)
+
+    def _quote(self, mention: Mention, analysis: Analysis) -> str | None:
+        """The quoted literal that belongs to a step: in its clause (after it first), else the next one."""
+        spots = [m.start() for m in re.finditer(re.escape(QUOTE_TOKEN), analysis.masked)]
+        if not spots:
+            return None
+        cs, ce = analysis.clauses[mention.clause] if analysis.clauses else (0, len(analysis.masked))
+        after = [i for i, p in enumerate(spots) if mention.end <= p < ce]
+        before = [i for i, p in enumerate(spots) if cs <= p < mention.start]
+        later = [i for i, p in enumerate(spots) if p >= mention.end]
+        pick = after[0] if after else before[-1] if before else later[0] if later else None
+        return analysis.quotes[pick] if pick is not None and pick < len(analysis.quotes) else None
+
+    def _context(self, step: _Step, analysis: Analysis, quote: str | None) -> str | None:
+        """The second text of a task: target language, the other sentence, the QA passage."""
+        if step.task == "translation":
+            m = _LANG_RE.search(analysis.masked, step.mention.start)
+            return m.group(1).capitalize() if m else None
+        if step.task == "sentence-similarity":
+            others = [q for q in analysis.quotes if q != step.args.get("text")]
+            return others[0] if others else None
+        if step.task == "question-answering":
+            others = [q for q in analysis.quotes if q != quote]
+            return others[0] if others else None
+        return None

