@@ -85,14 +85,24 @@ def supported_pipeline_tasks() -> set[str]:
 
 
 def _model_family(config: Any) -> str:
-    """``"vlm"``, ``"causal-lm"`` or ``"other"``, from transformers' own auto-model tables."""
+    """``"vlm"``, ``"causal-lm"`` or ``"other"``, from transformers' own auto-model tables.
+
+    The saved ``architectures`` decide when present: ``bert`` is in the causal-LM table (as
+    BertLMHeadModel), yet a BertForSequenceClassification checkpoint is no language model.
+    """
     from transformers.models.auto import modeling_auto
 
+    tables = (("vlm", getattr(modeling_auto, "MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES", {})),
+              ("causal-lm", getattr(modeling_auto, "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES", {})))
+    architectures = list(getattr(config, "architectures", None) or [])
     model_type = getattr(config, "model_type", "")
-    if model_type in getattr(modeling_auto, "MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES", {}):
-        return "vlm"
-    if model_type in getattr(modeling_auto, "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES", {}):
-        return "causal-lm"
+    for family, table in tables:
+        if architectures:
+            classes = {c for v in table.values() for c in ((v,) if isinstance(v, str) else v)}
+            if any(a in classes for a in architectures):
+                return family
+        elif model_type in table:
+            return family
     return "other"
 
 
