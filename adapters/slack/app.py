@@ -1,0 +1,69 @@
+"""Build the slack-bolt ``AsyncApp`` for an hgbot ``App``: Web API client, listeners, file fetcher."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.common import AccessPolicy
+from orchestrator.errors import ConfigError
+
+from .files import FileFetcher
+from .jobs import JobRunner
+from .listeners import Listeners
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.config import Settings
+
+
+def build_client(settings: Settings) -> AsyncWebClient:
+    """The Web API client: ``SLACK_API_URL`` as base URL when set, and retries for 429s
+    (honouring ``Retry-After``), 500/503s and dropped connections."""
+    if not settings.slack_bot_token:
+        raise ConfigError("SLACK_BOT_TOKEN is not set.", hint="Copy the Bot User OAuth Token (xoxb-…) of the app.")
+    base_url = settings.slack_api_url.rstrip("/") + "/" if settings.slack_api_url else AsyncWebClient.BASE_URL
+    return AsyncWebClient(
+        token=settings.slack_bot_token,
+        base_url=base_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def build_slack_app(app: App, *, status_interval: float = 1.0) -> AsyncApp:
+    """The bolt app answering ``settings.slack_command``, ``app_mention`` and ``message`` events.
+
+    Signature verification is on when ``SLACK_SIGNING_SECRET`` is set (HTTP mode needs it;
+    Socket Mode does not use it). The ``Listeners`` object is kept as ``bolt_app.hgbot_listeners``
+    so a runner can drain jobs in flight.
+    """
+    settings = app.settings
+    client = build_client(settings)
+    fetcher = FileFetcher(client, settings.slack_bot_token, max_bytes=settings.max_file_bytes,
+                          api_url=settings.slack_api_url)
+    runner = JobRunner(app.orchestrator, client, fetcher, status_interval=status_interval)
+    command = settings.slack_command if settings.slack_command.startswith("/") else f"/{settings.slack_command}"
+    listeners = Listeners(runner, app.store.claim_delivery, AccessPolicy.from_settings(settings), command)
+    bolt = AsyncApp(
+        client=client,
+        signing_secret=settings.slack_signing_secret,
+        request_verification_enabled=bool(settings.slack_signing_secret),
+        # bolt answers events itself; listeners only start jobs, so nothing waits for them
+        process_before_response=False,
+    )
+    bolt.command(command)(listeners.on_command)
+    bolt.event("app_mention")(listeners.on_mention)
+    bolt.event("message")(listeners.on_message)
+    bolt.hgbot_listeners = listeners  # type: ignore[attr-defined]
+    return bolt

@@ -1,0 +1,152 @@
+"""What hgbot answers in Slack, and where: the slash command, mentions, thread replies and DMs.
+
+Each listener decides (cheap checks first, no I/O), claims the delivery in the store so a
+redelivered event is processed once, checks access, then hands a ``Job`` to the ``JobRunner``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.common import AccessPolicy
+from orchestrator.types import ConversationKey
+
+from . import render
+from .errors import api_error
+from .files import recent_shared_files
+from .jobs import Job, JobRunner
+
+log = logging.getLogger(__name__)
+
+# a user's plain message, one with files, or one also sent to the channel; edits, joins,
+# bot posts and the rest are not requests
+_ANSWERED_SUBTYPES = {None, "file_share", "thread_broadcast"}
+_MENTION = re.compile(r"<@[UW][A-Z0-9]+(\|[^>]*)?>")
+
+Ack = Callable[..., Awaitable[None]]
+
+
+class Listeners:
+    """Bolt listeners bound to one hgbot App. Jobs run as tasks so the listener returns at once."""
+
+    def __init__(self, runner: JobRunner, claim: Callable[[str], Awaitable[bool]], policy: AccessPolicy,
+                 command: str) -> None:
+        self._runner = runner
+        self._claim = claim
+        self._policy = policy
+        self._command = command
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def drain(self) -> None:
+        """Wait for the jobs in flight (shutdown and tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _start(self, job: Job) -> None:
+        task = asyncio.create_task(self._runner.run(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def on_command(self, ack: Ack, command: dict[str, Any], client: AsyncWebClient) -> None:
+        """``/hgbot <request>``: ack now, post a message that becomes the job's thread, work there.
+
+        A slash command carries no files and no thread, so it uses the files of the user's latest
+        message in the channel if it is less than 15 minutes old (share the image, then run the command).
+        """
+        user, channel, text = command.get("user_id", ""), command.get("channel_id", ""), command.get("text", "").strip()
+        reason = self._policy.check(user, channel)
+        if reason:
+            await ack(text=reason)  # an ack with text is shown only to the user
+            return
+        if not text:
+            await ack(text=f"Tell me what to do, e.g. `{self._command} describe this picture` after sharing one.")
+            return
+        await ack()  # Slack shows an error after 3 s, whatever the GPU queue looks like
+        if not await self._claim(f"slack:command:{command.get('trigger_id', '')}"):
+            return
+        files = await _recent_files(client, channel, user)
+        names = ", ".join(str(f.get("name", "file")) for f in files)
+        intro = f"🧠 Working on: {render.to_mrkdwn(text)}\nasked by <@{user}>" + (
+            f" · using {render.escape(names)}" if names else "")
+        try:
+            resp = await client.chat_postMessage(channel=channel, text=intro)
+        except SlackApiError as exc:
+            log.warning("cannot post in %s: %s", channel, api_error(exc))
+            await _tell(client, channel, user, "I can't post in this channel; invite me with `/invite @hgbot` first.")
+            return
+        key = ConversationKey("slack", command.get("team_id", ""), channel, str(resp["ts"]))
+        self._start(Job(key, text, user, files))
+
+    async def on_mention(self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
+        """``@hgbot <request>`` in a channel: starts a thread, or continues the thread it was posted in."""
+        await self._answer(event, body, client)
+
+    async def on_message(self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient,
+                         context: AsyncBoltContext) -> None:
+        """DMs, and replies without a mention in threads hgbot already answered."""
+        if event.get("subtype") not in _ANSWERED_SUBTYPES or event.get("bot_id"):
+            return
+        bot_user = context.bot_user_id or ""
+        if not event.get("user") or event.get("user") == bot_user:
+            return
+        if event.get("channel_type") != "im":
+            thread_ts = event.get("thread_ts")
+            if not thread_ts or f"<@{bot_user}>" in event.get("text", ""):
+                return  # top-level chatter is not for us; a mention arrives as app_mention too
+            if not await _bot_in_thread(client, event["channel"], thread_ts, bot_user):
+                return
+        await self._answer(event, body, client)
+
+    async def _answer(self, event: Mapping[str, Any], body: Mapping[str, Any], client: AsyncWebClient) -> None:
+        if not await self._claim(f"slack:{body.get('event_id') or event.get('client_msg_id') or event.get('ts')}"):
+            return  # Slack redelivered an event it thought we missed
+        user, channel = str(event.get("user", "")), str(event.get("channel", ""))
+        thread_ts = str(event.get("thread_ts") or event.get("ts", ""))
+        reason = self._policy.check(user, channel)
+        if reason:
+            await _tell(client, channel, user, reason, thread_ts)
+            return
+        text = _MENTION.sub("", str(event.get("text", ""))).strip()
+        files = list(event.get("files") or [])
+        if not text and not files:
+            await client.chat_postMessage(channel=channel, thread_ts=thread_ts,
+                                          text="Hi! Tell me what to do, and share files if it needs some.")
+            return
+        team = str(body.get("team_id") or event.get("team", ""))
+        key = ConversationKey("slack", team, channel, thread_ts)
+        self._start(Job(key, text, user, files, assistant=event.get("channel_type") == "im"))
+
+
+async def _bot_in_thread(client: AsyncWebClient, channel: str, thread_ts: str, bot_user: str) -> bool:
+    """Whether hgbot posted in the thread: the thread is then a conversation with hgbot."""
+    try:
+        resp = await client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
+    except SlackApiError as exc:
+        log.warning("conversations.replies in %s failed: %s", channel, api_error(exc))
+        return False
+    messages = resp.get("messages") or []
+    return any(m.get("user") == bot_user for m in messages)
+
+
+async def _recent_files(client: AsyncWebClient, channel: str, user: str) -> list[Mapping[str, Any]]:
+    try:
+        resp = await client.conversations_history(channel=channel, limit=20)
+    except SlackApiError as exc:
+        log.info("no history for %s (%s): the command runs without files", channel, api_error(exc))
+        return []
+    return recent_shared_files(resp.get("messages") or [], user)
+
+
+async def _tell(client: AsyncWebClient, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
+    try:
+        await client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
+    except SlackApiError as exc:
+        log.warning("ephemeral notice to %s failed: %s", user, api_error(exc))

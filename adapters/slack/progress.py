@@ -1,0 +1,122 @@
+"""The status message: one message in the thread that shows the job's progress, edited in place.
+
+``chat.update`` is Tier 3 (about 50 calls a minute), and a plan can emit many TASK and DELTA
+events a second, so edits are coalesced: at most one ``chat.update`` per ``interval`` seconds,
+and the latest text always wins. In assistant threads (DMs with the agent surface turned on),
+``assistant.threads.setStatus`` also shows a native "is working…" line; it is best effort.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from orchestrator.types import EventType, ProgressEvent, TaskRun
+
+from . import render
+from .errors import api_error
+
+log = logging.getLogger(__name__)
+
+
+class StatusMessage:
+    """Post once with ``start``, feed ``on_event`` as the orchestrator's progress callback, end with ``finish``.
+
+    ``finish`` waits for an in-flight edit and then writes the final text, so no stale edit can
+    land after it. Failures to edit are logged, never raised: progress is cosmetic, the answer is not.
+    """
+
+    def __init__(self, client: AsyncWebClient, channel: str, thread_ts: str, *,
+                 interval: float = 1.0, assistant: bool = False) -> None:
+        self._client = client
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.ts: str | None = None
+        self._interval = interval
+        self._assistant = assistant
+        self._pending: str | None = None
+        self._shown = ""
+        self._last = 0.0
+        self._wake = asyncio.Event()
+        self._final = False
+        self._flusher: asyncio.Task[None] | None = None
+        self._runs: tuple[TaskRun, ...] = ()
+        self._streamed = ""
+
+    async def start(self, text: str) -> None:
+        """Post the status message (raises SlackApiError: without it the thread would stay silent)."""
+        resp = await self._client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text)
+        self.ts = str(resp["ts"])
+        self._shown = text
+        self._last = asyncio.get_running_loop().time()
+        await self._set_assistant_status("is working on it…")
+
+    @property
+    def finished(self) -> bool:
+        return self._final
+
+    async def on_event(self, event: ProgressEvent) -> None:
+        """The ``ProgressCallback``: remember the latest state and schedule a coalesced edit."""
+        if event.type in (EventType.PLANNED, EventType.TASK):
+            self._runs = event.runs
+        elif event.type is EventType.DELTA:
+            self._streamed += event.text
+        else:
+            return
+        self.show(render.preview(self._runs, self._streamed))
+
+    def show(self, text: str) -> None:
+        if self._final or self.ts is None:
+            return
+        self._pending = text
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop())
+
+    async def finish(self, text: str) -> None:
+        """Stop the throttled edits and write ``text`` as the message's final content."""
+        self._final = True
+        self._wake.set()
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher
+        await self._set_assistant_status("")
+        if self.ts is None:
+            await self._client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text)
+        elif text != self._shown:
+            await self._edit(text)
+
+    async def _flush_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending is not None and not self._final:
+            wait = self._last + self._interval - loop.time()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                if self._final:
+                    return
+            text, self._pending = self._pending, None
+            if text is not None and text != self._shown:
+                await self._edit(text)
+
+    async def _edit(self, text: str) -> None:
+        self._last = asyncio.get_running_loop().time()
+        try:
+            await self._client.chat_update(channel=self.channel, ts=str(self.ts), text=text)
+            self._shown = text
+        except SlackApiError as exc:
+            log.warning("chat.update of the status message failed: %s", api_error(exc))
+
+    async def _set_assistant_status(self, status: str) -> None:
+        if not self._assistant:
+            return
+        try:
+            await self._client.assistant_threads_setStatus(
+                channel_id=self.channel, thread_ts=self.thread_ts, status=status)
+        except SlackApiError as exc:
+            # not an assistant thread, or the scope is missing: the status message is enough
+            log.debug("assistant.threads.setStatus failed: %s", api_error(exc))
+            self._assistant = False
