@@ -13,10 +13,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Protocol
 
 from . import tasks as registry
+from .backends.base import LoadedModel
 from .catalog import ModelCard
 from .errors import ArtifactNotFound, HgbotError, InputError
 from .selector import Selector
@@ -39,7 +41,9 @@ OnChange = Callable[[TaskRun], Awaitable[None]]
 
 
 class ModelSource(Protocol):
-    async def get(self, card: ModelCard) -> object: ...
+    def use(self, card: ModelCard) -> AbstractAsyncContextManager[LoadedModel]:
+        """The loaded model, kept from eviction while the block runs."""
+        ...
 
 
 class Executor:
@@ -107,10 +111,10 @@ class Executor:
             run.status = RunStatus.RUNNING
             await notify(run)
             try:
-                async with self._slots:
-                    model = await self.cache.get(card)
+                async with self._slots, self.cache.use(card) as model:
                     run.started_at = time.monotonic()
-                    outputs = await asyncio.wait_for(asyncio.to_thread(model.run, pt.task, inputs),  # type: ignore[attr-defined]
+                    # The thread cannot be killed: on timeout it finishes in the background, its result dropped.
+                    outputs = await asyncio.wait_for(asyncio.to_thread(model.run, pt.task, inputs),
                                                      timeout=self.task_timeout)
                 run.finished_at = time.monotonic()
                 await self._store_outputs(run, outputs, card, conversation_id, run_id)

@@ -46,8 +46,10 @@ class FakeLLMServer:
 
     @staticmethod
     def handles(request_json: dict[str, Any]) -> list[str]:
-        """Artifact handles mentioned in the request's messages, in order of first mention."""
-        text = "\n".join(str(m.get("content", "")) for m in request_json.get("messages", []))
+        """Artifact handles in the request's last message (the available files, newest first)."""
+        messages = request_json.get("messages", [])
+        text = str(messages[-1].get("content", "")) if messages else ""
+        text = text.split("Available files", 1)[-1]
         return list(dict.fromkeys(_HANDLE.findall(text)))
 
     def planning_requests(self) -> list[dict[str, Any]]:

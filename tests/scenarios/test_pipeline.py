@@ -1,0 +1,154 @@
+"""Whole requests through the real App (store, planner, selector, executor, responder) with the
+LLM scripted on a local HTTP server and a fake model backend at the model edge."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from orchestrator.backends import register_backend
+from orchestrator.types import Attachment, ConversationKey, EventType, ProgressEvent, Request, RunStatus
+from tests.fakes.backends import FakeBackend, png_bytes
+from tests.fakes.llm_server import FakeLLMServer
+
+
+@pytest.fixture
+def fake_backend() -> AsyncIterator[FakeBackend]:
+    backend = FakeBackend()
+    register_backend("fake", backend)
+    yield backend  # type: ignore[misc]
+
+
+def card(mid: str, task: str, **options: Any) -> dict[str, Any]:
+    return {"id": mid, "task": task, "backend": "fake", "size": 1000, "options": options, "description": "test"}
+
+
+def key(channel: str = "c1") -> ConversationKey:
+    return ConversationKey("test", "w", channel, "")
+
+
+def t(i: int, task: str, deps: list[int] | None = None, **args: str) -> dict[str, Any]:
+    return {"id": i, "task": task, "deps": deps or [], "args": args, "model": None}
+
+
+async def test_independent_branches_run_concurrently(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
+    app = await make_app(catalog=[card("slow-img", "text-to-image", sleep=0.6), card("slow-tts", "text-to-speech", sleep=0.6),
+                                  card("cap", "image-to-text")])
+    fake_llm.script({"tasks": [t(1, "text-to-image", text="a cat"), t(2, "text-to-speech", text="hello"),
+                               t(3, "image-to-text", [1], image="<GENERATED>-1")]}, "Done: a cat picture, audio, caption.")
+    events: list[ProgressEvent] = []
+
+    async def progress(e: ProgressEvent) -> None:
+        events.append(e)
+
+    reply = await app.orchestrator.handle(Request(key(), "draw a cat, say hello, caption the cat"), progress)
+    assert reply.ok, reply.text
+    r1, r2, r3 = reply.runs
+    assert all(r.status is RunStatus.OK for r in reply.runs)
+    # Branches 1 and 2 overlap in time; 3 starts only after 1 ends.
+    assert r1.started_at < r2.finished_at and r2.started_at < r1.finished_at  # type: ignore[operator]
+    assert r3.started_at >= r1.finished_at  # type: ignore[operator]
+    assert reply.seconds < 1.1  # 0.6 + 0.6 run side by side, not one after the other
+    assert "from image=" in r3.texts[0]
+    assert reply.llm_calls == 2  # plan + answer, whatever the graph size
+    assert events[0].type is EventType.PLANNED and events[-1].type is EventType.DONE
+    assert {a.kind for a in reply.artifacts} == {"image", "audio"}
+    assert all(a.path.is_file() for a in reply.artifacts)
+
+
+async def test_failing_model_falls_back_to_next_candidate(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
+    app = await make_app(catalog=[card("broken", "summarization", fail=True), card("no-weights", "summarization", load_fail=True),
+                                  card("works", "summarization")])
+    fake_llm.script({"tasks": [t(1, "summarization", text="long text")]})
+    reply = await app.orchestrator.handle(Request(key(), "summarize this"))
+    run = reply.runs[0]
+    assert run.status is RunStatus.OK and run.model == "works"
+    assert "broken failed: broken exploded" in (run.error or "") and "no weights" in (run.error or "")
+    assert reply.text.startswith("summarization by works")  # single text answer: no responder LLM call
+    assert reply.llm_calls == 1
+
+
+async def test_failed_task_skips_only_its_dependents(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
+    app = await make_app(catalog=[card("bad-img", "text-to-image", fail=True), card("cap", "image-to-text"),
+                                  card("tts", "text-to-speech")])
+    fake_llm.script({"tasks": [t(1, "text-to-image", text="x"), t(2, "image-to-text", [1], image="<GENERATED>-1"),
+                               t(3, "text-to-speech", text="independent")]}, "Partly done.")
+    reply = await app.orchestrator.handle(Request(key(), "x"))
+    assert [r.status for r in reply.runs] == [RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.OK]
+    assert "task 1 (text-to-image) failed" in (reply.runs[1].error or "")
+    assert reply.ok and len(reply.artifacts) == 1
+    runs = await app.store.recent_runs(None, 1)
+    assert runs[0]["status"] == "partial"
+
+
+async def test_second_request_uses_first_artifact_and_other_channels_cannot(
+        make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
+    app = await make_app(catalog=[card("gen", "text-to-image"), card("cap", "image-to-text")])
+    fake_llm.script({"tasks": [t(1, "text-to-image", text="a red square")]}, "Here it is.")
+    first = await app.orchestrator.handle(Request(key("c1"), "make a red square"))
+    made = first.artifacts[0]
+
+    def caption_latest(req: dict[str, Any]) -> dict[str, Any]:
+        return {"tasks": [t(1, "image-to-text", image=FakeLLMServer.handles(req)[0])]}
+
+    fake_llm.script(caption_latest, "It is a red square.")
+    second = await app.orchestrator.handle(Request(key("c1"), "now caption the image you just made"))
+    assert second.ok and made.path.name in second.runs[0].texts[0]
+
+    # In another channel the same handle is not offered, and a plan naming it is refused (after one repair turn).
+    fake_llm.script({"tasks": [t(1, "image-to-text", image=made.handle)]}, {"tasks": [t(1, "image-to-text", image=made.handle)]})
+    other = await app.orchestrator.handle(Request(key("c2"), "caption that image"))
+    assert other.error and "not an artifact of this conversation" in other.text
+    c2_prompt = fake_llm.planning_requests()[-2]["messages"][-1]["content"]
+    assert "Available files (newest first):\nnone" in c2_prompt and made.handle not in c2_prompt
+    assert other.llm_calls == 2
+
+
+async def test_malformed_plan_is_repaired_once_then_reported(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
+    app = await make_app(catalog=[card("cap", "image-to-text")])
+    fake_llm.script("{not json", {"tasks": [t(1, "image-to-text", image="artifact:")]})
+    reply = await app.orchestrator.handle(Request(key(), "caption"))
+    assert reply.error and "could not turn your request into a valid plan" in reply.text
+    assert reply.llm_calls == 2 and len(fake_llm.requests) == 2
+    runs = await app.store.recent_runs(None, 1)
+    assert runs[0]["status"] == "error" and "valid plan" in runs[0]["error"]
+
+
+async def test_attachment_is_stored_and_planned_with(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
+    app = await make_app(catalog=[card("cap", "image-to-text")])
+    fake_llm.script(lambda req: {"tasks": [t(1, "image-to-text", image=FakeLLMServer.handles(req)[0])]})
+    reply = await app.orchestrator.handle(Request(key(), "what is this?", (Attachment("photo.png", png_bytes()),)))
+    assert reply.ok and "image=" in reply.runs[0].texts[0]
+    conv = await app.store.conversation(key())
+    assert [a.filename for a in await app.store.artifacts(conv)] == ["photo.png"]
+
+
+async def test_bad_attachment_is_a_readable_error(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
+    app = await make_app(catalog=[card("cap", "image-to-text")])
+    page = b"<!DOCTYPE html><html><body>Sign in to Slack</body></html>"
+    reply = await app.orchestrator.handle(Request(key(), "what is this?", (Attachment("photo.png", page),)))
+    assert reply.error and "web page" in reply.text and not fake_llm.requests
+
+
+async def test_unreachable_llm_is_a_readable_error(make_app: Any, fake_backend: FakeBackend) -> None:
+    app = await make_app(catalog=[card("cap", "image-to-text")], llm_base_url="http://127.0.0.1:9/v1")
+    reply = await app.orchestrator.handle(Request(key(), "hello"))
+    assert reply.error and "Cannot reach the LLM" in reply.text
+
+
+async def test_same_delivery_is_processed_once(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
+    app = await make_app(catalog=[card("cap", "image-to-text")])
+    fake_llm.script({"tasks": []}, "hi!")
+    first = await app.orchestrator.handle(Request(key(), "hello", delivery_id="evt-1"))
+    again = await app.orchestrator.handle(Request(key(), "hello", delivery_id="evt-1"))
+    assert first.text == "hi!" and again.duplicate and len(fake_llm.requests) == 2
+
+
+async def test_task_without_any_model_is_reported_not_crashed(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
+    app = await make_app(catalog=[card("cap", "image-to-text")])
+    fake_llm.script({"tasks": [t(1, "text-to-video", text="a dancing cat")]}, "Sorry, no video model.")
+    reply = await app.orchestrator.handle(Request(key(), "make a video"))
+    assert reply.ok and reply.runs[0].status is RunStatus.FAILED
+    assert "No model in the catalog can run 'text-to-video'" in (reply.runs[0].error or "")
