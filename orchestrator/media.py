@@ -310,8 +310,10 @@ async def fetch_url(
 async def _fetch(current: httpx.URL, max_bytes: int, allow_http: bool, max_redirects: int, resolve: Resolver,
                  transport: httpx.AsyncBaseTransport | None) -> bytes:
     first = current
+    # trust_env=False: no proxy may bypass the pin. No keep-alive: the pool is keyed by address,
+    # so a connection opened for one name (its SNI and certificate) must not serve another.
     async with httpx.AsyncClient(transport=transport, timeout=_IO_TIMEOUT_S, follow_redirects=False,
-                                 trust_env=False) as client:  # trust_env: no proxy may bypass the pin
+                                 trust_env=False, limits=httpx.Limits(max_keepalive_connections=0)) as client:
         for _hop in range(max_redirects + 1):
             address = await _public_address(current, resolve)
             request = _pinned_request(client, current, address)
