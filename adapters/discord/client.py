@@ -235,7 +235,7 @@ class HgbotClient(discord.Client):
         destination, key = place
         downloads = await files.download([file] if file else [], self.app.settings.max_file_bytes)
         turn = Turn(key=key, destination=destination, text=text, user=str(interaction.user.id),
-                    downloads=downloads, upload_limit=files.upload_limit(interaction.guild))
+                    downloads=downloads, upload_limit=interaction.filesize_limit)
         async with self._lock(key):
             await run_turn(self.app, turn, progress_interval=self.progress_interval)
 
@@ -277,14 +277,20 @@ async def _quietly(coro: Any) -> None:
         log.warning("could not report a failure: %s", exc)
 
 
-def application_id_from_token(token: str) -> str | None:
-    """A bot token starts with the base64 of the bot's user id, which is its application id."""
-    head = token.split(".", 1)[0]
+def application_id_from_token(token: str) -> str:
+    """A bot token starts with the base64 of the bot's user id, which is its application id (no network).
+
+    Raises ``ConfigError`` for a token that does not have that shape.
+    """
+    head = token.strip().split(".", 1)[0]
     try:
         decoded = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)).decode("ascii")
     except (ValueError, UnicodeDecodeError):
-        return None
-    return decoded if decoded.isdigit() else None
+        decoded = ""
+    if not decoded.isdigit():
+        raise ConfigError("DISCORD_TOKEN does not look like a bot token.",
+                          hint="Copy it from Bot > Reset Token in the developer portal.")
+    return decoded
 
 
 def build_discord_client(app: AppLike, **options: Any) -> HgbotClient:
