@@ -46,7 +46,9 @@ _MEDIA_SUFFIXES = frozenset({
     ".oga", ".opus", ".m4a", ".aac", ".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi",
 })
 _AUDIO_HINT_SUFFIXES = frozenset({".m4a", ".m4b", ".aac", ".weba", ".mka", ".opus", ".oga"})
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"})
+_HEIF_BRANDS = frozenset({
+    b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis",
+})
 _AUDIO_MP4_BRANDS = frozenset({b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})
 _QUICKTIME_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"})
 
@@ -99,7 +101,8 @@ def _sniff_binary(data: bytes, filename: str, claimed_mime: str) -> tuple[Kind, 
         return "image", "image/gif", ".gif"
     if data.startswith((b"II*\x00", b"MM\x00*")):
         return "image", "image/tiff", ".tiff"
-    if data.startswith(b"BM") and len(data) >= 26 and int.from_bytes(data[14:18], "little") in (12, 40, 52, 56, 64, 108, 124):
+    bmp_header_sizes = (12, 40, 52, 56, 64, 108, 124)  # "BM" alone is too weak: check the DIB header
+    if data.startswith(b"BM") and len(data) >= 26 and int.from_bytes(data[14:18], "little") in bmp_header_sizes:
         return "image", "image/bmp", ".bmp"
     if data.startswith((b"RIFF", b"RF64")) and len(data) >= 12:
         form = data[8:12]
@@ -200,7 +203,8 @@ def format_size(n: float) -> str:
 def check_size(data: bytes, max_bytes: int, filename: str = "") -> None:
     """Raise ``InputError`` ("x.png is 63.2 MB; the limit is 50 MB") when ``data`` is too big."""
     if len(data) > max_bytes:
-        raise InputError(f"{filename or 'The file'} is {format_size(len(data))}; the limit is {format_size(max_bytes)}.")
+        name = filename or "The file"
+        raise InputError(f"{name} is {format_size(len(data))}; the limit is {format_size(max_bytes)}.")
 
 
 def check_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
@@ -343,7 +347,8 @@ def _parse_url(url: str, allow_http: bool) -> httpx.URL:
         raise InputError(f"{url[:80]!r} is not a valid link.") from exc
     allowed = ("https", "http") if allow_http else ("https",)
     if parsed.scheme not in allowed or not parsed.host:
-        raise InputError(f"Only {' and '.join(s + '://' for s in allowed)} links can be fetched, not {url[:80]!r}.")
+        schemes = " and ".join(s + "://" for s in allowed)
+        raise InputError(f"Only {schemes} links can be fetched, not {url[:80]!r}.")
     return parsed
 
 

@@ -247,7 +247,9 @@ class SqliteStore:
             )
         artifact = self._artifact(row)
         if not await asyncio.to_thread(artifact.path.exists):
-            raise StorageError(f"The file of {artifact.handle} is missing from the artifact store ({artifact.path}).")
+            raise StorageError(
+                f"The file of {artifact.handle} is missing from the artifact store ({artifact.path})."
+            )
         return artifact
 
     async def artifacts(self, conversation_id: int) -> list[Artifact]:

@@ -63,7 +63,8 @@ def _png_header(width: int, height: int) -> bytes:
     def chunk(tag: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def _ftyp(brand: bytes) -> bytes:
@@ -107,7 +108,9 @@ def test_sniff_uses_hints_only_for_audio_in_video_containers() -> None:
     assert sniff(_image("PNG"), "voice.m4a", "audio/mp4")[0] == "image"
 
 
-@pytest.mark.parametrize("data", [HTML_LOGIN, b"\xef\xbb\xbf\n  " + HTML_LOGIN.lower(), b"<html><body>x</body></html>"])
+@pytest.mark.parametrize("data", [
+    HTML_LOGIN, b"\xef\xbb\xbf\n  " + HTML_LOGIN.lower(), b"<html><body>x</body></html>",
+])
 def test_web_page_instead_of_a_file_names_the_permission_problem(data: bytes) -> None:
     with pytest.raises(InputError) as err:
         sniff(data, "photo.png", "image/png")

@@ -20,9 +20,10 @@ def test_two_processes_write_the_same_database(tmp_path: Path) -> None:
     to create and migrate it."""
     db, blobs, go = tmp_path / "hgbot.sqlite3", tmp_path / "artifacts", tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    writer = str(Path(__file__).with_name("_writer.py"))
     procs = [
         subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("_writer.py")), str(db), str(blobs), str(go), name, str(N)],
+            [sys.executable, writer, str(db), str(blobs), str(go), name, str(N)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
         )
         for name in ("p1", "p2")

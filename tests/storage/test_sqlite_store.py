@@ -125,7 +125,8 @@ async def test_put_artifact_refuses_path_like_suffix_and_unknown_kind(store: Sql
     with pytest.raises(ValueError):
         await store.put_artifact(conv, b"x", kind="image", mime="image/png", suffix="/../../etc")
     with pytest.raises(ValueError):
-        await store.put_artifact(conv, b"x", kind="pdf", mime="application/pdf", suffix=".pdf")  # type: ignore[arg-type]
+        await store.put_artifact(conv, b"x", kind="pdf",  # type: ignore[arg-type]
+                                 mime="application/pdf", suffix=".pdf")
 
 
 async def test_runs_are_recorded_and_listed(store: SqliteStore) -> None:
@@ -171,8 +172,9 @@ async def test_cancelled_write_rolls_back_and_frees_the_connection(store: Sqlite
 
     async def slow_write() -> None:
         async with store._write("test") as db:
-            await db.execute("INSERT INTO messages (conversation_id, role, text, created) VALUES (?, 'user', 'lost', 0)",
-                             (conv,))
+            await db.execute(
+                "INSERT INTO messages (conversation_id, role, text, created) VALUES (?, 'user', 'lost', 0)", (conv,)
+            )
             started.set()
             await asyncio.sleep(10)
 
