@@ -12,6 +12,7 @@ as a ``Reply`` with ``error`` set and ``text`` holding a readable message.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -124,7 +125,9 @@ class Orchestrator:
     async def _store_attachments(self, request: Request, conv_id: int, run_id: int) -> list[Artifact]:
         stored = []
         for att in request.attachments:
-            kind, mime, suffix = self.check_attachment(att.filename, att.data, att.mime, self.max_file_bytes)
+            # Decoding a large image to check it takes a while: keep it off the event loop.
+            kind, mime, suffix = await asyncio.to_thread(self.check_attachment, att.filename, att.data, att.mime,
+                                                         self.max_file_bytes)
             stored.append(await self.store.put_artifact(
                 conv_id, att.data, kind=kind, mime=mime, suffix=suffix,  # type: ignore[arg-type]
                 description=f"uploaded by the user as {att.filename}", filename=att.filename, run_id=run_id))
