@@ -40,7 +40,7 @@ class ProgressMessage:
         self.edits = 0
 
     async def on_event(self, event: ProgressEvent) -> None:
-        if event.type in (EventType.PLANNED, EventType.TASK) and event.runs:
+        if event.type in (EventType.PLANNED, EventType.TASK, EventType.DONE) and event.runs:
             self._runs = event.runs
         elif event.type is EventType.DELTA and self._runs and not self._writing:
             self._writing = True
