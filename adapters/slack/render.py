@@ -43,7 +43,7 @@ def _fence(block: str) -> str:
     body = block[3:]
     first, nl, rest = body.partition("\n")
     if nl and re.fullmatch(r"[\w+#.-]*", first.strip()):
-        body = rest
+        body = "\n" + rest
     return "```" + body if body.endswith("```") else "```" + body + "\n```"
 
 
@@ -85,7 +85,7 @@ def plan_summary(reply: Reply) -> str:
     icon = "❌" if reply.error else ("⚠️" if failed else "✅")
     word = "Failed" if reply.error else "Done"
     n = len(reply.runs)
-    head = f"{icon} {word} in {reply.seconds:.1f}s · {n} step{'s' if n != 1 else ''}"
+    head = f"{icon} {word} in {reply.seconds:.1f}s" + (f" · {n} step{'s' if n != 1 else ''}" if n else "")
     if reply.run_id is not None:
         head += f" · run {reply.run_id}"
     body = steps(reply.runs)
