@@ -88,6 +88,7 @@ class HgbotClient(discord.Client):
                                                 allowed_mentions=NO_PINGS))
 
     async def _on_message(self, message: discord.Message) -> None:
+        await self._resolve_channel(message)
         if not await self._is_for_me(message):
             return
         if not await self.app.store.claim_delivery(f"{PLATFORM}:{message.id}"):
@@ -97,14 +98,14 @@ class HgbotClient(discord.Client):
         if denied:
             await message.reply(denied, mention_author=False, allowed_mentions=NO_PINGS)
             return
-        place = await self._where(message)
-        if place is None:
-            return
-        destination, key = place
+        first_contact = isinstance(message.channel, discord.Thread) and not self._answers_in(message.channel)
+        destination, key = await self._where(message)
         referenced = await self._referenced(message)
         sources = [*message.attachments]
         if referenced is not None and referenced.author != self.user:  # "@hgbot what's in this?" as a reply
             sources += referenced.attachments
+        if not sources and first_contact:  # called into a thread: the file is usually a message or two above
+            sources = await self._earlier_files(message)
         downloads = await files.download(sources, self.app.settings.max_file_bytes)
         assert self.user is not None
         turn = Turn(key=key, destination=destination, text=render.strip_bot_mention(message.content, self.user.id),
@@ -154,7 +155,29 @@ class HgbotClient(discord.Client):
         except discord.HTTPException:
             return None
 
-    async def _where(self, message: discord.Message) -> tuple[discord.abc.Messageable, ConversationKey] | None:
+    async def _resolve_channel(self, message: discord.Message) -> None:
+        """A thread missing from the cache arrives as a PartialMessageable; fetch it to know what it is."""
+        if message.guild is None or not isinstance(message.channel, discord.PartialMessageable):
+            return
+        try:
+            channel = await self.fetch_channel(message.channel.id)
+        except discord.HTTPException as exc:
+            log.info("cannot resolve channel %s: %s", message.channel.id, exc)
+            return
+        if isinstance(channel, discord.Thread | discord.TextChannel):
+            message.channel = channel
+
+    async def _earlier_files(self, message: discord.Message) -> list[discord.Attachment]:
+        """The files of the latest earlier message (not a bot's) in this channel that has any."""
+        try:
+            async for earlier in message.channel.history(limit=20, before=message):
+                if not earlier.author.bot and earlier.attachments:
+                    return list(earlier.attachments)
+        except discord.HTTPException as exc:  # no Read Message History here: go on without
+            log.info("cannot read history of %s: %s", message.channel.id, exc)
+        return []
+
+    async def _where(self, message: discord.Message) -> tuple[discord.abc.Messageable, ConversationKey]:
         """The channel to answer in and the conversation key, opening a thread when needed."""
         channel = message.channel
         if isinstance(channel, discord.DMChannel):

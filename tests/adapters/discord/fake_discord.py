@@ -213,6 +213,14 @@ class FakeDiscord:
         rx = re.compile(pattern)
         return [c for c in self.calls if c.method == method and rx.search(c.path)]
 
+    async def user_thread(self, name: str, *, parent_id: int = CHANNEL_ID) -> int:
+        """A thread a user opened (not hgbot's), announced by THREAD_CREATE; its id."""
+        tid = next(self._ids)
+        thread = self._thread(parent_id, tid, name, owner_id=USER_ID)
+        self._pending_events.clear()
+        await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return tid
+
     # ---- payload builders ------------------------------------------------------------------------
 
     def _text_channel(self, cid: int, name: str) -> dict[str, Any]:
@@ -361,7 +369,7 @@ class FakeDiscord:
                     headers={"Via": "1.1 google", "Retry-After": str(retry_after), "X-RateLimit-Limit": "5",
                              "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": str(retry_after),
                              "X-RateLimit-Bucket": "fake-bucket", "X-RateLimit-Scope": "user"})
-        status, result = self._route(request.method, path, body, files)
+        status, result = self._route(request.method, path, body, files, dict(request.query))
         self.calls.append(Call(request.method, path, status, body, files))
         for event in self._pending_events:
             await self.dispatch(*event)
@@ -370,7 +378,8 @@ class FakeDiscord:
             return web.Response(status=status)
         return _json(result, status=status)
 
-    def _route(self, method: str, path: str, body: Any, files: list[tuple[str, str, bytes]]) -> tuple[int, Any]:
+    def _route(self, method: str, path: str, body: Any, files: list[tuple[str, str, bytes]],
+               query: dict[str, str]) -> tuple[int, Any]:
         parts = path.strip("/").split("/")
         match method, parts:
             case "GET", ["users", "@me"]:
@@ -390,6 +399,11 @@ class FakeDiscord:
                 return (200, channel) if channel else (404, {"message": "Unknown Channel", "code": 10003})
             case "POST", ["channels", cid, "messages"]:
                 return 200, self._post(int(cid), body or {}, files)
+            case "GET", ["channels", cid, "messages"]:
+                before = int(query.get("before", 2**63))
+                found = sorted((m for m in self.messages.values()
+                                if m["channel_id"] == cid and int(m["id"]) < before), key=lambda m: -int(m["id"]))
+                return 200, found[: int(query.get("limit", 50))]
             case "GET", ["channels", cid, "messages", mid]:
                 msg = self.messages.get(int(mid))
                 return (200, msg) if msg else (404, {"message": "Unknown Message", "code": 10008})
@@ -432,9 +446,9 @@ class FakeDiscord:
         msg.update(content=body.get("content", msg["content"]), allowed_mentions=body.get("allowed_mentions"))
         return msg
 
-    def _thread(self, cid: int, mid: int, name: str) -> dict[str, Any]:
+    def _thread(self, cid: int, mid: int, name: str, owner_id: int = BOT_ID) -> dict[str, Any]:
         thread = {
-            "id": str(mid), "type": 11, "guild_id": str(GUILD_ID), "parent_id": str(cid), "owner_id": str(BOT_ID),
+            "id": str(mid), "type": 11, "guild_id": str(GUILD_ID), "parent_id": str(cid), "owner_id": str(owner_id),
             "name": name, "last_message_id": None, "message_count": 0, "member_count": 1,
             "rate_limit_per_user": 0, "flags": 0, "total_message_sent": 0,
             "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "archive_timestamp": _now(),

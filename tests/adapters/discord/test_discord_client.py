@@ -130,6 +130,36 @@ async def test_reply_to_a_users_file_brings_that_file(fake_discord: FakeDiscord,
     assert (attachment.filename, attachment.data, attachment.mime) == ("cat.png", PNG, "image/png")
 
 
+async def test_called_into_a_users_thread_it_takes_the_file_above_and_stays(fake_discord: FakeDiscord,
+                                                                           standin_bot: Any) -> None:
+    client, orch = await standin_bot()
+    tid = await fake_discord.user_thread("holiday photos")
+    await fake_discord.say("our beach", channel_id=tid, files=[("beach.png", PNG, "image/png")])
+    await fake_discord.say("nice!", channel_id=tid, author=fake_discord.other_user)  # not for hgbot
+    await fake_discord.say("what is in the picture above?", channel_id=tid, mention=True)
+    await fake_discord.wait_for(lambda: orch.requests)
+    [first] = orch.requests
+    assert [a.filename for a in first.attachments] == ["beach.png"]
+    assert first.conversation == ConversationKey("discord", str(GUILD_ID), str(CHANNEL_ID), str(tid))
+    await fake_discord.say("and the colours?", channel_id=tid)  # hgbot answers in this thread now
+    await fake_discord.wait_for(lambda: len(orch.requests) == 2)
+    assert orch.requests[1].conversation == first.conversation and orch.requests[1].attachments == ()
+    assert len(fake_discord.threads()) == 1  # no thread opened inside the thread
+
+
+async def test_a_thread_missing_from_the_cache_is_fetched_not_mistaken_for_a_channel(
+        fake_discord: FakeDiscord, standin_bot: Any) -> None:
+    client, orch = await standin_bot()
+    tid = 1_300_000_000_000_000_000
+    fake_discord._thread(CHANNEL_ID, tid, "made while hgbot was away", owner_id=USER_ID)
+    fake_discord._pending_events.clear()  # no THREAD_CREATE reaches the client
+    await fake_discord.say("hello", channel_id=tid, mention=True)
+    await fake_discord.wait_for(lambda: fake_discord.bot_messages(tid))
+    assert fake_discord.requests("GET", rf"^/channels/{tid}$")
+    assert orch.requests[0].conversation == ConversationKey("discord", str(GUILD_ID), str(CHANNEL_ID), str(tid))
+    assert not fake_discord.requests("POST", r"/threads$")
+
+
 # ---- access ---------------------------------------------------------------------------------------------
 
 
