@@ -74,6 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hgbot: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one readable line, the traceback only when asked for
+        logging.getLogger("hgbot").debug("unexpected error", exc_info=True)
+        print(f"hgbot: unexpected error ({type(exc).__name__}: {exc}). Run with -vv for the traceback, "
+              "and please report it.", file=sys.stderr)
+        return EXIT_FAILED
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
