@@ -208,7 +208,8 @@ class HgbotClient(discord.Client):
         return thread
 
     def _denied(self, user: discord.abc.User, channel: Any) -> str | None:
-        if isinstance(channel, discord.DMChannel):
+        """Channel lists name channels (a thread counts as its parent); DMs are the channel ``"dm"``."""
+        if getattr(channel, "guild", None) is None:
             where = "dm"
         else:
             where = str(getattr(channel, "parent_id", None) or channel.id)
@@ -242,7 +243,7 @@ class HgbotClient(discord.Client):
         if not await self.app.store.claim_delivery(f"{PLATFORM}:interaction:{interaction.id}"):
             return
         channel = interaction.channel
-        if isinstance(channel, discord.DMChannel) and not self.app.settings.discord_dms:
+        if interaction.guild is None and not self.app.settings.discord_dms:
             await interaction.edit_original_response(content="hgbot does not answer in DMs here.")
             return
         denied = self._denied(interaction.user, channel)

@@ -33,6 +33,7 @@ from tests.adapters.discord.fake_discord import (
     CHANNEL_ID,
     DM_CHANNEL_ID,
     GUILD_ID,
+    OTHER_CHANNEL_ID,
     OTHER_USER_ID,
     ROLE_ID,
     TOKEN,
@@ -180,6 +181,17 @@ async def test_allow_list_by_role_admits_members_of_that_role(fake_discord: Fake
     await fake_discord.say("with role", mention=True, roles=[ROLE_ID], author=fake_discord.other_user)
     await fake_discord.wait_for(lambda: orch.requests)
     assert orch.requests[0].user == str(OTHER_USER_ID)
+
+
+async def test_a_denied_channel_covers_its_threads(fake_discord: FakeDiscord, standin_bot: Any) -> None:
+    client, orch = await standin_bot(deny_channels=[str(CHANNEL_ID)])
+    tid = await fake_discord.user_thread("in general")
+    await fake_discord.say("here?", channel_id=tid, mention=True)
+    [answer] = await fake_discord.wait_for(lambda: fake_discord.bot_messages(tid))
+    assert "disabled in this channel" in answer["content"]
+    other = await fake_discord.say("and here?", channel_id=OTHER_CHANNEL_ID, mention=True)
+    await fake_discord.wait_for(lambda: orch.requests)
+    assert orch.requests[0].conversation.thread == other["id"]
 
 
 # ---- what hgbot posts -----------------------------------------------------------------------------------
@@ -401,3 +413,11 @@ def test_application_id_from_token() -> None:
     assert application_id_from_token(TOKEN) == str(BOT_ID)
     with pytest.raises(ConfigError):
         application_id_from_token("not-a-token")
+
+
+def test_thread_names_are_the_first_line_within_100_characters() -> None:
+    from adapters.discord.render import thread_name
+
+    assert thread_name(f"<@{BOT_ID}> draw a cat\nwith a hat") == "draw a cat"
+    assert len(thread_name("x" * 300)) == 100
+    assert thread_name("   ") == "hgbot"
