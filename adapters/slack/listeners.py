@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 _ANSWERED_SUBTYPES = {None, "file_share", "thread_broadcast"}
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(\|[^>]*)?>")
 
+_KNOWN_THREADS = 10_000
 Ack = Callable[..., Awaitable[None]]
 
 
@@ -44,6 +46,8 @@ class Listeners:
         self._policy = policy
         self._command = command
         self._tasks: set[asyncio.Task[None]] = set()
+        # threads this process answered in: a reply there needs no conversations.replies call
+        self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def drain(self) -> None:
         """Wait for the jobs in flight (shutdown and tests)."""
@@ -51,6 +55,9 @@ class Listeners:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _start(self, job: Job) -> None:
+        self._known[(job.channel, job.thread_ts)] = None
+        while len(self._known) > _KNOWN_THREADS:
+            self._known.popitem(last=False)
         task = asyncio.create_task(self._runner.run(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -85,9 +92,20 @@ class Listeners:
         key = ConversationKey("slack", command.get("team_id", ""), channel, str(resp["ts"]))
         self._start(Job(key, text, user, files))
 
-    async def on_mention(self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
-        """``@hgbot <request>`` in a channel: starts a thread, or continues the thread it was posted in."""
-        await self._answer(event, body, client)
+    async def on_mention(self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient,
+                         context: AsyncBoltContext) -> None:
+        """``@hgbot <request>`` in a channel: starts a thread, or continues the thread it was posted in.
+
+        Mentioned in a thread hgbot has not answered yet, it also takes the files shared earlier in it.
+        """
+        earlier: list[Mapping[str, Any]] = []
+        thread_ts = event.get("thread_ts")
+        if thread_ts and not event.get("files") and (event["channel"], thread_ts) not in self._known:
+            messages = await _replies(client, event["channel"], thread_ts)
+            if not _bot_posted(messages, context.bot_user_id or ""):
+                earlier = [f for m in messages if float(m.get("ts", 0)) < float(event.get("ts", 0))
+                           and not m.get("bot_id") for f in m.get("files") or []]
+        await self._answer(event, body, client, earlier)
 
     async def on_message(self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient,
                          context: AsyncBoltContext) -> None:
@@ -101,11 +119,13 @@ class Listeners:
             thread_ts = event.get("thread_ts")
             if not thread_ts or f"<@{bot_user}>" in event.get("text", ""):
                 return  # top-level chatter is not for us; a mention arrives as app_mention too
-            if not await _bot_in_thread(client, event["channel"], thread_ts, bot_user):
+            if (event["channel"], thread_ts) not in self._known and not _bot_posted(
+                    await _replies(client, event["channel"], thread_ts), bot_user):
                 return
         await self._answer(event, body, client)
 
-    async def _answer(self, event: Mapping[str, Any], body: Mapping[str, Any], client: AsyncWebClient) -> None:
+    async def _answer(self, event: Mapping[str, Any], body: Mapping[str, Any], client: AsyncWebClient,
+                      earlier_files: list[Mapping[str, Any]] | None = None) -> None:
         if not await self._claim(f"slack:{body.get('event_id') or event.get('client_msg_id') or event.get('ts')}"):
             return  # Slack redelivered an event it thought we missed
         user, channel = str(event.get("user", "")), str(event.get("channel", ""))
@@ -115,7 +135,7 @@ class Listeners:
             await _tell(client, channel, user, reason, thread_ts)
             return
         text = _MENTION.sub("", str(event.get("text", ""))).strip()
-        files = list(event.get("files") or [])
+        files = list(event.get("files") or earlier_files or [])
         if not text and not files:
             await client.chat_postMessage(channel=channel, thread_ts=thread_ts,
                                           text="Hi! Tell me what to do, and share files if it needs some.")
@@ -125,14 +145,18 @@ class Listeners:
         self._start(Job(key, text, user, files, assistant=event.get("channel_type") == "im"))
 
 
-async def _bot_in_thread(client: AsyncWebClient, channel: str, thread_ts: str, bot_user: str) -> bool:
-    """Whether hgbot posted in the thread: the thread is then a conversation with hgbot."""
+async def _replies(client: AsyncWebClient, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    """The thread's first 200 messages (parent first); empty when Slack refuses."""
     try:
         resp = await client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
     except SlackApiError as exc:
         log.warning("conversations.replies in %s failed: %s", channel, api_error(exc))
-        return False
-    messages = resp.get("messages") or []
+        return []
+    return list(resp.get("messages") or [])
+
+
+def _bot_posted(messages: list[dict[str, Any]], bot_user: str) -> bool:
+    """Whether hgbot posted in the thread: the thread is then a conversation with hgbot."""
     return any(m.get("user") == bot_user for m in messages)
 
 

@@ -178,12 +178,11 @@ class FakeSlack:
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        if request.method == "GET":
-            args = dict(request.query)
-        elif request.content_type == "application/json":
-            args = dict(await request.json())
-        else:
-            args = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        args: dict[str, Any] = dict(request.query)  # slack_sdk sends some POST arguments as URL parameters
+        if request.content_type == "application/json":
+            args.update(await request.json())
+        elif request.method == "POST":
+            args.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
         auth = request.headers.get("Authorization", "")
         call = Call(method, args, time.monotonic())
         self.calls.append(call)

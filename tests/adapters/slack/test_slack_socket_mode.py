@@ -249,3 +249,21 @@ async def test_a_dm_needs_no_mention_and_model_output_cannot_ping_the_channel(
     assert "@\u200bchannel" in texts[0]
     status = fake_slack.calls_to("assistant.threads.setStatus")
     assert status and status[0].args["thread_ts"] == dm["ts"] and status[-1].args["status"] == ""
+
+
+async def test_a_mention_in_a_thread_takes_the_files_shared_earlier_in_it(
+        slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any) -> None:
+    await slack_bot()
+    parent = fake_slack.user_message(CHANNEL, "U0BOB", "look at this",
+                                     files=[fake_slack.add_file("bob.png", png(), "image/png")])
+    seen: list[list[str]] = []
+
+    def chat_plan(request: dict[str, Any]) -> dict[str, Any]:
+        seen.append(fake_llm.handles(request))
+        return {"tasks": []}
+
+    fake_llm.script(chat_plan, "I see Bob's picture.")
+    body = mention(fake_slack, "what is in this picture?", thread_ts=parent["ts"])
+    await fake_slack.push("events_api", body)
+    await fake_slack.wait_for(lambda: "I see Bob's picture." in fake_slack.bot_texts(CHANNEL, parent["ts"]))
+    assert len(seen[0]) == 1  # Bob's image became an artifact of this thread's conversation
