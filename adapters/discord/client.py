@@ -89,7 +89,8 @@ class HgbotClient(discord.Client):
 
     async def _on_message(self, message: discord.Message) -> None:
         await self._resolve_channel(message)
-        if not await self._is_for_me(message):
+        referenced = await self._referenced(message)
+        if not self._is_for_me(message, referenced):
             return
         if not await self.app.store.claim_delivery(f"{PLATFORM}:{message.id}"):
             log.info("message %s delivered again; already handled", message.id)
@@ -99,8 +100,7 @@ class HgbotClient(discord.Client):
             await message.reply(denied, mention_author=False, allowed_mentions=NO_PINGS)
             return
         first_contact = isinstance(message.channel, discord.Thread) and not self._answers_in(message.channel)
-        destination, key = await self._where(message)
-        referenced = await self._referenced(message)
+        destination, key = await self._where(message, referenced)
         sources = [*message.attachments]
         if referenced is not None and referenced.author != self.user:  # "@hgbot what's in this?" as a reply
             sources += referenced.attachments
@@ -114,7 +114,7 @@ class HgbotClient(discord.Client):
         async with self._lock(key):
             await run_turn(self.app, turn, progress_interval=self.progress_interval)
 
-    async def _is_for_me(self, message: discord.Message) -> bool:
+    def _is_for_me(self, message: discord.Message, referenced: discord.Message | None) -> bool:
         channel = message.channel
         if isinstance(channel, discord.DMChannel):
             return self.app.settings.discord_dms
@@ -124,7 +124,6 @@ class HgbotClient(discord.Client):
             return True
         if isinstance(channel, discord.Thread) and self._answers_in(channel):
             return True
-        referenced = await self._referenced(message)
         return referenced is not None and referenced.author == self.user
 
     def _mentions_me(self, message: discord.Message) -> bool:
@@ -177,7 +176,8 @@ class HgbotClient(discord.Client):
             log.info("cannot read history of %s: %s", message.channel.id, exc)
         return []
 
-    async def _where(self, message: discord.Message) -> tuple[discord.abc.Messageable, ConversationKey]:
+    async def _where(self, message: discord.Message,
+                     referenced: discord.Message | None) -> tuple[discord.abc.Messageable, ConversationKey]:
         """The channel to answer in and the conversation key, opening a thread when needed."""
         channel = message.channel
         if isinstance(channel, discord.DMChannel):
@@ -187,7 +187,6 @@ class HgbotClient(discord.Client):
         if isinstance(channel, discord.Thread):
             self._threads.add(channel.id)
             return channel, ConversationKey(PLATFORM, str(guild.id), str(channel.parent_id), str(channel.id))
-        referenced = await self._referenced(message)
         if referenced is not None and referenced.author == self.user and not self._mentions_me(message):
             # a reply to hgbot's own channel message continues in the thread on that message
             thread = guild.get_thread(referenced.id) or await self._open_thread(referenced, message.content)
