@@ -45,9 +45,13 @@ def build_slack_app(app: App, *, status_interval: float = 1.0) -> AsyncApp:
     """The bolt app answering ``settings.slack_command``, ``app_mention`` and ``message`` events.
 
     Signature verification is on when ``SLACK_SIGNING_SECRET`` is set (HTTP mode needs it;
-    Socket Mode does not use it). The ``Listeners`` object is kept as ``bolt_app.hgbot_listeners``
-    so a runner can drain jobs in flight.
+    Socket Mode does not use it). Raises ``ConfigError`` without ``SLACK_BOT_TOKEN``.
     """
+    return build_slack_parts(app, status_interval=status_interval)[0]
+
+
+def build_slack_parts(app: App, *, status_interval: float = 1.0) -> tuple[AsyncApp, Listeners]:
+    """``build_slack_app`` plus its ``Listeners``, whose ``drain()`` waits for jobs in flight."""
     settings = app.settings
     client = build_client(settings)
     fetcher = FileFetcher(client, settings.slack_bot_token, max_bytes=settings.max_file_bytes,
@@ -65,5 +69,4 @@ def build_slack_app(app: App, *, status_interval: float = 1.0) -> AsyncApp:
     bolt.command(command)(listeners.on_command)
     bolt.event("app_mention")(listeners.on_mention)
     bolt.event("message")(listeners.on_message)
-    bolt.hgbot_listeners = listeners  # type: ignore[attr-defined]
-    return bolt
+    return bolt, listeners

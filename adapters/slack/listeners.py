@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -62,7 +63,8 @@ class Listeners:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def on_command(self, ack: Ack, command: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_command(self, ack: Ack, command: dict[str, Any], client: AsyncWebClient,
+                         respond: AsyncRespond) -> None:
         """``/hgbot <request>``: ack now, post a message that becomes the job's thread, work there.
 
         A slash command carries no files and no thread, so it uses the files of the user's latest
@@ -87,7 +89,9 @@ class Listeners:
             resp = await client.chat_postMessage(channel=channel, text=intro)
         except SlackApiError as exc:
             log.warning("cannot post in %s: %s", channel, api_error(exc))
-            await _tell(client, channel, user, "I can't post in this channel; invite me with `/invite @hgbot` first.")
+            # the response_url works where the bot is not a member, unlike chat.postEphemeral
+            await respond(text=f"I can't post here ({api_error(exc)}); invite me with `/invite @hgbot` first.",
+                          response_type="ephemeral")
             return
         key = ConversationKey("slack", command.get("team_id", ""), channel, str(resp["ts"]))
         self._start(Job(key, text, user, files))

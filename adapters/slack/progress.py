@@ -104,6 +104,8 @@ class StatusMessage:
 
     async def _edit(self, text: str) -> None:
         self._last = asyncio.get_running_loop().time()
+        if len(text) > render.MESSAGE_LIMIT:  # a plan with many failed steps: msg_too_long would lose it all
+            text = text[: render.MESSAGE_LIMIT - 1] + "…"
         try:
             await self._client.chat_update(channel=self.channel, ts=str(self.ts), text=text)
             self._shown = text

@@ -21,7 +21,7 @@ from slack_bolt.async_app import AsyncApp
 
 from orchestrator.errors import ConfigError
 
-from .app import build_slack_app
+from .app import build_slack_parts
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -44,17 +44,16 @@ async def serve_slack(app: App, *, http: bool = False, port: int = 3000, host: s
     if not http and not settings.slack_app_token.startswith("xapp-"):
         raise ConfigError("SLACK_APP_TOKEN (xapp-…) is not set.",
                           hint="Socket Mode needs an app-level token with connections:write; or use --http.")
-    bolt = build_slack_app(app)
+    bolt, listeners = build_slack_parts(app)
     try:
         if http:
             await _serve_http(bolt, settings.slack_signing_secret, host, port, on_ready)
         else:
             await _serve_socket_mode(bolt, settings.slack_app_token, on_ready)
     finally:
-        listeners = getattr(bolt, "hgbot_listeners", None)
-        if listeners is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(listeners.drain()), 10)
+        # let answers in progress reach their threads before the process goes
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(listeners.drain(), 10)
 
 
 async def _serve_socket_mode(bolt: AsyncApp, app_token: str, on_ready: Callable[[str], None] | None) -> None:

@@ -49,6 +49,8 @@ class FakeSlack:
     bot_id: str = "BHGBOT"
     signing_secret: str = "test-signing-secret"
     calls: list[Call] = field(default_factory=list)
+    responses: list[dict[str, Any]] = field(default_factory=list)  # what was sent to response_urls
+    not_in: set[str] = field(default_factory=set)  # channels the bot is not a member of
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
@@ -75,6 +77,7 @@ class FakeSlack:
         app.router.add_get("/files/{id}/{name}", self._download)
         app.router.add_post("/upload/{id}", self._upload)
         app.router.add_get("/socket", self._socket)
+        app.router.add_post("/response/{id}", self._response_url)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -194,6 +197,8 @@ class FakeSlack:
         expected = self.app_token if method == "apps.connections.open" else self.token
         if auth != f"Bearer {expected}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if args.get("channel") in self.not_in and method in ("chat.postMessage", "conversations.history"):
+            return web.json_response({"ok": False, "error": "not_in_channel"})
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
@@ -273,6 +278,10 @@ class FakeSlack:
             # what Slack really does: 200 with its sign-in page, not 401/403
             return web.Response(body=LOGIN_PAGE, content_type="text/html")
         return web.Response(body=self.blobs[fid], content_type=self.files[fid].get("mimetype") or "application/octet-stream")
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        self.responses.append(await request.json())
+        return web.Response(text="ok")
 
     async def _upload(self, request: web.Request) -> web.Response:
         fid = request.match_info["id"]

@@ -267,3 +267,25 @@ async def test_a_mention_in_a_thread_takes_the_files_shared_earlier_in_it(
     await fake_slack.push("events_api", body)
     await fake_slack.wait_for(lambda: "I see Bob's picture." in fake_slack.bot_texts(CHANNEL, parent["ts"]))
     assert len(seen[0]) == 1  # Bob's image became an artifact of this thread's conversation
+
+
+async def test_a_command_where_hgbot_is_not_a_member_says_so_through_the_response_url(
+        slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any) -> None:
+    await slack_bot()
+    fake_slack.not_in.add("C0PRIVATE")
+    await fake_slack.push("slash_commands", fake_slack.command_payload("hi", user=USER, channel="C0PRIVATE"))
+    answer = await fake_slack.wait_for(lambda: fake_slack.responses, what="the response_url message")
+    assert answer[0]["response_type"] == "ephemeral" and "/invite @hgbot" in answer[0]["text"]
+    assert not fake_llm.requests
+
+
+async def test_an_oversized_file_is_refused_before_downloading(
+        slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any) -> None:
+    await slack_bot(max_file_mb=1)
+    file = {**fake_slack.add_file("huge.mov", b"x", "video/quicktime"), "size": 300 * 1024 * 1024}
+    body = mention(fake_slack, "summarize this video", files=[file])
+    await fake_slack.push("events_api", body)
+    texts = await fake_slack.wait_for(lambda: [t for t in fake_slack.bot_texts(CHANNEL, body["event"]["ts"])
+                                               if "limit" in t], what="the size message")
+    assert "huge.mov" in texts[0] and "300.0 MB" in texts[0]
+    assert not fake_llm.requests
