@@ -7,12 +7,15 @@ by their pixels, not only by their presence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import time
 from typing import Any
 
+import pytest
 from PIL import Image
 
+from orchestrator.errors import ConfigError
 from orchestrator.types import ConversationKey
 from tests.adapters.discord.fake_discord import (
     BOT_ID,
@@ -180,3 +183,31 @@ async def test_a_failing_job_ends_in_a_readable_error_in_the_thread(
     [reply] = await answered(fake_discord, tid, 1)
     assert reply["content"].startswith("⚠️ ")
     assert "Traceback" not in reply["content"] and len(reply["content"]) > 20
+
+
+async def test_serve_discord_runs_until_cancelled(fake_discord: FakeDiscord, make_app: Any,
+                                                  fake_llm: FakeLLMServer) -> None:
+    from adapters.discord import serve_discord
+    from tests.adapters.discord.fake_discord import TOKEN
+
+    app = await make_app(catalog=[], discord_token=TOKEN, discord_api_base=fake_discord.api_base,
+                         discord_gateway_url=fake_discord.gateway_url)
+    task = asyncio.create_task(serve_discord(app))
+    await fake_discord.wait_for(lambda: any(c.identify for c in fake_discord.connections) or task.done())
+    fake_llm.script({"tasks": []}, "Served.")
+    await fake_discord.say("are you there?", mention=True)
+    tid = int((await fake_discord.wait_for(fake_discord.threads))[0]["id"])
+    [reply] = await answered(fake_discord, tid, 1)
+    assert reply["content"] == "Served."
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+
+
+async def test_serve_discord_without_a_token_says_what_to_do(make_app: Any) -> None:
+    from adapters.discord import serve_discord
+
+    app = await make_app(catalog=[])
+    with pytest.raises(ConfigError, match="DISCORD_TOKEN"):
+        await serve_discord(app)
