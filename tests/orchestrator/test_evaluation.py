@@ -1,0 +1,157 @@
+"""TaskBench scoring: name mapping, plan → prediction, and micro-averaged F1 on hand-computed records."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.errors import PlanError
+from orchestrator.evaluation import (
+    TBRecord,
+    format_report,
+    load_taskbench,
+    map_tool_name,
+    plan_to_prediction,
+    run_eval,
+    score,
+    split_half,
+)
+from orchestrator.types import Plan, PlanTask
+
+
+@pytest.mark.parametrize(("name", "want"), [
+    ("Conversational", "text-generation"),
+    ("Text Generation", "text-generation"),
+    ("Image Editing", "image-to-image"),
+    ("Image-to-Text", "image-to-text"),
+    ("Visual Question Answering", "visual-question-answering"),
+    ("Automatic Speech Recognition", "automatic-speech-recognition"),
+    ("Text-to-Speech", "text-to-speech"),
+])
+def test_map_tool_name(name: str, want: str) -> None:
+    assert map_tool_name(name) == want
+
+
+def test_load_taskbench_maps_names_and_links(tmp_path: Path) -> None:
+    rows = [
+        {"id": "10", "type": "chain", "request": "edit it then caption it",
+         "nodes": [{"task": "Image Editing", "arguments": ["example.jpg"]}, {"task": "Image-to-Text", "arguments": ["<node-0>"]}],
+         "links": [{"source": "Image Editing", "target": "Image-to-Text"}]},
+        {"id": "11", "type": "single", "user_request": "chat with me", "nodes": [{"task": "Conversational"}], "links": []},
+        {"id": "12", "type": "single", "request": "x", "nodes": [], "links": []},
+    ]
+    path = tmp_path / "tb.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    recs = load_taskbench(path)
+    assert [r.id for r in recs] == ["10", "11", "12"]
+    assert recs[0].nodes == ["image-to-image", "image-to-text"]
+    assert recs[0].links == [("image-to-image", "image-to-text")]
+    assert recs[1].request == "chat with me" and recs[1].nodes == ["text-generation"]
+    assert len(load_taskbench(path, limit=2)) == 2
+    assert [r.id for r in split_half(recs, "tune")] == ["10", "12"]
+    assert [r.id for r in split_half(recs, "heldout")] == ["11"]
+
+
+def test_plan_to_prediction_from_plan_and_dict() -> None:
+    plan = Plan((PlanTask(1, "automatic-speech-recognition", args={"audio": "artifact:a"}),
+                 PlanTask(2, "translation", (1,), {"text": "<GENERATED>-1"}),
+                 PlanTask(3, "conversational", (2,), {"text": "<GENERATED>-2"})))
+    names, links = plan_to_prediction(plan)
+    assert names == ["automatic-speech-recognition", "translation", "text-generation"]
+    assert links == [("automatic-speech-recognition", "translation"), ("translation", "text-generation")]
+    # A raw dict: links from deps and from <GENERATED>-k even when deps forgot it; unknown ids ignored.
+    raw: dict[str, Any] = {"tasks": [
+        {"id": 1, "task": "text-to-image", "deps": [], "args": {"text": "a cat"}},
+        {"id": 2, "task": "object-detection", "args": {"image": "<GENERATED>-1"}},
+        {"id": 3, "task": "image-to-text", "deps": [9], "args": {"image": "<GENERATED>-2"}},
+    ]}
+    names, links = plan_to_prediction(raw)
+    assert names == ["text-to-image", "object-detection", "image-to-text"]
+    assert links == [("text-to-image", "object-detection"), ("object-detection", "image-to-text")]
+    assert plan_to_prediction(None) == ([], [])
+    assert plan_to_prediction({"tasks": []}) == ([], [])
+
+
+def _records() -> list[TBRecord]:
+    return [
+        TBRecord("1", "single", "r1", ["automatic-speech-recognition"], []),
+        TBRecord("2", "chain", "r2", ["text-to-image", "object-detection"], [("text-to-image", "object-detection")]),
+        TBRecord("3", "chain", "r3", ["automatic-speech-recognition", "translation", "text-to-speech"],
+                 [("automatic-speech-recognition", "translation"), ("translation", "text-to-speech")]),
+        TBRecord("4", "dag", "r4", ["image-to-text", "text-to-speech", "visual-question-answering"],
+                 [("image-to-text", "text-to-speech")]),
+    ]
+
+
+def _predictions() -> list[dict[str, Any] | None]:
+    return [
+        {"tasks": [{"id": 1, "task": "automatic-speech-recognition", "deps": []}]},  # exact
+        {"tasks": [  # a duplicate name counts once
+            {"id": 1, "task": "text-to-image", "deps": []},
+            {"id": 2, "task": "object-detection", "deps": [1]},
+            {"id": 3, "task": "object-detection", "deps": [1]},
+        ]},
+        {"tasks": [  # 2 of 3 nodes right, both links wrong
+            {"id": 1, "task": "automatic-speech-recognition", "deps": []},
+            {"id": 2, "task": "summarization", "deps": [1]},
+            {"id": 3, "task": "translation", "deps": [2]},
+        ]},
+        None,  # invalid plan: an empty prediction
+    ]
+
+
+def test_score_by_hand() -> None:
+    s = score(_records(), _predictions(), seconds=[0.1, 0.2, 0.3, 0.4])
+    overall = s["overall"]
+    # nodes: tp 1+2+2+0 = 5, predicted 1+2+3+0 = 6, gold 1+2+3+3 = 9
+    assert overall.n_precision == pytest.approx(5 / 6)
+    assert overall.n_recall == pytest.approx(5 / 9)
+    assert overall.n_f1 == pytest.approx(2 / 3)
+    # links: tp 0+1+0+0 = 1, predicted 0+1+2+0 = 3, gold 0+1+2+1 = 4
+    assert overall.e_precision == pytest.approx(1 / 3)
+    assert overall.e_recall == pytest.approx(1 / 4)
+    assert overall.e_f1 == pytest.approx(2 / 7)
+    assert overall.count == 4 and overall.valid_share == pytest.approx(0.75)
+    assert overall.mean_seconds == pytest.approx(0.25)
+    single = s["single"]
+    assert single.n_f1 == pytest.approx(1.0) and single.count == 1
+    assert math.isnan(single.e_f1)  # no links expected, none predicted: undefined, not 0
+    chain = s["chain"]  # records 2 and 3: nodes tp 4 / pred 5 / gold 5; links tp 1 / pred 3 / gold 3
+    assert chain.n_f1 == pytest.approx(0.8) and chain.e_f1 == pytest.approx(1 / 3)
+    dag = s["dag"]
+    assert dag.n_f1 == 0.0 and dag.valid_share == 0.0
+
+
+def test_score_rejects_misaligned_inputs() -> None:
+    with pytest.raises(ValueError):
+        score(_records(), _predictions()[:2])
+
+
+async def test_run_eval_times_calls_and_counts_plan_errors_invalid() -> None:
+    by_text = dict(zip((r.request for r in _records()), _predictions(), strict=True))
+
+    async def plan_fn(text: str) -> dict[str, Any] | None:
+        if text == "r3":
+            raise PlanError("bad plan", ["task 3: cycle"])
+        return by_text[text]
+
+    s = await run_eval(_records(), plan_fn)
+    assert s["overall"].valid_share == pytest.approx(0.5)  # r3 raised, r4 returned None
+    assert s["overall"].n_precision == pytest.approx(3 / 3)
+    assert s["overall"].mean_seconds >= 0.0
+    report = format_report(s)
+    assert report.splitlines()[0].split()[:4] == ["type", "n", "n-F1", "n-P"]
+    assert any(line.startswith("overall") for line in report.splitlines())
+    assert "–" in report  # single-record e-F1 is undefined
+
+
+async def test_run_eval_propagates_bugs() -> None:
+    async def plan_fn(text: str) -> None:
+        raise KeyError("bug")
+
+    with pytest.raises(KeyError):
+        await run_eval(_records(), plan_fn)
