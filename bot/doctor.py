@@ -117,7 +117,7 @@ async def run_doctor(settings: Settings, console: Console) -> int:
 
 def _discord_invite(token: str) -> str:
     try:
-        from adapters.discord import application_id_from_token, invite_url  # type: ignore[attr-defined]
+        from adapters.discord import application_id_from_token, invite_url
 
         return str(invite_url(application_id_from_token(token)))
     except Exception:

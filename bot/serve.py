@@ -23,7 +23,7 @@ def _require_slack(settings: Settings, http: bool) -> None:
 
 async def serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.platform == "discord" and args.invite_url:
-        from adapters.discord import application_id_from_token, invite_url  # type: ignore[attr-defined]
+        from adapters.discord import application_id_from_token, invite_url
 
         if not settings.discord_token:
             raise ConfigError("DISCORD_TOKEN is not set.")
@@ -43,7 +43,7 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
 
         jobs.append(serve_slack(app, http=args.http, port=args.port, host=args.host))
     if args.platform in ("discord", "all"):
-        from adapters.discord import serve_discord  # type: ignore[attr-defined]
+        from adapters.discord import serve_discord
 
         jobs.append(serve_discord(app))
     try:

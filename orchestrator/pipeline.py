@@ -82,7 +82,8 @@ class Orchestrator:
             runs = [TaskRun(id=t.id, task=t.task) for t in plan.tasks]
             await emit(ProgressEvent(EventType.PLANNED, runs=tuple(runs)))
 
-            async def on_change(_run: TaskRun) -> None:
+            async def on_change(run: TaskRun) -> None:
+                runs_by_id[run.id] = run  # the executor's live object replaces the queued placeholder
                 await emit(ProgressEvent(EventType.TASK, runs=tuple(runs_by_id.values())))
 
             by_handle = {a.handle: a for a in resources}

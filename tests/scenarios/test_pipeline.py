@@ -54,6 +54,8 @@ async def test_independent_branches_run_concurrently(make_app: Any, fake_llm: Fa
     assert "from image=" in r3.texts[0]
     assert reply.llm_calls == 2  # plan + answer, whatever the graph size
     assert events[0].type is EventType.PLANNED and events[-1].type is EventType.DONE
+    live = [r.status for e in events if e.type is EventType.TASK for r in e.runs]
+    assert RunStatus.RUNNING in live and RunStatus.OK in live  # progress shows real states, not "queued"
     assert {a.kind for a in reply.artifacts} == {"image", "audio"}
     assert all(a.path.is_file() for a in reply.artifacts)
 
