@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from .errors import HgbotError
 from .executor import Executor
@@ -80,11 +81,11 @@ class Orchestrator:
             resources = await self.store.artifacts(conv_id)
             plan = await self.planner.plan(PlanningContext(request.text, history, resources))
             runs = [TaskRun(id=t.id, task=t.task) for t in plan.tasks]
-            await emit(ProgressEvent(EventType.PLANNED, runs=tuple(runs)))
+            await emit(ProgressEvent(EventType.PLANNED, runs=_snapshot(runs)))
 
             async def on_change(run: TaskRun) -> None:
                 runs_by_id[run.id] = run  # the executor's live object replaces the queued placeholder
-                await emit(ProgressEvent(EventType.TASK, runs=tuple(runs_by_id.values())))
+                await emit(ProgressEvent(EventType.TASK, runs=_snapshot(runs_by_id.values())))
 
             by_handle = {a.handle: a for a in resources}
             runs_by_id = {r.id: r for r in runs}
@@ -139,3 +140,8 @@ class Orchestrator:
                      run_id: int | None) -> Reply:
         return Reply(text=message, plan=plan, runs=tuple(runs), artifacts=tuple(a for r in runs for a in r.artifacts),
                      llm_calls=calls, seconds=time.perf_counter() - started, error=message, run_id=run_id)
+
+
+def _snapshot(runs: Iterable[TaskRun]) -> tuple[TaskRun, ...]:
+    """Copies: the executor keeps mutating its runs, but an event must show the moment it was sent."""
+    return tuple(replace(r, texts=list(r.texts), artifacts=list(r.artifacts)) for r in runs)
