@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 # a user's plain message, one with files, or one also sent to the channel; edits, joins,
 # bot posts and the rest are not requests
 _ANSWERED_SUBTYPES = {None, "file_share", "thread_broadcast"}
-_MENTION = re.compile(r"<@[UW][A-Z0-9]+(\|[^>]*)?>")
 
 _KNOWN_THREADS = 10_000
 Ack = Callable[..., Awaitable[None]]
@@ -102,6 +100,8 @@ class Listeners:
 
         Mentioned in a thread hgbot has not answered yet, it also takes the files shared earlier in it.
         """
+        if not await self._claim_event(event, body):
+            return
         earlier: list[Mapping[str, Any]] = []
         thread_ts = event.get("thread_ts")
         if thread_ts and not event.get("files") and (event["channel"], thread_ts) not in self._known:
@@ -109,7 +109,7 @@ class Listeners:
             if not _bot_posted(messages, context.bot_user_id or ""):
                 earlier = [f for m in messages if float(m.get("ts", 0)) < float(event.get("ts", 0))
                            and not m.get("bot_id") for f in m.get("files") or []]
-        await self._answer(event, body, client, earlier)
+        await self._answer(event, body, client, context.bot_user_id or "", earlier)
 
     async def on_message(self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient,
                          context: AsyncBoltContext) -> None:
@@ -123,22 +123,29 @@ class Listeners:
             thread_ts = event.get("thread_ts")
             if not thread_ts or f"<@{bot_user}>" in event.get("text", ""):
                 return  # top-level chatter is not for us; a mention arrives as app_mention too
+            if not await self._claim_event(event, body):
+                return
             if (event["channel"], thread_ts) not in self._known and not _bot_posted(
                     await _replies(client, event["channel"], thread_ts), bot_user):
                 return
-        await self._answer(event, body, client)
+        elif not await self._claim_event(event, body):
+            return
+        await self._answer(event, body, client, bot_user)
+
+    async def _claim_event(self, event: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+        """False when this event was seen before: Slack redelivers events it thinks we missed."""
+        return await self._claim(f"slack:{body.get('event_id') or event.get('client_msg_id') or event.get('ts')}")
 
     async def _answer(self, event: Mapping[str, Any], body: Mapping[str, Any], client: AsyncWebClient,
-                      earlier_files: list[Mapping[str, Any]] | None = None) -> None:
-        if not await self._claim(f"slack:{body.get('event_id') or event.get('client_msg_id') or event.get('ts')}"):
-            return  # Slack redelivered an event it thought we missed
+                      bot_user: str, earlier_files: list[Mapping[str, Any]] | None = None) -> None:
         user, channel = str(event.get("user", "")), str(event.get("channel", ""))
         thread_ts = str(event.get("thread_ts") or event.get("ts", ""))
         reason = self._policy.check(user, channel)
         if reason:
             await _tell(client, channel, user, reason, thread_ts)
             return
-        text = _MENTION.sub("", str(event.get("text", ""))).strip()
+        raw = str(event.get("text", ""))
+        text = (raw.replace(f"<@{bot_user}>", "") if bot_user else raw).strip()  # other mentions stay
         files = list(event.get("files") or earlier_files or [])
         if not text and not files:
             await client.chat_postMessage(channel=channel, thread_ts=thread_ts,
