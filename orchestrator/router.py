@@ -83,6 +83,7 @@ class _Cue:
     task: str | None = None  # None: inert span (an input is only mentioned)
     by_kind: Mapping[str, str | None] = field(default_factory=dict)
     default: str | None = None
+    look_before: bool = False  # the object precedes the verb ("the speech ... to text")
 
 
 class Lexicon:
@@ -101,7 +102,8 @@ class Lexicon:
                                   re.IGNORECASE)
         cues: list[_Cue] = [_Cue(re.compile(p), 2.5) for p in data["inert"]]
         for g in data["generic"]:
-            cues.append(_Cue(re.compile(g["pattern"]), float(g["priority"]), None, dict(g["by_kind"]), g["default"]))
+            cues.append(_Cue(re.compile(g["pattern"]), float(g["priority"]), None, dict(g["by_kind"]), g["default"],
+                             g.get("look") == "before"))
         self.tasks: dict[str, dict[str, Any]] = dict(data["tasks"])
         for name, spec in self.tasks.items():
             if registry.get(name) is None:
@@ -159,7 +161,7 @@ class Lexicon:
                 prev = registry.get(mentions[-1].task) if mentions else None
                 if prev is not None and prev.name in cue.by_kind.values():
                     prev = None
-                kind = self._object_kind(masked, s, e, clauses[clause], cue.by_kind)
+                kind = self._object_kind(masked, s, e, clauses[clause], cue.by_kind, cue.look_before)
                 kind = kind or (prev.output if prev and prev.output in cue.by_kind else None)
                 kind = kind or self._file_kind(files, masked, s, attachment_kinds, cue.by_kind)
                 if kind == "image" and doc and "document" in cue.by_kind:
@@ -182,18 +184,18 @@ class Lexicon:
         return tuple(p for p in pairs if p[1] > p[0]) or ((0, len(masked)),)
 
     def _object_kind(self, masked: str, s: int, e: int, clause: tuple[int, int],
-                     wanted: Mapping[str, str | None]) -> str | None:
-        """The kind of the object noun nearest the verb in its clause (after it first)."""
+                     wanted: Mapping[str, str | None], look_before: bool = False) -> str | None:
+        """The kind of the object noun nearest the verb in its clause (after it first, or before)."""
         cs, ce = clause
         best: tuple[int, int, str] | None = None
         for order, (kind, pat) in enumerate(self.kind_nouns.items()):
-            if kind not in wanted:
-                continue
+            if not wanted.get(kind):
+                continue  # a kind the verb makes no task of is no object for it either
             for m in pat.finditer(masked, cs, ce):
                 if s <= m.start() < e:
                     continue  # the verb phrase's own words ("question answering") are no object
                 after = m.start() >= e
-                dist = (0 if after else 1, (m.start() - e) if after else (s - m.end()))
+                dist = (0 if after != look_before else 1, (m.start() - e) if after else (s - m.end()))
                 key = (dist[0], dist[1] * 10 + order)
                 if best is None or key < best[:2]:
                     best = (key[0], key[1], kind)

@@ -1,0 +1,145 @@
+"""The fast path: cue lexicon, route acceptance, one-task plans; one slow test with real MiniLM."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from orchestrator.router import Lexicon, TaskRouter
+from orchestrator.types import Kind
+from orchestrator.validate import validate_plan
+
+
+class WordEmbedder:
+    """Bag-of-words vectors: similarity is word overlap. Fast and deterministic, for logic tests."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), 512), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().replace("?", " ").replace(",", " ").split():
+                out[i, zlib.crc32(word.encode()) % 512] += 1.0
+            norm = np.linalg.norm(out[i])
+            if norm:
+                out[i] /= norm
+        return out
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> Lexicon:
+    return Lexicon.packaged()
+
+
+@pytest.fixture(scope="module")
+def router() -> TaskRouter:
+    return TaskRouter(WordEmbedder())
+
+
+def test_every_lexicon_task_is_registered_and_threshold_is_loaded(lexicon: Lexicon) -> None:
+    router = TaskRouter(WordEmbedder(), lexicon)
+    assert router.threshold == lexicon.threshold > 0
+    assert TaskRouter(WordEmbedder(), lexicon, threshold=0.7).threshold == 0.7
+    assert "image-to-image" in lexicon.tasks and "conversational" not in lexicon.tasks
+
+
+def test_quoted_literals_do_not_trigger_cues(lexicon: Lexicon) -> None:
+    a = lexicon.analyse("Translate 'please summarize and translate this video' into French")
+    assert a.tasks == ["translation"]
+    assert a.quotes == ("please summarize and translate this video",)
+    assert lexicon.analyse("I'd like to know what's here in 'example.jpg'").files == (("example.jpg", "image"),)
+
+
+@pytest.mark.parametrize(("text", "kinds", "want"), [
+    ("classify the audio clip", (), ["audio-classification"]),
+    ("please classify this photo", (), ["image-classification"]),
+    ("classify it", ("audio",), ["audio-classification"]),
+    ("estimate the depth in example.jpg, then classify it", (), ["depth-estimation", "image-classification"]),
+    ("enhance the audio quality", (), ["audio-to-audio"]),
+    ("enhance the image", (), ["image-to-image"]),
+    ("answer the question about the photo: 'what colour is it?'", (), ["visual-question-answering"]),
+    ("I have a document image example.jpg; answer my question: 'who signed it?'", (), ["document-question-answering"]),
+    ("answer the question 'when?' from this text", (), ["question-answering"]),
+    ("convert the speech in it to a text document", ("audio",), ["automatic-speech-recognition"]),
+    ("perform token classification on the labels", (), ["token-classification"]),
+])
+def test_generic_verbs_resolve_by_object(lexicon: Lexicon, text: str, kinds: tuple[Kind, ...], want: list[str]) -> None:
+    assert lexicon.analyse(text, kinds).tasks == want
+
+
+def test_inputs_that_are_only_mentioned_start_no_task(lexicon: Lexicon) -> None:
+    a = lexicon.analyse("I have an audio file 'example.wav'. Please transcribe it.")
+    assert a.tasks == ["automatic-speech-recognition"]
+
+
+def test_mentions_keep_reading_order_and_drop_repeats(lexicon: Lexicon) -> None:
+    a = lexicon.analyse("Edit example.jpg to add a hat. After editing the image, detect the objects and edit it again.")
+    assert a.tasks == ["image-to-image", "object-detection"]
+    assert a.multi_step  # "after editing"
+
+
+@pytest.mark.parametrize("text", ["transcribe it and then translate it", "do X, finally do Y",
+                                  "also caption it", "after that, segment it"])
+def test_multi_step_words(lexicon: Lexicon, text: str) -> None:
+    assert lexicon.analyse(text).multi_step
+
+
+def test_route_accepts_one_clear_task_with_its_input(router: TaskRouter) -> None:
+    route = router.route("please transcribe this recording", ["audio"])
+    assert route.task == "automatic-speech-recognition"
+    assert route.accepted and route.confidence >= router.threshold
+    assert route.runner_up is not None and route.runner_up != route.task
+
+
+def test_route_rejects_missing_input_multi_step_and_chat(router: TaskRouter) -> None:
+    missing = router.route("please transcribe this recording", [])
+    assert missing.task == "automatic-speech-recognition" and not missing.accepted
+    assert "audio" in missing.reason
+    multi = router.route("transcribe this recording and then translate it to French", ["audio"])
+    assert not multi.accepted
+    chat = router.route("hi there, how is it going", [])
+    assert not chat.accepted
+
+
+def test_route_threshold_gates_acceptance(router: TaskRouter) -> None:
+    strict = TaskRouter(WordEmbedder(), router.lexicon, threshold=1.01)
+    route = strict.route("please transcribe this recording", ["audio"])
+    assert not route.accepted and "below" in route.reason
+
+
+def test_plan_wires_newest_resource_of_the_right_kind(router: TaskRouter) -> None:
+    resources: list[tuple[str, Kind]] = [("artifact:new-audio", "audio"), ("artifact:img", "image"),
+                                         ("artifact:old-audio", "audio")]
+    raw = router.plan("transcribe this", resources)
+    assert raw == {"tasks": [{"id": 1, "task": "automatic-speech-recognition", "deps": [],
+                              "args": {"audio": "artifact:new-audio"}}]}
+    plan = validate_plan(raw, handles=dict(resources), source="router")
+    assert plan.tasks[0].task == "automatic-speech-recognition"
+
+
+def test_plan_text_task_gets_the_request_text(router: TaskRouter) -> None:
+    raw = router.plan("make a picture of a cat", [])
+    assert raw is not None
+    assert raw["tasks"][0]["task"] == "text-to-image"
+    assert raw["tasks"][0]["args"] == {"text": "make a picture of a cat"}
+    validate_plan(raw, handles={}, source="router")
+    assert router.plan("transcribe this and then summarize it", [("artifact:a", "audio")]) is None
+
+
+@pytest.mark.slow
+def test_real_minilm_routes_chat_requests() -> None:
+    router = TaskRouter.load()
+    cases: list[tuple[str, list[Kind], str]] = [
+        ("transcribe this", ["audio"], "automatic-speech-recognition"),
+        ("read the text", ["image"], "image-to-text"),
+        ("what's in this picture?", ["image"], "image-to-text"),
+        ("make a picture of a cat", [], "text-to-image"),
+        ("say hello in a robot voice", [], "text-to-speech"),
+    ]
+    for text, kinds, want in cases:
+        route = router.route(text, kinds)
+        assert (route.task, route.accepted) == (want, True), (text, route)
+    sims = router.similarities("hello in a robot voice")
+    assert max(sims, key=lambda n: sims[n]) == "text-to-speech"
+    assert not router.route("thanks, that's great", []).accepted
