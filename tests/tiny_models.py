@@ -187,8 +187,10 @@ def build_object_detection(d: Path) -> Path:
     from transformers import DetrConfig, DetrForObjectDetection, DetrImageProcessor, ResNetConfig
 
     backbone = ResNetConfig(num_channels=3, embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1],
-                            layer_type="basic", out_features=["stage2"])
-    cfg = DetrConfig(use_timm_backbone=False, backbone_config=backbone, use_pretrained_backbone=False,
+                            layer_type="basic", out_features=["stage2"])  # type: ignore[call-arg]
+    # both flags default to True: timm would then download a resnet50 backbone
+    no_timm: dict[str, Any] = {"use_timm_backbone": False, "use_pretrained_backbone": False}
+    cfg = DetrConfig(backbone_config=backbone, **no_timm,
                      d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
                      decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10,
                      **_labels(DETECTION_LABELS))
@@ -240,7 +242,7 @@ def build_image_text_to_text(d: Path) -> Path:
     text = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    cfg = LlavaConfig(vision_config=vision, text_config=text, image_token_id=tok.convert_tokens_to_ids("<image>"),
+    cfg = LlavaConfig(vision_config=vision, text_config=text, image_token_id=tok.convert_tokens_to_ids("<image>"),  # type: ignore[call-arg]
                       vision_feature_layer=-1, vision_feature_select_strategy="default")
     LlavaForConditionalGeneration(cfg).save_pretrained(d)
     # 32x32 image, patch 8 -> 16 image tokens (CLS dropped by the 'default' strategy)
@@ -299,7 +301,7 @@ def build_tts(d: Path) -> Path:
 
 
 def _clip_text(vocab_size: int = 1000) -> tuple[Any, Any]:
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizerFast
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizerFast  # type: ignore[attr-defined]
 
     tok = CLIPTokenizerFast(tokenizer_object=_bpe(vocab_size, clip_style=True), bos_token="<|startoftext|>",
                             eos_token="<|endoftext|>", unk_token="<|endoftext|>", pad_token="<|endoftext|>",
@@ -340,7 +342,7 @@ def build_text_to_image(d: Path) -> Path:
                                 attention_head_dim=8, norm_num_groups=32)
     pipe = StableDiffusionPipeline(unet=unet, vae=_vae(), text_encoder=text_encoder, tokenizer=tok, scheduler=_ddim(),
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.save_pretrained(d)
+    pipe.save_pretrained(d)  # type: ignore[attr-defined]
     return d
 
 
@@ -366,7 +368,7 @@ def build_text_to_video(d: Path) -> Path:
                                 up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"), cross_attention_dim=32,
                                 attention_head_dim=4, norm_num_groups=32)
     TextToVideoSDPipeline(unet=unet, vae=_vae(), text_encoder=text_encoder, tokenizer=tok,
-                          scheduler=_ddim()).save_pretrained(d)
+                          scheduler=_ddim()).save_pretrained(d)  # type: ignore[attr-defined]
     return d
 
 

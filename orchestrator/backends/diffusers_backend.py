@@ -165,7 +165,7 @@ def canny(img: Any, low: int = 100, high: int = 200) -> Any:
     try:
         import cv2
     except ImportError:
-        cv2 = None
+        cv2 = None  # type: ignore[assignment]
     if cv2 is not None:
         edges = cv2.Canny(np.asarray(img.convert("L")), low, high)
         return Image.fromarray(edges).convert("RGB")

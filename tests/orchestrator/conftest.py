@@ -22,7 +22,14 @@ from tests.tiny_models import build_all, write_tiny_catalog  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """hgbot task -> directory of a tiny model that runs it (plus ``"controlnet"``)."""
+    """hgbot task -> directory of a tiny model that runs it (plus ``"controlnet"``).
+
+    Also pins torch to one thread: tiny models are all per-op overhead, and on a busy 2-core
+    runner two intra-op threads made a 2-step video 10x slower (15 s against 1.5 s).
+    """
+    import torch
+
+    torch.set_num_threads(1)
     return build_all(tmp_path_factory.mktemp("tiny-models"))
 
 

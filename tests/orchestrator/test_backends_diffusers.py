@@ -54,9 +54,10 @@ def test_text_to_image_is_seeded(tiny_models: dict[str, Path]) -> None:
     assert isinstance(model, DiffusersModel) and model.size_bytes > 0
     (first,) = model.run("text-to-image", {"text": "a red car"})
     (again,) = model.run("text-to-image", {"text": "a red car"})
+    assert isinstance(first, FileOutput)
     img = decode_png(first)
     assert img.size == (32, 32) and img.mode == "RGB"
-    assert first.data == again.data  # options["seed"] -> the same image every time
+    assert isinstance(again, FileOutput) and first.data == again.data  # options["seed"] -> the same image every time
 
 
 def test_image_to_image(tiny_models: dict[str, Path], media_files: dict[str, Path]) -> None:
@@ -139,7 +140,7 @@ def test_video_falls_back_to_gif(monkeypatch: pytest.MonkeyPatch) -> None:
     frames = [np.full((31, 33, 3), v, dtype=np.float32) for v in (0.0, 0.5, 1.0)]
     out = _image.video_output(frames, fps=4)
     assert (out.kind, out.mime, out.suffix) == ("video", "image/gif", ".gif")
-    gif = Image.open(io.BytesIO(out.data))
+    gif: Any = Image.open(io.BytesIO(out.data))
     assert gif.n_frames == 3 and gif.size == (33, 31)
 
 

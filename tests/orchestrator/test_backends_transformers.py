@@ -50,6 +50,12 @@ def labels_of(text: str) -> list[str]:
     return [m.strip() for m in re.findall(r"([^,(]+?) \((?:[A-Z-]+ )?[0-9.]+\)", text)]
 
 
+def text_of(out: list[Any], index: int = 0) -> str:
+    item = out[index]
+    assert isinstance(item, TextOutput)
+    return item.text
+
+
 def decode_png(out: FileOutput) -> Image.Image:
     assert (out.kind, out.mime, out.suffix) == ("image", "image/png", ".png")
     img = Image.open(io.BytesIO(out.data))
@@ -137,13 +143,13 @@ def test_text_generation_without_chat_template_uses_plain_prompt(tiny_models: di
 def test_text_classification_labels(tiny_models: dict[str, Path]) -> None:
     out = load(tiny_models, "text-classification").run("text-classification", {"text": "i love it"})
     assert isinstance(out[0], TextOutput)
-    assert sorted(labels_of(out[0].text)) == sorted(tm.TEXT_LABELS)
+    assert sorted(labels_of(text_of(out))) == sorted(tm.TEXT_LABELS)
 
 
 def test_zero_shot_uses_context_labels(tiny_models: dict[str, Path]) -> None:
     model = load(tiny_models, "zero-shot-classification")
     out = model.run("zero-shot-classification", {"text": "the cat sat", "context": "animals, finance ,sports"})
-    assert sorted(labels_of(out[0].text)) == ["animals", "finance", "sports"]
+    assert sorted(labels_of(text_of(out))) == ["animals", "finance", "sports"]
     with pytest.raises(InputError, match="candidate labels"):
         model.run("zero-shot-classification", {"text": "the cat sat"})
 
@@ -157,7 +163,7 @@ def test_sentence_similarity(tiny_models: dict[str, Path]) -> None:
     model = load(tiny_models, "sentence-similarity")
     same = model.run("sentence-similarity", {"text": "a cat sits", "context": "a cat sits"})
     other = model.run("sentence-similarity", {"text": "a cat sits", "context": "hello world , how are you"})
-    scores = [float(o[0].text.split(":")[1]) for o in (same, other)]  # type: ignore[union-attr]
+    scores = [float(text_of(o).split(":")[1]) for o in (same, other)]
     assert scores[0] == pytest.approx(1.0, abs=1e-3)
     assert -1.0 <= scores[1] <= 1.0
     with pytest.raises(InputError):
@@ -169,7 +175,7 @@ def test_sentence_similarity(tiny_models: dict[str, Path]) -> None:
 
 def test_image_classification_labels(tiny_models: dict[str, Path], media_files: dict[str, Path]) -> None:
     out = load(tiny_models, "image-classification").run("image-classification", {"image": media_files["image"]})
-    assert sorted(labels_of(out[0].text)) == sorted(tm.IMAGE_LABELS)  # type: ignore[union-attr]
+    assert sorted(labels_of(text_of(out))) == sorted(tm.IMAGE_LABELS)
 
 
 def test_object_detection_draws_boxes(tiny_models: dict[str, Path], media_files: dict[str, Path]) -> None:
@@ -185,7 +191,7 @@ def test_object_detection_draws_boxes(tiny_models: dict[str, Path], media_files:
 
 def test_image_segmentation_overlay(tiny_models: dict[str, Path], media_files: dict[str, Path]) -> None:
     png, text = load(tiny_models, "image-segmentation").run("image-segmentation", {"image": media_files["image"]})
-    assert decode_png(png).size == (48, 40)  # type: ignore[arg-type]
+    assert isinstance(png, FileOutput) and decode_png(png).size == (48, 40)
     assert isinstance(text, TextOutput)
     names = text.text.removeprefix("Segments: ").split(", ")
     assert set(names) <= set(tm.SEGMENT_LABELS)
@@ -193,8 +199,7 @@ def test_image_segmentation_overlay(tiny_models: dict[str, Path], media_files: d
 
 def test_depth_estimation_map(tiny_models: dict[str, Path], media_files: dict[str, Path]) -> None:
     (png,) = load(tiny_models, "depth-estimation").run("depth-estimation", {"image": media_files["image"]})
-    img = decode_png(png)  # type: ignore[arg-type]
-    assert img.mode == "L"
+    assert isinstance(png, FileOutput) and decode_png(png).mode == "L"
 
 
 @pytest.mark.parametrize("task", ["image-to-text", "visual-question-answering", "document-question-answering"])
@@ -230,7 +235,7 @@ def test_asr(tiny_models: dict[str, Path], media_files: dict[str, Path], audio: 
 
 def test_audio_classification_labels(tiny_models: dict[str, Path], media_files: dict[str, Path]) -> None:
     out = load(tiny_models, "audio-classification").run("audio-classification", {"audio": media_files["audio"]})
-    assert sorted(labels_of(out[0].text)) == sorted(tm.AUDIO_LABELS)  # type: ignore[union-attr]
+    assert sorted(labels_of(text_of(out))) == sorted(tm.AUDIO_LABELS)
 
 
 def test_text_to_speech_wav(tiny_models: dict[str, Path]) -> None:

@@ -120,7 +120,7 @@ async def test_room_is_made_before_loading() -> None:
         seen.append(cache.loaded())
         return original(c, device)
 
-    backend.load = spying_load  # type: ignore[method-assign]
+    backend.load = spying_load  # type: ignore[method-assign,assignment]
     await cache.get(card("a", 60 * MB))
     await cache.get(card("b", 60 * MB))
     assert seen[1] == []
