@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -60,7 +62,9 @@ def build_slack_parts(app: App, *, status_interval: float = 1.0) -> tuple[AsyncA
     command = settings.slack_command if settings.slack_command.startswith("/") else f"/{settings.slack_command}"
     listeners = Listeners(runner, app.store.claim_delivery, AccessPolicy.from_settings(settings), command)
     bolt = AsyncApp(
+        name="hgbot",
         client=client,
+        logger=_bolt_logger(),
         signing_secret=settings.slack_signing_secret,
         request_verification_enabled=bool(settings.slack_signing_secret),
         # bolt answers events itself; listeners only start jobs, so nothing waits for them
@@ -70,3 +74,19 @@ def build_slack_parts(app: App, *, status_interval: float = 1.0) -> tuple[AsyncA
     bolt.event("app_mention")(listeners.on_mention)
     bolt.event("message")(listeners.on_message)
     return bolt, listeners
+
+
+def _bolt_logger() -> logging.Logger:
+    """bolt's logger, without the warning it gives whenever ``SLACK_BOT_TOKEN`` is in the environment:
+    we pass the client built from that same token on purpose."""
+    logger = logging.getLogger("adapters.slack.bolt")
+    if not any(isinstance(f, _SkipTokenWarning) for f in logger.filters):
+        logger.addFilter(_SkipTokenWarning())
+    return logger
+
+
+class _SkipTokenWarning(logging.Filter):
+    _text = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self._text

@@ -102,3 +102,35 @@ def test_a_slash_command_takes_the_users_latest_recent_files_only() -> None:
                                         ("699", False), ("", False), ("12a", False), ("-5", False), ("١٠٠٠", False)])
 def test_timestamp_window(ts: str, ok: bool) -> None:
     assert _fresh(ts, 1000.0) is ok
+
+
+def _stand_in(**settings: Any) -> Any:
+    from types import SimpleNamespace
+
+    from bot.config import Settings
+
+    return SimpleNamespace(settings=Settings(**settings), orchestrator=None,
+                           store=SimpleNamespace(claim_delivery=None))
+
+
+def test_the_client_uses_slack_api_url_and_retries_429s_and_5xx() -> None:
+    from adapters.slack import build_slack_app
+
+    bolt = build_slack_app(_stand_in(slack_bot_token="xoxb-1", slack_api_url="http://127.0.0.1:9/api"))
+    assert bolt.client.base_url == "http://127.0.0.1:9/api/"
+    kinds = {type(h).__name__ for h in bolt.client.retry_handlers}
+    assert {"AsyncRateLimitErrorRetryHandler", "AsyncServerErrorRetryHandler",
+            "AsyncConnectionErrorRetryHandler"} <= kinds
+
+
+@pytest.mark.parametrize(("http", "settings", "missing"), [
+    (False, {"slack_bot_token": "xoxb-1"}, "SLACK_APP_TOKEN"),
+    (True, {"slack_bot_token": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+    (False, {"slack_app_token": "xapp-1"}, "SLACK_BOT_TOKEN"),
+])
+async def test_serve_slack_names_the_missing_setting(http: bool, settings: dict[str, str], missing: str) -> None:
+    from adapters.slack import serve_slack
+    from orchestrator.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=missing):
+        await serve_slack(_stand_in(**settings), http=http)
