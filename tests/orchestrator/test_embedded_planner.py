@@ -1,0 +1,117 @@
+"""The embedded planner: steps in reading order, links by type, args wired, plans always valid."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from orchestrator.embedded_planner import EmbeddedPlanner
+from orchestrator.evaluation import load_taskbench
+from orchestrator.router import TaskRouter
+from orchestrator.types import Kind
+from orchestrator.validate import validate_plan
+
+SAMPLE = Path("/work/shared/taskbench/labelled_sample.jsonl")
+
+
+class WordEmbedder:
+    """Bag-of-words vectors: similarity is word overlap (logic tests need no real model)."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), 512), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().replace("?", " ").replace(",", " ").split():
+                out[i, zlib.crc32(word.encode()) % 512] += 1.0
+            norm = np.linalg.norm(out[i])
+            if norm:
+                out[i] /= norm
+        return out
+
+
+@pytest.fixture(scope="module")
+def planner() -> EmbeddedPlanner:
+    return EmbeddedPlanner(TaskRouter(WordEmbedder()))
+
+
+def _check(raw: dict[str, Any], resources: Sequence[tuple[str, Kind]] = (), literal: bool = False) -> list[dict[str, Any]]:
+    validate_plan(raw, handles=dict(resources), source="embedded", allow_literal_files=literal)
+    return list(raw["tasks"])
+
+
+def test_chain_links_outputs_to_inputs(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:a1", "audio")]
+    tasks = _check(planner.plan("Transcribe this recording and then translate it into French.", res), res)
+    assert [t["task"] for t in tasks] == ["automatic-speech-recognition", "translation"]
+    assert tasks[0]["args"] == {"audio": "artifact:a1"} and tasks[0]["deps"] == []
+    assert tasks[1]["args"] == {"text": "<GENERATED>-1", "context": "French"}
+    assert tasks[1]["deps"] == [1]
+
+
+def test_image_chain_and_fan_out(planner: EmbeddedPlanner) -> None:
+    text = "Generate an image of a red car, then estimate its depth and also detect the objects in the generated image."
+    tasks = _check(planner.plan(text, []))
+    assert [t["task"] for t in tasks] == ["text-to-image", "depth-estimation", "object-detection"]
+    assert tasks[0]["args"] == {"text": text}
+    # Both image consumers take the nearest earlier image: depth from 1, detection from 2.
+    assert tasks[1]["deps"] == [1] and tasks[2]["deps"] == [2]
+
+
+def test_question_about_an_attached_image(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:new", "image"), ("artifact:old", "image")]
+    tasks = _check(planner.plan("Answer this question about the photo: 'How many dogs are there?'", res), res)
+    assert tasks == [{"id": 1, "task": "visual-question-answering", "deps": [],
+                      "args": {"image": "artifact:new", "text": "How many dogs are there?"}}]
+
+
+def test_question_answering_takes_the_passage_from_the_earlier_step(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:talk", "audio")]
+    tasks = _check(planner.plan("Transcribe the lecture, then answer 'Who spoke first?'", res), res)
+    assert [t["task"] for t in tasks] == ["automatic-speech-recognition", "question-answering"]
+    assert tasks[1]["args"] == {"text": "Who spoke first?", "context": "<GENERATED>-1"}
+
+
+def test_edit_uses_the_preceding_text_as_instruction(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:img", "image")]
+    tasks = _check(planner.plan("Summarize 'A long story about a red balloon.' and edit the image to match the summary", res), res)
+    assert [t["task"] for t in tasks] == ["summarization", "image-to-image"]
+    assert tasks[1]["args"] == {"image": "artifact:img", "text": "<GENERATED>-1"}
+    assert tasks[1]["deps"] == [1]
+
+
+def test_small_talk_is_just_chat(planner: EmbeddedPlanner) -> None:
+    assert planner.plan("hi! how's it going?", []) == {"tasks": []}
+
+
+def test_missing_file_drops_the_step_unless_literal_files_allowed(planner: EmbeddedPlanner) -> None:
+    text = "Please classify the image 'cat.jpg' and translate the label to German."
+    tasks = _check(planner.plan(text, []))
+    assert [t["task"] for t in tasks] == ["translation"]  # no image at hand: classification dropped
+    tasks = _check(planner.plan(text, [], allow_literal_files=True), literal=True)
+    assert [t["task"] for t in tasks] == ["image-classification", "translation"]
+    assert tasks[0]["args"] == {"image": "cat.jpg"}
+    assert tasks[1]["args"]["text"] == "<GENERATED>-1" and tasks[1]["deps"] == [1]
+
+
+def test_repeated_task_is_planned_once(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:img", "image")]
+    text = "Edit the image to add a hat. After editing the image, segment the edited image."
+    tasks = _check(planner.plan(text, res), res)
+    assert [t["task"] for t in tasks] == ["image-to-image", "image-segmentation"]
+    assert tasks[1]["args"]["image"] == "<GENERATED>-1"
+
+
+@pytest.mark.skipif(not SAMPLE.exists(), reason="TaskBench sample not available")
+def test_every_taskbench_plan_validates(planner: EmbeddedPlanner) -> None:
+    for rec in load_taskbench(SAMPLE):
+        raw = planner.plan(rec.request, [], allow_literal_files=True)
+        plan = validate_plan(raw, handles={}, source="embedded", allow_literal_files=True)
+        for t in plan.tasks:  # deps are exactly the <GENERATED>-k references
+            refs = {int(v.split("-")[-1]) for v in t.args.values() if v.startswith("<GENERATED>-")}
+            assert set(t.deps) == refs
+        # Without literal files every file-input step is dropped, and what is left still validates.
+        validate_plan(planner.plan(rec.request, []), handles={}, source="embedded")
