@@ -289,3 +289,22 @@ async def test_an_oversized_file_is_refused_before_downloading(
                                                if "limit" in t], what="the size message")
     assert "huge.mov" in texts[0] and "300.0 MB" in texts[0]
     assert not fake_llm.requests
+
+
+async def test_the_status_message_shows_the_steps_while_the_job_runs(
+        slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any) -> None:
+    await slack_bot()
+    edit = plan_edit(fake_llm, "make it grayscale")
+
+    def plan_then_slow_answer(request: dict[str, Any]) -> Any:
+        fake_llm.delay = 1.5  # the answer comes late: the status must show the finished step meanwhile
+        return edit(request)
+
+    fake_llm.script(plan_then_slow_answer, "All done.")
+    body = mention(fake_slack, "make this grayscale", files=[fake_slack.add_file("p.png", png(), "image/png")])
+    await fake_slack.push("events_api", body)
+    await fake_slack.wait_for(lambda: "All done." in fake_slack.bot_texts(CHANNEL, body["event"]["ts"]), 20)
+    edits = [c.args["text"] for c in fake_slack.calls_to("chat.update")]
+    live = [t for t in edits if t.startswith("🧠 *Plan* (1 step)")]
+    assert live and "1. image-to-image · hgbot/image-edit · ok" in live[-1]
+    assert edits[-1].startswith("✅ Done")
