@@ -135,8 +135,9 @@ class EmbeddedPlanner:
         handle = next((h for h, k in resources if k == kind), None)
         if handle is not None or not allow_literal_files:
             return handle
-        named = [(analysis.masked.find(name), name) for name, k in analysis.files if k == kind]
-        before = [n for pos, n in named if 0 <= pos < mention.start]
+        named = [(pos, name) for pos, (name, k) in zip(analysis.file_positions, analysis.files, strict=True)
+                 if k == kind]
+        before = [n for pos, n in named if pos < mention.start]
         return before[-1] if before else (named[0][1] if named else None)
 
     def _quote(self, mention: Mention, analysis: Analysis) -> str | None:

@@ -67,6 +67,7 @@ class Analysis:
     masked: str  # lower-cased, quoted literals replaced by QUOTE_TOKEN
     quotes: tuple[str, ...]  # quoted literals, in order
     files: tuple[tuple[str, Kind], ...]  # file names mentioned, in order, with their kind
+    file_positions: tuple[int, ...]  # where each file name starts in ``masked``
     mentions: tuple[Mention, ...]  # tasks in reading order, duplicates removed
     multi_step: tuple[str, ...]  # multi-step cue words found
     clauses: tuple[tuple[int, int], ...]
@@ -95,8 +96,13 @@ class Lexicon:
         self.weights: dict[str, float] = {k: float(v) for k, v in data["weights"].items()}
         self.multi_step = [re.compile(p) for p in data["multi_step"]]
         self.clause_split = re.compile(data["clause_split"])
-        self.kind_nouns = {k: re.compile(p) for k, p in data["kind_nouns"].items()}
         suffixes = {s: k for k, ss in data["file_suffixes"].items() for s in ss}
+        # File names appear in the masked text as "example_jpg" (see ``analyse``); they name a kind too.
+        self.kind_nouns = {
+            k: re.compile(p + "".join(rf"|\b[\w\-]+_(?:{'|'.join(data['file_suffixes'][k])})\b"
+                                      for _ in (0,) if k in data["file_suffixes"]))
+            for k, p in data["kind_nouns"].items()
+        }
         self.file_kinds: dict[str, Kind] = suffixes
         self.file_re = re.compile(r"\b[\w\-]+\.(" + "|".join(sorted(suffixes, key=len, reverse=True)) + r")\b",
                                   re.IGNORECASE)
@@ -135,7 +141,14 @@ class Lexicon:
         ``attachment_kinds`` (newest first) resolve generic verbs that name no object.
         """
         masked, quotes = self.mask(text)
-        files = tuple((m.group(0), self.file_kinds[m.group(1).lower()]) for m in self.file_re.finditer(masked))
+        found_files = list(self.file_re.finditer(masked))
+        files = tuple((m.group(0), self.file_kinds[m.group(1).lower()]) for m in found_files)
+        positions = tuple(m.start() for m in found_files)
+        # "example.jpg" → "example_jpg": one word for the patterns, and no sentence break at its dot.
+        chars = list(masked)
+        for m in found_files:
+            chars[m.start(1) - 1] = "_"
+        masked = "".join(chars)
         clauses = self._clauses(masked)
         found: list[tuple[float, int, int, _Cue]] = []
         for cue in self.cues:
@@ -163,7 +176,7 @@ class Lexicon:
                     prev = None
                 kind = self._object_kind(masked, s, e, clauses[clause], cue.by_kind, cue.look_before)
                 kind = kind or (prev.output if prev and prev.output in cue.by_kind else None)
-                kind = kind or self._file_kind(files, masked, s, attachment_kinds, cue.by_kind)
+                kind = kind or self._file_kind(files, positions, s, attachment_kinds, cue.by_kind)
                 if kind == "image" and doc and "document" in cue.by_kind:
                     kind = "document"
                 # A kind mapped to null (e.g. "classify the text") is too vague to be a task.
@@ -173,7 +186,7 @@ class Lexicon:
             seen.add(task)
             mentions.append(Mention(task, s, e, clause))
         multi = tuple(m.group(0) for p in self.multi_step for m in p.finditer(masked))
-        return Analysis(masked, quotes, files, tuple(mentions), multi, clauses)
+        return Analysis(masked, quotes, files, positions, tuple(mentions), multi, clauses)
 
     def _clauses(self, masked: str) -> tuple[tuple[int, int], ...]:
         bounds = [0]
@@ -201,13 +214,13 @@ class Lexicon:
                     best = (key[0], key[1], kind)
         return best[2] if best else None
 
-    def _file_kind(self, files: Sequence[tuple[str, Kind]], masked: str, pos: int,
+    def _file_kind(self, files: Sequence[tuple[str, Kind]], positions: Sequence[int], pos: int,
                    attachment_kinds: Sequence[Kind], wanted: Mapping[str, str | None]) -> str | None:
         for kind in attachment_kinds:
             if kind in wanted:
                 return kind
-        before = [(masked.rfind(name, 0, pos), k) for name, k in files]
-        earlier = [k for p, k in sorted(before, reverse=True) if p >= 0 and k in wanted]
+        earlier = [k for p, (_, k) in sorted(zip(positions, files, strict=True), reverse=True)
+                   if p < pos and k in wanted]
         if earlier:
             return earlier[0]
         return next((k for _, k in files if k in wanted), None)
