@@ -15,17 +15,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 
 from .errors import HgbotError
 from .executor import Executor
-from .llm import start_counting
+from .llm import CallCounter, start_counting
 from .planner import Planner, PlanningContext
 from .responder import Responder
 from .store import Store
 from .types import (
     Artifact,
+    ConversationKey,
     EventType,
     Plan,
     ProgressCallback,
@@ -52,6 +54,8 @@ class Orchestrator:
         self.check_attachment = check_attachment
         self.max_file_bytes = max_file_bytes
         self.history_limit = history_limit
+        # Weak values: a conversation's lock lives only while some turn holds or waits for it.
+        self._locks: weakref.WeakValueDictionary[ConversationKey, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def handle(self, request: Request, progress: ProgressCallback | None = None) -> Reply:
         started = time.perf_counter()
@@ -66,7 +70,18 @@ class Orchestrator:
 
         if request.delivery_id and not await self.store.claim_delivery(request.delivery_id):
             return Reply(text="", duplicate=True)
+        # One turn at a time per conversation: a follow-up must see the previous turn's artifacts.
+        async with self._lock_for(request.conversation):
+            return await self._handle(request, emit, counter, started)
 
+    def _lock_for(self, key: ConversationKey) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    async def _handle(self, request: Request, emit: Callable[[ProgressEvent], Awaitable[None]], counter: CallCounter,
+                      started: float) -> Reply:
         conv_id: int | None = None
         run_id: int | None = None
         plan: Plan | None = None

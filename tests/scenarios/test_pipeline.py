@@ -154,3 +154,25 @@ async def test_task_without_any_model_is_reported_not_crashed(make_app: Any, fak
     reply = await app.orchestrator.handle(Request(key(), "make a video"))
     assert reply.ok and reply.runs[0].status is RunStatus.FAILED
     assert "No model in the catalog can run 'text-to-video'" in (reply.runs[0].error or "")
+
+
+async def test_turns_of_one_conversation_run_in_order(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
+    import asyncio
+
+    app = await make_app(catalog=[card("gen", "text-to-image", sleep=0.3), card("cap", "image-to-text")])
+    seen: list[list[str]] = []
+
+    def plan_or_reply(req: dict[str, Any]) -> dict[str, Any] | str:
+        if not req.get("response_format"):
+            return "ok"
+        seen.append(FakeLLMServer.handles(req))
+        if len(seen) == 1:
+            return {"tasks": [t(1, "text-to-image", text="a square")]}
+        return {"tasks": [t(1, "image-to-text", image=seen[-1][0])]}
+
+    fake_llm.script(*[plan_or_reply] * 4)
+    first = asyncio.create_task(app.orchestrator.handle(Request(key(), "draw a square")))
+    await asyncio.sleep(0.05)
+    second = await app.orchestrator.handle(Request(key(), "caption the image you just made"))
+    made = (await first).artifacts[0]
+    assert seen[1] == [made.handle] and second.ok  # the follow-up waited and saw the new image
