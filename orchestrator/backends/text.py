@@ -34,8 +34,7 @@ def split_labels(text: str) -> list[str]:
 
 
 def model_dir(card: ModelCard) -> Path:
-    """``card.path``, else ``<options.package>.get_model_path()``, else the hub id (which works
-    only when it is already in the local HF cache)."""
+    """``card.path``, else ``<options.package>.get_model_path()``, else the hub id."""
     if card.path:
         return Path(card.path)
     package = card.options.get("package")
@@ -101,8 +100,10 @@ class SentenceTransformersBackend:
         path = model_dir(card)
         on_cuda = device.name == "cuda"
         try:
-            model = SentenceTransformer(str(path), device="cuda" if on_cuda else "cpu", local_files_only=True)
-        except OSError as exc:
+            # A hub id downloads (unless HF_HUB_OFFLINE is set); a directory never touches the hub.
+            model = SentenceTransformer(str(path), device="cuda" if on_cuda else "cpu",
+                                        local_files_only=path.is_dir())
+        except (OSError, ValueError) as exc:
             raise ModelError(f"Cannot load {card.id} from {path}: {exc}") from exc
         if on_cuda and device.half:
             model.half()
