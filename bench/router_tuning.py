@@ -197,10 +197,19 @@ def report_planner(router: TaskRouter, records: Sequence[TBRecord]) -> None:
             invalid.append(f"{text[:60]!r}: {exc.problems}")
             return None
 
+    async def fast_then_embedded(text: str) -> Plan | None:
+        # What orchestrator.planner does without an LLM: the fast path first, else the rules.
+        raw = router.plan(text, [])
+        if raw is None:
+            return await plan_fn(text)
+        return validate_plan(raw, handles={}, source="router", allow_literal_files=True)
+
     for name, recs in (("all 352", list(records)), ("tune half (even ids)", split_half(records, "tune")),
                        ("held-out half (odd ids)", split_half(records, "heldout"))):
         print(f"\nEmbedded planner, TaskBench sample, {name}")
         print(format_report(asyncio.run(run_eval(recs, plan_fn))))
+    print("\nFast path, then embedded planner (the product's no-LLM planner), all 352")
+    print(format_report(asyncio.run(run_eval(list(records), fast_then_embedded))))
     times = []
     for r in records:
         start = time.perf_counter()

@@ -62,6 +62,7 @@ class EmbeddedPlanner:
              allow_literal_files: bool = False) -> dict[str, Any]:
         """Plan ``text`` with ``resources`` (``(handle, kind)``, newest first) as the inputs at hand."""
         analysis = self.lexicon.analyse(text, [k for _, k in resources])
+        audio_at_hand = any(k == "audio" for _, k in resources) or any(k == "audio" for _, k in analysis.files)
         mentions = list(analysis.mentions)
         if not mentions:
             sims = self.router.similarities(text)
@@ -70,11 +71,33 @@ class EmbeddedPlanner:
                 return {"tasks": []}
             mentions = [Mention(best, 0, len(analysis.masked), 0)]
         steps: list[_Step] = []
-        for m in mentions[:_MAX_TASKS]:
+        for m in mentions:
+            if len(steps) >= _MAX_TASKS:
+                break
+            if audio_at_hand and self._needs_transcript(m, steps, analysis):
+                bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
+                if self._wire(bridge, steps, analysis, text, resources, allow_literal_files):
+                    steps.append(bridge)
             step = _Step(len(steps) + 1, m.task, m)
             if self._wire(step, steps, analysis, text, resources, allow_literal_files):
                 steps.append(step)
-        return {"tasks": [s.to_json() for s in steps]}
+        return {"tasks": [s.to_json() for s in steps[:_MAX_TASKS]]}
+
+    @staticmethod
+    def _needs_transcript(mention: Mention, earlier: list[_Step], analysis: Analysis) -> bool:
+        """A text-only step with nothing to read, while an audio input lies unused: transcribe it first.
+
+        "Summarize the recording" or "answer 'why?' from the lecture audio" act on what was said.
+        """
+        task = registry.TASKS[mention.task]
+        if task.inputs != ("text",) or mention.task == "text-to-speech":
+            return False
+        if any(s.output == "text" for s in earlier) or any("audio" in registry.TASKS[s.task].inputs for s in earlier):
+            return False
+        if mention.task == "question-answering":
+            return True  # the quote is the question; the passage is the audio
+        cs, ce = analysis.clauses[mention.clause]
+        return QUOTE_TOKEN not in analysis.masked[cs:ce]
 
     def _wire(self, step: _Step, earlier: list[_Step], analysis: Analysis, text: str,
               resources: Sequence[tuple[str, Kind]], allow_literal_files: bool) -> bool:

@@ -200,6 +200,8 @@ class Lexicon:
                      wanted: Mapping[str, str | None], look_before: bool = False) -> str | None:
         """The kind of the object noun nearest the verb in its clause (after it first, or before)."""
         cs, ce = clause
+        if not look_before and wanted.get("document") and self.kind_nouns["document"].search(masked, cs, ce):
+            return "document"  # the most specific object: "answer ... from the document image"
         best: tuple[int, int, str] | None = None
         for order, (kind, pat) in enumerate(self.kind_nouns.items()):
             if not wanted.get(kind):

@@ -115,3 +115,14 @@ def test_every_taskbench_plan_validates(planner: EmbeddedPlanner) -> None:
             assert set(t.deps) == refs
         # Without literal files every file-input step is dropped, and what is left still validates.
         validate_plan(planner.plan(rec.request, []), handles={}, source="embedded")
+
+
+def test_text_step_on_unused_audio_gets_a_transcript_first(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:memo", "audio")]
+    tasks = _check(planner.plan("Summarize the main points of my voice memo.", res), res)
+    assert [t["task"] for t in tasks] == ["automatic-speech-recognition", "summarization"]
+    assert tasks[0]["args"] == {"audio": "artifact:memo"}
+    assert tasks[1]["args"] == {"text": "<GENERATED>-1"} and tasks[1]["deps"] == [1]
+    # With the text to work on quoted, nothing is transcribed.
+    tasks = _check(planner.plan("Summarize 'A very long story.'", res), res)
+    assert [t["task"] for t in tasks] == ["summarization"]
