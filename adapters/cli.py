@@ -16,7 +16,15 @@ from rich.spinner import Spinner
 from rich.text import Text
 
 from orchestrator.errors import InputError
-from orchestrator.types import Attachment, ConversationKey, EventType, ProgressEvent, Reply, Request, RunStatus
+from orchestrator.types import (
+    Attachment,
+    ConversationKey,
+    EventType,
+    ProgressEvent,
+    Reply,
+    Request,
+    RunStatus,
+)
 
 from .common import progress_lines
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Coroutine
 from typing import Any
 
@@ -39,13 +40,15 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
     app = await build_app(settings)
     jobs: list[Coroutine[Any, Any, None]] = []
     if args.platform in ("slack", "all"):
-        from adapters.slack import serve_slack  # type: ignore[attr-defined]
+        from adapters.slack import serve_slack
 
-        jobs.append(serve_slack(app, http=args.http, port=args.port, host=args.host))
+        jobs.append(serve_slack(app, http=args.http, port=args.port, host=args.host,
+                                on_ready=lambda where: print(f"hgbot: Slack ready ({where})", file=sys.stderr)))
     if args.platform in ("discord", "all"):
         from adapters.discord import serve_discord
 
         jobs.append(serve_discord(app))
+        print("hgbot: connecting to Discord…", file=sys.stderr)
     try:
         await asyncio.gather(*jobs)
     finally:

@@ -82,10 +82,11 @@ class OpenAILLM:
 
     async def complete_json(self, messages: list[ChatMessage], schema: dict[str, Any], schema_name: str) -> str:
         try:
+            wire: Any = messages  # our plain dicts are the wire format the SDK's TypedDicts describe
             resp = await self._client.chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                response_format={"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema}},  # type: ignore[typeddict-item]
+                messages=wire,
+                response_format={"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema}},
                 temperature=0,
             )
         except self._openai.OpenAIError as exc:
@@ -101,8 +102,9 @@ class OpenAILLM:
 
     async def stream(self, messages: list[ChatMessage], max_tokens: int = 800) -> AsyncIterator[str]:
         try:
+            wire: Any = messages
             stream = await self._client.chat.completions.create(
-                model=self.model, messages=messages, stream=True, max_tokens=max_tokens,  # type: ignore[arg-type]
+                model=self.model, messages=wire, stream=True, max_tokens=max_tokens,
             )
             async for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
@@ -157,15 +159,17 @@ class InProcessLLM:
         self.name = name
 
     async def _get(self) -> LocalModel:
-        if self._model is None:
+        model = self._model
+        if model is None:
             import asyncio
 
             try:
-                self._model = await asyncio.to_thread(self._factory)
+                loaded: LocalModel = await asyncio.to_thread(self._factory)
             except Exception as exc:
                 raise LLMUnavailable(f"The local language model ({self.name}) could not be loaded: {exc}",
                                      hint="Install hgbot[offline] or configure OPENAI_BASE_URL.") from exc
-        return self._model
+            model = self._model = loaded
+        return model
 
     async def complete_json(self, messages: list[ChatMessage], schema: dict[str, Any], schema_name: str) -> str:
         model = await self._get()
