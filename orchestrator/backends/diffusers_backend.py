@@ -30,7 +30,7 @@ from ..tasks import CONTROL_KINDS
 from ..types import Output
 from . import _image
 from .base import Device, Inputs
-from .transformers_backend import _transformers, parameter_bytes
+from .transformers_backend import LOAD_LOCK, _transformers, parameter_bytes
 
 _import_lock = threading.Lock()
 _modules: dict[str, ModuleType] = {}
@@ -210,18 +210,23 @@ class DiffusersBackend:
         kwargs.update(card.options.get("load", {}))
         kwargs.pop("trust_remote_code", None)  # never run code from a model repository
 
+        with LOAD_LOCK:  # see LOAD_LOCK: concurrent from_pretrained calls corrupt each other
+            pipe = self._from_pretrained(diffusers, card, kwargs)
+            pipe = pipe.to(device.name)
+        if hasattr(pipe, "set_progress_bar_config"):
+            pipe.set_progress_bar_config(disable=True)
+        return DiffusersModel(card=card, pipe=pipe, device=device, size_bytes=pipeline_bytes(pipe))
+
+    @staticmethod
+    def _from_pretrained(diffusers: ModuleType, card: ModelCard, kwargs: dict[str, Any]) -> Any:
+        task = card.task
         if task == "image-to-image":
-            pipe = diffusers.AutoPipelineForImage2Image.from_pretrained(card.source, **kwargs)
-        elif task in CONTROL_TEXT_TO_IMAGE:
+            return diffusers.AutoPipelineForImage2Image.from_pretrained(card.source, **kwargs)
+        if task in CONTROL_TEXT_TO_IMAGE:
             source = card.options.get("controlnet")
             if not source:
                 raise BackendUnavailable(f"{card.id} has no 'controlnet' option: {task} needs ControlNet weights.")
             dtype = {"torch_dtype": kwargs["torch_dtype"]} if "torch_dtype" in kwargs else {}
             controlnet = diffusers.ControlNetModel.from_pretrained(str(source), **dtype)
-            pipe = diffusers.StableDiffusionControlNetPipeline.from_pretrained(card.source, controlnet=controlnet, **kwargs)
-        else:
-            pipe = diffusers.DiffusionPipeline.from_pretrained(card.source, **kwargs)
-        pipe = pipe.to(device.name)
-        if hasattr(pipe, "set_progress_bar_config"):
-            pipe.set_progress_bar_config(disable=True)
-        return DiffusersModel(card=card, pipe=pipe, device=device, size_bytes=pipeline_bytes(pipe))
+            return diffusers.StableDiffusionControlNetPipeline.from_pretrained(card.source, controlnet=controlnet, **kwargs)
+        return diffusers.DiffusionPipeline.from_pretrained(card.source, **kwargs)

@@ -36,6 +36,11 @@ from .base import Device, Inputs
 _import_lock = threading.Lock()
 _modules: dict[str, ModuleType] = {}
 
+# Held around every from_pretrained, by this backend and the diffusers one: low-memory loading
+# (accelerate's init_empty_weights) patches torch.nn.Module process-wide, so two loads in two
+# threads at once leave weights on the meta device ("Cannot copy out of meta tensor").
+LOAD_LOCK = threading.RLock()
+
 
 def _transformers() -> ModuleType:
     """Import torch and transformers once, under a lock.
@@ -464,5 +469,6 @@ class TransformersBackend:
             kwargs["device"] = device.name
         kwargs.update(load_options)
         kwargs["trust_remote_code"] = False  # never, whatever the card says
-        pipe = transformers.pipeline(task, **kwargs)
+        with LOAD_LOCK:
+            pipe = transformers.pipeline(task, **kwargs)
         return TransformersModel(card=card, pipe=pipe, pipeline_task=task, size_bytes=parameter_bytes(pipe.model))

@@ -16,7 +16,7 @@ from orchestrator.backends.base import Device, Inputs
 from orchestrator.cache import ModelCache
 from orchestrator.catalog import ModelCard
 from orchestrator.errors import BackendUnavailable, ConfigError, ModelError
-from orchestrator.types import Output, TextOutput
+from orchestrator.types import FileOutput, Output, TextOutput
 
 MB = 1024 * 1024
 
@@ -250,3 +250,16 @@ async def test_real_tiny_models_load_and_evict(tiny_models: dict[str, Path]) -> 
     with pytest.raises(ModelError, match="Could not load tiny/missing"):
         await cache.get(ModelCard(id="tiny/missing", task="text-classification", backend="transformers",
                                   path=str(tiny_models["text-classification"].parent / "missing")))
+
+
+async def test_real_concurrent_loads_do_not_corrupt_each_other(tiny_models: dict[str, Path]) -> None:
+    """Loads run in threads; unguarded, two from_pretrained calls at once leave meta tensors."""
+    sd = tiny_models["text-to-image"]
+    cards = [ModelCard(id=f"tiny/sd-{i}", task="text-to-image", backend="diffusers", path=str(sd),
+                       options={"steps": 1, "height": 32, "width": 32}) for i in range(2)]
+    cls = tiny_models["text-classification"]
+    cards.append(ModelCard(id="tiny/cls", task="text-classification", backend="transformers", path=str(cls)))
+    cache = ModelCache(1 << 30, Device())
+    models = await asyncio.gather(*(cache.get(c) for c in cards))
+    assert len(cache.loaded()) == 3
+    assert isinstance(models[1].run("text-to-image", {"text": "a cat"})[0], FileOutput)
