@@ -65,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        _quiet_libraries()
     try:
         settings = load_settings()
         return asyncio.run(_dispatch(args, settings))
@@ -79,6 +81,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hgbot: unexpected error ({type(exc).__name__}: {exc}). Run with -vv for the traceback, "
               "and please report it.", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _quiet_libraries() -> None:
+    """Model libraries print load bars and INFO lines by default; our own progress display replaces them."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    for name in ("RapidOCR", "faster_whisper", "sentence_transformers", "httpx", "httpx2", "diffusers", "transformers"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:

@@ -36,7 +36,7 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     elif reply.error:
         err.print(f"hgbot: {reply.text}", markup=False, highlight=False)
     else:
-        render_reply(Console(), reply)
+        render_reply(Console(soft_wrap=True), reply)
     return EXIT_FAILED if reply.error else EXIT_OK
 
 
@@ -45,7 +45,7 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
     from .app import build_app
 
-    out, err = Console(), Console(stderr=True)
+    out, err = Console(soft_wrap=True), Console(stderr=True)
     app = await build_app(settings)
     pending: list[str] = []
     out.print(f"hgbot chat · conversation [bold]{args.channel}[/] · /attach PATH, /files, /quit")
