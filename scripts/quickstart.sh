@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 HGBOT_HOME="${HGBOT_HOME:-$PWD/.hgbot}"
-.venv/bin/hgbot ask "read the text in this image aloud" --attach orchestrator/data/samples/sign.png
+.venv/bin/hgbot ask "read the text in this image aloud" --attach orchestrator/data/samples/text.png
