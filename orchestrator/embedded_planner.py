@@ -25,13 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import tasks as registry
-from .router import QUOTE_TOKEN, Analysis, Mention, TaskRouter
+from .router import QUOTE_TOKEN, Analysis, Mention, TaskRouter, target_language
 from .types import GENERATED_PREFIX, Kind
 
-_LANG_RE = re.compile(
-    r"\b(?:to|into|in)\s+(english|french|spanish|german|italian|chinese|japanese|russian|portuguese|arabic|"
-    r"korean|dutch|hindi|turkish|polish|swedish|greek|hebrew|vietnamese)\b"
-)
 _MAX_TASKS = 12  # the validator's limit
 
 
@@ -49,6 +45,14 @@ class _Step:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "task": self.task, "deps": sorted(set(self.deps)), "args": self.args}
+
+
+def _payload(text: str) -> str | None:
+    """What follows "…: " in an unquoted request ("translate this into Spanish: where is it?")."""
+    if "'" in text or '"' in text:
+        return None
+    head, sep, tail = text.partition(": ")
+    return tail.strip() if sep and len(tail.split()) >= 2 and len(head.split()) <= 12 else None
 
 
 class EmbeddedPlanner:
@@ -115,7 +119,7 @@ class EmbeddedPlanner:
             if value is None:
                 return False
             step.args[kind] = value
-        quote = self._quote(step.mention, analysis)
+        quote = self._quote(step.mention, analysis) or _payload(text)
         if "text" in task.inputs:
             file_task = len(task.inputs) > 1  # e.g. VQA: the text is the question about the file
             if file_task:
@@ -178,8 +182,7 @@ class EmbeddedPlanner:
     def _context(self, step: _Step, analysis: Analysis, quote: str | None) -> str | None:
         """The second text of a task: target language, the other sentence, the QA passage."""
         if step.task == "translation":
-            m = _LANG_RE.search(analysis.masked, step.mention.start)
-            return m.group(1).capitalize() if m else None
+            return target_language(analysis.masked, step.mention.start)
         if step.task == "sentence-similarity":
             others = [q for q in analysis.quotes if q != step.args.get("text")]
             return others[0] if others else None

@@ -39,6 +39,19 @@ _QUOTE_RE = re.compile(
 )
 
 
+_LANG_RE = re.compile(
+    r"\b(?:to|into|in)\s+(english|french|spanish|german|italian|chinese|japanese|russian|portuguese|arabic|"
+    r"korean|dutch|hindi|turkish|polish|swedish|greek|hebrew|vietnamese|ukrainian|czech|danish|finnish)\b",
+    re.IGNORECASE,
+)
+
+
+def target_language(text: str, start: int = 0) -> str | None:
+    """The language a translation goes to ("... into French" → "French"), searched from ``start``."""
+    m = _LANG_RE.search(text, start)
+    return m.group(1).capitalize() if m else None
+
+
 @dataclass(frozen=True)
 class Route:
     """The fast path's verdict on one request. ``accepted`` means: plan ``task`` alone, no LLM."""
@@ -345,7 +358,8 @@ class TaskRouter:
         """A one-task raw plan when the route is accepted, else ``None``.
 
         ``resources`` are ``(handle, kind)`` pairs, newest first; each file input is wired to the
-        newest resource of its kind, and the text input is the request text.
+        newest resource of its kind, and the text input is the request text. A translation also
+        gets the target language as ``context`` when the request names one.
         """
         route = self.route(text, [k for _, k in resources])
         if not route.accepted:
@@ -357,6 +371,8 @@ class TaskRouter:
                 args["text"] = text
             else:
                 args[kind] = next(h for h, k in resources if k == kind)
+        if route.task == "translation" and (lang := target_language(self.lexicon.mask(text)[0])):
+            args["context"] = lang
         return {"tasks": [{"id": 1, "task": route.task, "deps": [], "args": args}]}
 
 

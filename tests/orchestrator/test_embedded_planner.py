@@ -126,3 +126,9 @@ def test_text_step_on_unused_audio_gets_a_transcript_first(planner: EmbeddedPlan
     # With the text to work on quoted, nothing is transcribed.
     tasks = _check(planner.plan("Summarize 'A very long story.'", res), res)
     assert [t["task"] for t in tasks] == ["summarization"]
+
+
+def test_unquoted_payload_after_a_colon_is_the_text(planner: EmbeddedPlanner) -> None:
+    tasks = _check(planner.plan("Translate this into Spanish: where is the station?", []))
+    assert tasks == [{"id": 1, "task": "translation", "deps": [],
+                      "args": {"text": "where is the station?", "context": "Spanish"}}]

@@ -143,3 +143,11 @@ def test_real_minilm_routes_chat_requests() -> None:
     sims = router.similarities("hello in a robot voice")
     assert max(sims, key=lambda n: sims[n]) == "text-to-speech"
     assert not router.route("thanks, that's great", []).accepted
+
+
+def test_plan_translation_names_the_target_language(router: TaskRouter) -> None:
+    raw = router.plan("please translate this sentence into german: good morning", [])
+    assert raw is not None
+    assert raw["tasks"][0]["args"] == {"text": "please translate this sentence into german: good morning",
+                                       "context": "German"}
+    validate_plan(raw, handles={}, source="router")
