@@ -47,6 +47,9 @@ class _Step:
         return {"id": self.id, "task": self.task, "deps": sorted(set(self.deps)), "args": self.args}
 
 
+_PARALLEL = re.compile(r"\balso\b|\bas well\b|\bin parallel\b|\bseparately\b|\badditionally\b|\bat the same time\b")
+
+
 def _payload(text: str) -> str | None:
     """What follows "…: " in an unquoted request ("translate this into Spanish: where is it?")."""
     if "'" in text or '"' in text:
@@ -108,10 +111,15 @@ class EmbeddedPlanner:
         """Fill ``step.args``/``deps``; False when a required file input is nowhere to be found."""
         task = registry.TASKS[step.task]
         prev = earlier[-1] if earlier else None
+        # "detect the objects and also estimate the depth": a parallel step reads the same file
+        # as the one before it, not that step's output.
+        between = analysis.masked[prev.mention.end:step.mention.start] if prev else ""
+        parallel = prev is not None and bool(_PARALLEL.search(between))
         for kind in task.inputs:
             if kind == "text":
                 continue
-            source = next((s for s in reversed(earlier) if s.output == kind), None)
+            pool = earlier[:-1] if parallel and prev is not None and prev.output == kind else earlier
+            source = next((s for s in reversed(pool) if s.output == kind), None)
             if source is not None:
                 self._use(step, kind, source)
                 continue

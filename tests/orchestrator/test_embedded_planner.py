@@ -53,12 +53,15 @@ def test_chain_links_outputs_to_inputs(planner: EmbeddedPlanner) -> None:
 
 
 def test_image_chain_and_fan_out(planner: EmbeddedPlanner) -> None:
-    text = "Generate an image of a red car, then estimate its depth and also detect the objects in the generated image."
+    text = "Generate an image of a red car, then estimate its depth and detect the objects in it."
     tasks = _check(planner.plan(text, []))
     assert [t["task"] for t in tasks] == ["text-to-image", "depth-estimation", "object-detection"]
     assert tasks[0]["args"] == {"text": text}
-    # Both image consumers take the nearest earlier image: depth from 1, detection from 2.
+    # A chain: each image consumer takes the nearest earlier image.
     assert tasks[1]["deps"] == [1] and tasks[2]["deps"] == [2]
+    # "also" makes a parallel step: detection reads the generated image, not the depth map.
+    tasks = _check(planner.plan(text.replace("and detect", "and also detect"), []))
+    assert tasks[1]["deps"] == [1] and tasks[2]["deps"] == [1]
 
 
 def test_question_about_an_attached_image(planner: EmbeddedPlanner) -> None:

@@ -143,6 +143,11 @@ def test_real_minilm_routes_chat_requests() -> None:
     sims = router.similarities("hello in a robot voice")
     assert max(sims, key=lambda n: sims[n]) == "text-to-speech"
     assert not router.route("thanks, that's great", []).accepted
+    from orchestrator.embedded_planner import EmbeddedPlanner
+
+    planner = EmbeddedPlanner(router)
+    for small_talk in ("hi!", "how are you today?", "good morning!"):
+        assert planner.plan(small_talk, []) == {"tasks": []}, small_talk
 
 
 def test_plan_translation_names_the_target_language(router: TaskRouter) -> None:
