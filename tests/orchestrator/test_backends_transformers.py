@@ -304,3 +304,51 @@ def test_concurrent_runs_on_one_model(tiny_models: dict[str, Path]) -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+# --- transformers 4 pipelines (not installed here: driven with a scripted pipe) ---------------------
+
+
+class ScriptedPipe:
+    """Stands in for a transformers 4 pipeline: records the call, returns a canned answer."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append((args, kwargs))
+        return self.answer
+
+
+def scripted(pipeline_task: str, answer: Any, **options: Any) -> tuple[TransformersModel, ScriptedPipe]:
+    pipe = ScriptedPipe(answer)
+    card = ModelCard(id="v4/model", task=pipeline_task, backend="transformers", options=options)
+    return TransformersModel(card=card, pipe=pipe, pipeline_task=pipeline_task, size_bytes=0), pipe
+
+
+@pytest.mark.parametrize(("pipeline_task", "key"), [("summarization", "summary_text"),
+                                                     ("translation", "translation_text"),
+                                                     ("text2text-generation", "generated_text")])
+def test_v4_text2text_pipelines(pipeline_task: str, key: str) -> None:
+    model, pipe = scripted(pipeline_task, [{key: " short "}], generate={"max_length": 20})
+    assert text_of(model.run(pipeline_task, {"text": "a long text"})) == "short"
+    assert pipe.calls == [(("a long text",), {"max_length": 20})]
+
+
+def test_v4_extractive_question_answering() -> None:
+    model, pipe = scripted("question-answering", {"answer": "Ann", "score": 0.875})
+    assert text_of(model.run("question-answering", {"text": "Who?", "context": "Ann wrote it."})) == "Ann (0.88)"
+    assert pipe.calls[0][1] == {"question": "Who?", "context": "Ann wrote it."}
+    with pytest.raises(InputError, match="context"):
+        model.run("question-answering", {"text": "Who?"})
+
+
+def test_v4_visual_question_answering_and_captioning(media_files: dict[str, Path]) -> None:
+    model, pipe = scripted("visual-question-answering", [{"answer": "blue", "score": 0.5}])
+    out = model.run("visual-question-answering", {"image": media_files["image"], "text": "what colour?"})
+    assert text_of(out) == "blue (0.50)"
+    assert isinstance(pipe.calls[0][1]["image"], Image.Image)
+    model, pipe = scripted("image-to-text", [{"generated_text": "a blue square "}], max_new_tokens=7)
+    assert text_of(model.run("image-to-text", {"image": media_files["image"]})) == "a blue square"
+    assert pipe.calls[0][1]["generate_kwargs"]["max_new_tokens"] == 7
