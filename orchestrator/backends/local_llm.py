@@ -33,7 +33,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ def hgbot_home() -> Path:
         return Path(env).expanduser()
     from platformdirs import user_data_dir
 
-    return Path(user_data_dir("hgbot"))
+    return Path(user_data_dir("hgbot", appauthor=False))  # the same default as bot.config
 
 
 def _slug(model_id: str) -> str:
@@ -390,6 +390,29 @@ class LocalChatLLM:
         self._device = device or Device()
         self._model = model
         self._loading: asyncio.Lock | None = None
+
+    @classmethod
+    def create(cls, spec: str | None = None, *, home: Path | None = None,
+               device: Device | None = None) -> LocalChatLLM:
+        """Load a chat model now (blocking: call it in a worker thread).
+
+        ``spec`` is None, "" or "smollm2" for the packaged SmolLM2, else a path to a causal-LM
+        directory or a ``.gguf`` file. A GGUF's dequantized copy goes under ``home/models``
+        (``home`` defaults to ``$HGBOT_HOME``). Raises ModelError / LLMUnavailable."""
+        base = default_card()
+        models = (home or hgbot_home()) / "models"
+        if not spec or spec.lower() == "smollm2":
+            card = replace(base, options={**base.options,
+                                          "cache_dir": str(models / str(base.options.get("cache_name", "smollm2")))})
+        else:
+            path = Path(spec).expanduser()
+            card = ModelCard(id=path.stem or path.name, task="text-generation", backend="local-llm", path=str(path),
+                             options={"cache_dir": str(models / _slug(path.stem or path.name))})
+        backend = LocalLLMBackend()
+        problem = backend.available()
+        if problem:
+            raise LLMUnavailable(f"The local LLM cannot run here: {problem}")
+        return cls(card, device, model=backend.load(card, device or Device()))
 
     @property
     def card(self) -> ModelCard:

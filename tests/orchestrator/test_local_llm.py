@@ -7,6 +7,7 @@ HGBOT_TEST_LLM_CACHE to a directory to keep the converted model between sessions
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -171,3 +172,21 @@ def test_long_history_is_trimmed_to_fit(smollm: LocalLLMModel) -> None:
     assert enc["input_ids"].shape[1] <= 200 - 16
     prompt = smollm.tokenizer.decode(enc["input_ids"][0])
     assert "Be brief." in prompt and "capital of France" in prompt
+
+
+@pytest.mark.slow
+def test_create_loads_the_packaged_model_into_home(smollm: LocalLLMModel, llm_cache: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    target = home / "models" / "smollm2-135m-instruct"
+    target.parent.mkdir(parents=True)
+    target.symlink_to(llm_cache, target_is_directory=True)  # reuse the session's converted copy
+    chat = LocalChatLLM.create("smollm2", home=home)
+    assert chat.card.options["cache_dir"] == str(target)
+    assert "Paris" in asyncio.run(chat.chat(CAPITAL, max_tokens=16))
+
+
+def test_create_with_a_missing_path_fails_clearly(tmp_path: Path) -> None:
+    if LocalLLMBackend().available():
+        pytest.skip("transformers not installed")
+    with pytest.raises(ModelError, match="does not exist"):
+        LocalChatLLM.create(str(tmp_path / "no-such-model"), home=tmp_path)
