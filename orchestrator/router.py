@@ -15,7 +15,8 @@ seen, and every file input the task needs is attached. ``TaskRouter.plan`` turns
 route into a one-task raw plan in the planner contract. The embedded planner
 (``embedded_planner.py``) reuses the lexicon and the similarities for whole graphs.
 
-Nothing heavy happens at import: the model loads in ``TaskRouter.load`` (blocking, ~1-5 s).
+Nothing heavy happens at import: the model loads in ``TaskRouter.load`` (blocking: 5-15 s on
+a shared 2-core box, mostly importing torch and transformers).
 """
 
 from __future__ import annotations
