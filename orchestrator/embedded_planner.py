@@ -43,6 +43,9 @@ class _Step:
     def output(self) -> Kind:
         return registry.TASKS[self.task].output
 
+    def produces(self, kind: str) -> bool:
+        return registry.TASKS[self.task].produces(kind)
+
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "task": self.task, "deps": sorted(set(self.deps)), "args": self.args}
 
@@ -138,7 +141,7 @@ class EmbeddedPlanner:
                 else:
                     step.args["text"] = quote or text
             else:
-                source = next((s for s in reversed(earlier) if s.output == "text"), None)
+                source = next((s for s in reversed(earlier) if s.produces("text")), None)
                 if step.task == "question-answering":
                     # Passage from the earlier step, question from the request.
                     step.args["text"] = quote or text

@@ -141,7 +141,8 @@ class Planner:
         task_lines = []
         for t in registry.TASKS.values():
             inputs = " + ".join(t.inputs) + (f" (+ {', '.join(t.optional)})" if t.optional else "")
-            task_lines.append(f"- {t.name}: {inputs} -> {t.output}: {t.description}")
+            outputs = " + ".join((t.output, *t.also))
+            task_lines.append(f"- {t.name}: {inputs} -> {outputs}: {t.description}")
         cand_lines = [f"- {task}: {', '.join(ids)}" for task, ids in cands.items() if ids] or ["- none"]
         system = p["system"].format_map({"task_list": "\n".join(task_lines), "candidates": "\n".join(cand_lines)})
         msgs: list[ChatMessage] = [{"role": "system", "content": system}]

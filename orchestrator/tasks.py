@@ -23,14 +23,18 @@ class Task:
     description: str
     optional: tuple[str, ...] = ()  # optional arg keys ("context", or a kind)
     group: str = "nlp"
+    also: tuple[Kind, ...] = ()  # secondary outputs, e.g. detection labels as text beside the boxed image
 
     def accepts(self, key: str) -> bool:
         return key in self.inputs or key in self.optional
 
+    def produces(self, kind: str) -> bool:
+        return kind == self.output or kind in self.also
+
 
 def _t(name: str, inputs: tuple[Kind, ...], output: Kind, description: str,
-       optional: tuple[str, ...] = (), group: str = "nlp") -> Task:
-    return Task(name, inputs, output, description, optional, group)
+       optional: tuple[str, ...] = (), group: str = "nlp", also: tuple[Kind, ...] = ()) -> Task:
+    return Task(name, inputs, output, description, optional, group, also)
 
 
 _TASKS: list[Task] = [
@@ -48,8 +52,10 @@ _TASKS: list[Task] = [
     _t("tabular-classification", ("text",), "text", "Classify a row of a table given as CSV text."),
     # --- vision
     _t("image-classification", ("image",), "text", "Say what an image shows as class labels.", group="cv"),
-    _t("object-detection", ("image",), "image", "Find and box objects (or faces) in an image.", group="cv"),
-    _t("image-segmentation", ("image",), "image", "Split an image into labelled regions (masks).", group="cv"),
+    _t("object-detection", ("image",), "image", "Find and box objects (or faces) in an image; also lists them as text.",
+       group="cv", also=("text",)),
+    _t("image-segmentation", ("image",), "image", "Split an image into labelled regions (masks); also lists them as text.",
+       group="cv", also=("text",)),
     _t("depth-estimation", ("image",), "image", "Estimate depth from a single image as a depth map.", group="cv"),
     _t("image-to-text", ("image",), "text", "Describe an image in words (captioning), or read the text in it (OCR).", group="cv"),
     _t("image-to-image", ("image",), "image", "Transform an image as the text asks (edit, restyle, variation).", ("text",), group="cv"),

@@ -52,9 +52,9 @@ def plan_schema() -> dict[str, Any]:
     }
 
 
-def _output_kind(task_name: str) -> Kind | None:
+def _outputs(task_name: str) -> str:
     task = registry.get(task_name)
-    return task.output if task else None
+    return " or ".join((task.output, *task.also)) if task else "nothing"
 
 
 def validate_plan(
@@ -164,8 +164,9 @@ def _check_arg(t: PlanTask, key: str, value: str, by_id: Mapping[int, PlanTask],
         if k not in t.deps:
             return [f"{where} uses {GENERATED_PREFIX}{k} but {k} is not in its deps"]
         src = by_id.get(k)
-        if src is not None and _output_kind(src.task) != want:
-            return [f"{where}: {key!r} needs {want}, but task {k} ({src.task}) outputs {_output_kind(src.task)}"]
+        src_task = registry.get(src.task) if src is not None else None
+        if src is not None and (src_task is None or not src_task.produces(want)):
+            return [f"{where}: {key!r} needs {want}, but task {k} ({src.task}) outputs {_outputs(src.task)}"]
         return []
     if value.startswith(HANDLE_PREFIX):
         kind = handles.get(value)

@@ -71,3 +71,12 @@ def test_schema_lists_every_registry_task() -> None:
 
     enum = plan_schema()["properties"]["tasks"]["items"]["properties"]["task"]["enum"]
     assert set(enum) == set(tasks.TASKS)
+
+
+def test_secondary_output_kind_can_feed_a_dependent() -> None:
+    plan = validate_plan({"tasks": [task(1, "object-detection", image="artifact:img1"),
+                                    task(2, "summarization", [1], text="<GENERATED>-1")]}, handles=H)
+    assert plan.tasks[1].deps == (1,)
+    assert any("outputs image or text" in p for p in problems(
+        {"tasks": [task(1, "object-detection", image="artifact:img1"),
+                   task(2, "automatic-speech-recognition", [1], audio="<GENERATED>-1")]}))
