@@ -10,7 +10,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InputError
+from ..errors import InputError, ModelError
 from .base import Inputs
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def package_dir(package: str) -> Path:
     import heavy or missing dependencies from their ``__init__``)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise InputError(f"The package {package} is not installed: pip install 'hgbot[offline]'.")
+        raise ModelError(f"The package {package} is not installed: pip install 'hgbot[offline]'.")
     return Path(list(spec.submodule_search_locations)[0])
 
 
