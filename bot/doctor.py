@@ -43,9 +43,10 @@ async def run_doctor(settings: Settings, console: Console) -> int:
 
     console.print("[bold]Configuration[/]")
     row(OK, "config file", str(settings.config_file) if settings.config_file else "none (env vars and defaults)")
+    defaults = Settings(home=settings.home)
     for name, var in ENV.items():
         value = getattr(settings, name)
-        if value not in ("", [], None) and name != "home":
+        if value != getattr(defaults, name) and name != "home":  # only what the env or file changed
             shown = "set" if name in SECRETS else str(value)
             row(OK, var, shown)
     row(OK, "HGBOT_HOME", str(settings.home))

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from bot.config import Settings
+from bot.doctor import run_doctor
+from tests.fakes.llm_server import FakeLLMServer
+
+
+async def doctor(settings: Settings) -> tuple[int, str]:
+    buf = io.StringIO()
+    code = await run_doctor(settings, Console(file=buf, width=200))
+    return code, buf.getvalue()
+
+
+async def test_reachable_llm_and_a_working_home(tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    code, out = await doctor(Settings(home=tmp_path, llm_base_url=fake_llm.base_url, llm_api_key="k",
+                                      llm_model="fake-model", device="cpu"))
+    assert code == 0, out
+    assert "reachable; model fake-model" in out and "schema_version=" in out
+    assert "OPENAI_API_KEY — set" in out and "k\n" not in out  # secrets are never printed
+
+
+async def test_unreachable_llm_fails_with_what_to_fix(tmp_path: Path) -> None:
+    code, out = await doctor(Settings(home=tmp_path, llm_base_url="http://127.0.0.1:9/v1", llm_api_key="k"))
+    assert code == 1 and "cannot reach http://127.0.0.1:9/v1" in out and "OPENAI_BASE_URL" in out
+
+
+async def test_slack_token_without_a_mode_is_a_failure(tmp_path: Path) -> None:
+    code, out = await doctor(Settings(home=tmp_path, slack_bot_token="xoxb-1"))
+    assert code == 1 and "neither SLACK_APP_TOKEN" in out
+
+
+async def test_discord_invite_url_is_shown(tmp_path: Path) -> None:
+    code, out = await doctor(Settings(home=tmp_path, discord_token="MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.xyz"))
+    assert "client_id=123456789012345678" in out
