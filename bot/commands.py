@@ -108,7 +108,7 @@ async def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         problem = backend_problem(card.backend)
         here = "no: " + problem if problem else ("yes" if locally_available(card) else "needs download")
         table.add_row(card.task, card.id, card.backend, _size(card.size), card.license, here)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
     return EXIT_OK
 
 
