@@ -8,7 +8,6 @@ gives a sentence saying so rather than an empty string.
 from __future__ import annotations
 
 import importlib.util
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,9 +71,10 @@ class RapidOcrBackend:
     def load(self, card: ModelCard, device: Device) -> OcrModel:
         from rapidocr import RapidOCR
 
-        # rapidocr logs every model path at INFO on its own handler; keep our logs readable.
-        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
-        engine = RapidOCR(params=dict(card.options)) if card.options else RapidOCR()
+        # rapidocr logs every model path at INFO on its own handler, and resets its level from its
+        # config in RapidOCR(): ask it for warnings only, unless the card says otherwise.
+        params = {"Global.log_level": "warning", **card.options}
+        engine = RapidOCR(params=params)
         spec = importlib.util.find_spec("rapidocr")
         models = Path(spec.origin).parent / "models" if spec and spec.origin else None
         size = dir_size(models) if models and models.is_dir() else card.size
