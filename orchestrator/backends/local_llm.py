@@ -39,6 +39,7 @@ from typing import Any
 
 from ..catalog import Catalog, ModelCard
 from ..errors import InputError, LLMBadResponse, LLMUnavailable, ModelError
+from ..prompts import task_messages
 from ..types import Output, TextOutput
 from ._common import missing, optional_text, package_dir, text_input
 from .base import Device, Inputs
@@ -51,12 +52,6 @@ DEFAULT_MAX_NEW_TOKENS = 256
 # Leave room for the answer inside SmolLM2's 8k context; older turns are dropped first.
 DEFAULT_MAX_PROMPT_TOKENS = 6144
 
-SYSTEM_PROMPTS: dict[str, str] = {
-    "summarization": "Summarize the user's text in two or three sentences. Reply with the summary only.",
-    "translation": "Translate the user's text into {target}. Reply with the translation only.",
-    "question-answering": "Answer the question from the passage. Reply briefly.",
-    "text2text-generation": "Do what the user asks with their text. Reply with the resulting text only.",
-}
 LLM_TASKS = ("text-generation", "conversational", "summarization", "translation", "text2text-generation",
              "question-answering")
 
@@ -231,19 +226,6 @@ class JsonSchemaLogitsProcessor:
         allowed[:n] = bits[:n].astype(bool)
         scores[:, ~torch.from_numpy(allowed).to(scores.device)] = float("-inf")
         return scores
-
-
-def task_messages(task: str, text: str, context: str = "") -> Messages:
-    """The chat prompt for one plan task."""
-    if task == "translation":
-        system = SYSTEM_PROMPTS["translation"].format(target=context or "English")
-        return [{"role": "system", "content": system}, {"role": "user", "content": text}]
-    if task == "question-answering" and context:
-        return [{"role": "system", "content": SYSTEM_PROMPTS["question-answering"]},
-                {"role": "user", "content": f"Passage: {context}\n\nQuestion: {text}"}]
-    if task in SYSTEM_PROMPTS and task != "question-answering":
-        return [{"role": "system", "content": SYSTEM_PROMPTS[task]}, {"role": "user", "content": text}]
-    return [{"role": "user", "content": text}]
 
 
 def _clean(messages: Messages) -> Messages:

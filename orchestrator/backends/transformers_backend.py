@@ -29,6 +29,7 @@ from typing import Any
 
 from ..catalog import ModelCard
 from ..errors import BackendUnavailable, HgbotError, InputError, ModelError
+from ..prompts import task_messages, vision_prompt
 from ..types import Output, TextOutput
 from . import _audio, _image
 from .base import Device, Inputs
@@ -144,30 +145,14 @@ def resolve_pipeline_task(task: str, family: str, supported: set[str]) -> str:
 # --- prompts --------------------------------------------------------------------------------------
 
 
+def chat_messages(task: str, inputs: Inputs) -> list[dict[str, str]]:
+    """The chat messages that ask a chat model to do ``task`` on ``inputs`` (prompts/tasks.yaml)."""
+    return task_messages(task, _text(inputs), str(inputs.get("context", "")).strip())
+
+
 def chat_prompt(task: str, inputs: Inputs) -> str:
-    """The user message that asks a chat model to do ``task`` on ``inputs``."""
-    text = _text(inputs)
-    context = str(inputs.get("context", "")).strip()
-    if task == "summarization":
-        return f"Summarize the following text in a few sentences.\n\n{text}"
-    if task == "translation":
-        return f"Translate the following text into {context or 'English'}. Reply with the translation only.\n\n{text}"
-    if task == "question-answering":
-        if context:
-            return f"Answer the question from the context.\n\nContext: {context}\n\nQuestion: {text}"
-        return text
-    if task == "tabular-classification":
-        return f"Classify this table row. Reply with the class label only.\n\n{text}"
-    return text
-
-
-def vision_prompt(task: str, inputs: Inputs) -> str:
-    text = str(inputs.get("text", "")).strip()
-    if task == "image-to-text":
-        return text or "Describe this image."
-    if task == "document-question-answering":
-        return f"Answer the question about this document: {text}"
-    return text
+    """The same request as one plain prompt, for models without a chat template."""
+    return "\n\n".join(m["content"] for m in chat_messages(task, inputs))
 
 
 def _text(inputs: Inputs, key: str = "text") -> str:
@@ -246,18 +231,17 @@ def _last_message(generated: Any) -> str:
 
 
 def _run_chat(m: TransformersModel, task: str, inputs: Inputs) -> list[Output]:
-    prompt = chat_prompt(task, inputs)
     kwargs = m.generate_kwargs()
     if m.has_chat_template():
-        out = m.pipe([{"role": "user", "content": prompt}], **kwargs)
+        out = m.pipe(chat_messages(task, inputs), **kwargs)
     else:
-        out = m.pipe(prompt, return_full_text=False, **kwargs)
+        out = m.pipe(chat_prompt(task, inputs), return_full_text=False, **kwargs)
     return [TextOutput(_last_message(out[0]["generated_text"]).strip())]
 
 
 def _run_vlm(m: TransformersModel, task: str, inputs: Inputs) -> list[Output]:
     image = _image.open_image(_path(inputs, "image"))
-    prompt = vision_prompt(task, inputs)
+    prompt = vision_prompt(task, str(inputs.get("text", "")).strip())
     if not prompt:
         raise InputError(f"{task} needs a question (text input).")
     # generate_kwargs, not plain kwargs: plain ones go to the processor and are ignored

@@ -112,6 +112,7 @@ def test_chat_prompts_carry_the_task() -> None:
     qa = chat_prompt("question-answering", {"text": "Who?", "context": "Ann wrote it."})
     assert "Ann wrote it." in qa and "Who?" in qa
     assert chat_prompt("summarization", {"text": "long text"}).startswith("Summarize")
+    assert chat_prompt("summarization", {"text": "long text"}).endswith("long text")
     assert chat_prompt("text-generation", {"text": "write a poem"}) == "write a poem"
 
 

@@ -25,10 +25,10 @@ from orchestrator.backends.local_llm import (
     LocalLLMModel,
     load_causal_lm,
     resolve_source,
-    task_messages,
 )
 from orchestrator.catalog import Catalog, ModelCard
 from orchestrator.errors import LLMBadResponse, ModelError
+from orchestrator.prompts import task_messages
 
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
 
