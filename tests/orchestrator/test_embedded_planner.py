@@ -16,7 +16,8 @@ from orchestrator.router import TaskRouter
 from orchestrator.types import Kind
 from orchestrator.validate import validate_plan
 
-SAMPLE = Path("/work/shared/taskbench/labelled_sample.jsonl")
+# shared/ lies beside the checkout (developers and CI alike)
+SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "taskbench" / "labelled_sample.jsonl"
 
 
 class WordEmbedder:
