@@ -77,7 +77,9 @@ class EmbeddedPlanner:
         if not mentions:
             sims = self.router.similarities(text)
             best = max(sims, key=lambda n: sims[n])
-            if self.lexicon.is_chat(sims[best]):
+            # Without a cue word, a two-word message ("hello", "thanks a lot") is small talk whatever
+            # it resembles: "hello" alone is closer to "say hello in a robot voice" than to nothing.
+            if self.lexicon.is_chat(sims[best]) or len(text.split()) < 3:
                 return {"tasks": []}
             mentions = [Mention(best, 0, len(analysis.masked), 0)]
         steps: list[_Step] = []

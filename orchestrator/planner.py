@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from . import prompts
 from . import tasks as registry
-from .errors import LLMError, PlanError
+from .errors import LLMError, LLMUnavailable, PlanError
 from .llm import LLM, ChatMessage
 from .types import Artifact, Kind, Message, Plan
 from .validate import plan_schema, validate_plan
@@ -101,6 +101,7 @@ class Planner:
         self._router: Router | None = None
         self._rules: RulePlanner | None = None
         self._loaded = False
+        self._rules_loaded = False
         self._load_lock = asyncio.Lock()
         self.history_tokens = history_tokens
 
@@ -111,8 +112,14 @@ class Planner:
             self._loaded = True
             if self._router_factory is not None:
                 self._router = await asyncio.to_thread(_safe_factory, self._router_factory, "fast-path router")
-            if self._rule_factory is not None and self.llm is None:
+
+    async def _rule_planner(self) -> RulePlanner | None:
+        """The embedded planner, loaded on first need (always without an LLM; as a fallback with one)."""
+        async with self._load_lock:
+            if not self._rules_loaded and self._rule_factory is not None:
                 self._rules = await asyncio.to_thread(_safe_factory, self._rule_factory, "embedded planner")
+            self._rules_loaded = True
+            return self._rules
 
     async def plan(self, ctx: PlanningContext) -> Plan:
         await self._ensure_loaded()
@@ -127,14 +134,29 @@ class Planner:
                 except PlanError as exc:  # a router slip falls through to the full planner
                     log.info("fast path plan rejected: %s", exc)
         if self.llm is not None:
-            return await self._plan_with_llm(ctx, handles, cands)
-        if self._rules is not None:
-            rules = self._rules
-            raw = await asyncio.to_thread(lambda: rules.plan(ctx.request, ctx.resource_pairs,
-                                                             allow_literal_files=ctx.allow_literal_files))
-            return validate_plan(raw, handles=handles, candidates=cands, source="embedded",
-                                 allow_literal_files=ctx.allow_literal_files)
-        raise PlanError("No planner is available: configure an LLM endpoint or install hgbot[offline].", [])
+            try:
+                return await self._plan_with_llm(ctx, handles, cands)
+            except LLMUnavailable as exc:
+                # The endpoint is down: a rule-made plan beats no answer. Chat still needs the LLM.
+                plan = await self._plan_with_rules(ctx, handles, cands, "embedded (LLM unavailable)")
+                if plan is None or not plan.tasks:
+                    raise
+                log.warning("LLM planning failed (%s); planned without it", exc)
+                return plan
+        plan = await self._plan_with_rules(ctx, handles, cands, "embedded")
+        if plan is None:
+            raise PlanError("No planner is available: configure an LLM endpoint or install hgbot[offline].", [])
+        return plan
+
+    async def _plan_with_rules(self, ctx: PlanningContext, handles: dict[str, Kind], cands: dict[str, list[str]],
+                               source: str) -> Plan | None:
+        rules = await self._rule_planner()
+        if rules is None:
+            return None
+        raw = await asyncio.to_thread(lambda: rules.plan(ctx.request, ctx.resource_pairs,
+                                                         allow_literal_files=ctx.allow_literal_files))
+        return validate_plan(raw, handles=handles, candidates=cands, source=source,
+                             allow_literal_files=ctx.allow_literal_files)
 
     def messages(self, ctx: PlanningContext, cands: dict[str, list[str]]) -> list[ChatMessage]:
         p = prompts.load("planner")

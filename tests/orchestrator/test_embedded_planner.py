@@ -136,3 +136,15 @@ def test_unquoted_payload_after_a_colon_is_the_text(planner: EmbeddedPlanner) ->
     tasks = _check(planner.plan("Translate this into Spanish: where is the station?", []))
     assert tasks == [{"id": 1, "task": "translation", "deps": [],
                       "args": {"text": "where is the station?", "context": "Spanish"}}]
+
+
+def test_a_bare_greeting_is_chat_even_when_it_resembles_a_task() -> None:
+    planner = EmbeddedPlanner(TaskRouter(_GreetingEmbedder()))
+    assert planner.plan("hello", []) == {"tasks": []}
+
+
+class _GreetingEmbedder:
+    """Every text is maximally similar to every task: only the word-count rule can say 'chat'."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return np.ones((len(texts), 4), dtype=np.float32) / 2.0

@@ -176,3 +176,16 @@ async def test_turns_of_one_conversation_run_in_order(make_app: Any, fake_llm: F
     second = await app.orchestrator.handle(Request(key(), "caption the image you just made"))
     made = (await first).artifacts[0]
     assert seen[1] == [made.handle] and second.ok  # the follow-up waited and saw the new image
+
+
+@pytest.mark.slow
+async def test_llm_down_a_task_request_is_still_planned_and_answered(make_app: Any, fake_backend: FakeBackend) -> None:
+    from tests.fakes.backends import wav_bytes
+
+    app = await make_app(catalog=[card("asr", "automatic-speech-recognition")], llm_base_url="http://127.0.0.1:9/v1")
+    reply = await app.orchestrator.handle(Request(key(), "transcribe this recording",
+                                                  (Attachment("memo.wav", wav_bytes(0.5)),)))
+    assert reply.ok, reply.text
+    assert reply.plan is not None and reply.plan.source == "embedded (LLM unavailable)"
+    assert [r.task for r in reply.runs] == ["automatic-speech-recognition"] and reply.runs[0].status is RunStatus.OK
+    assert reply.text.startswith("automatic-speech-recognition by asr")  # the result itself, no LLM needed
