@@ -128,3 +128,19 @@ def _png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (4, 4)).save(buf, format="PNG")
     return buf.getvalue()
+
+
+async def test_chat_session_attaches_and_keeps_one_conversation(tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    env = env_for(tmp_path, fake_llm, [EDIT])
+    fake_llm.script(edit_plan, "Grayscale done.", {"tasks": []}, "You sent one photo.")
+    script = f"/attach {photo(tmp_path)}\nmake it grayscale\n/files\nwhat did I send?\n/quit\n"
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "chat", "--channel", "room", env=env,
+                                                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
+    out_b, err_b = await asyncio.wait_for(proc.communicate(script.encode()), timeout=120)
+    out = out_b.decode()
+    assert proc.returncode == 0, err_b.decode()
+    assert "Grayscale done." in out and "You sent one photo." in out
+    assert out.count("artifact:") >= 2  # /files lists the upload and the edited image
+    second_plan = fake_llm.planning_requests()[1]["messages"][-1]["content"]
+    assert "make it grayscale" in second_plan  # the second turn saw the first in its history
