@@ -52,7 +52,8 @@ def load_catalog(settings: Settings) -> Catalog:
     if choice == "offline" or (not choice and not settings.llm_configured):
         return offline
     hub = Catalog.load()
-    cards = hub.cards + [c for c in offline.cards]
+    listed = {(c.id, c.task) for c in hub.cards}
+    cards = hub.cards + [c for c in offline.cards if (c.id, c.task) not in listed]
     return Catalog([_rerank(c, i) for i, c in enumerate(cards)])
 
 

@@ -37,3 +37,17 @@ def test_bad_file_is_a_config_error(tmp_path: Path, content: str, needle: str) -
 def test_missing_explicit_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings({"HGBOT_CONFIG": str(tmp_path / "nope.toml")})
+
+
+def test_catalog_choice(tmp_path: Path) -> None:
+    from bot.app import load_catalog
+
+    offline = load_catalog(load_settings({"HGBOT_HOME": str(tmp_path)}))
+    assert offline.cards and all(c.offline for c in offline.cards)
+    hub = load_catalog(load_settings({"HGBOT_HOME": str(tmp_path), "OPENAI_API_KEY": "k"}))
+    pairs = [(c.id, c.task) for c in hub.cards]
+    assert len(pairs) == len(set(pairs)) and [c.rank for c in hub.cards] == list(range(len(hub.cards)))
+    asr = hub.for_task("automatic-speech-recognition")
+    assert not asr[0].offline and asr[-1].offline  # packaged models stay as the last fallbacks
+    assert load_catalog(load_settings({"HGBOT_HOME": str(tmp_path), "OPENAI_API_KEY": "k",
+                                       "HGBOT_CATALOG": "offline"})).cards == offline.cards
