@@ -41,11 +41,13 @@ def optional_text(inputs: Inputs, key: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def missing(*modules: str) -> str | None:
-    """A sentence naming the first module that is not installed, or None when all are."""
+def missing(*modules: str, extra: str = "offline") -> str | None:
+    """A sentence naming the first module that is not installed, or None when all are.
+
+    Looks, never imports: the selector asks every backend while planning, on the event loop."""
     for module in modules:
         if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed: pip install 'hgbot[offline]'."
+            return f"{module} is not installed: pip install 'hgbot[{extra}]'."
     return None
 
 

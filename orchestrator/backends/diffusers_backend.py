@@ -29,6 +29,7 @@ from ..errors import BackendUnavailable, HgbotError, InputError, ModelError
 from ..tasks import CONTROL_KINDS
 from ..types import Output
 from . import _image
+from ._common import missing
 from .base import Device, Inputs
 from .transformers_backend import LOAD_LOCK, _transformers, parameter_bytes
 
@@ -180,11 +181,7 @@ class DiffusersBackend:
     name = "diffusers"
 
     def available(self) -> str | None:
-        try:
-            _diffusers()
-        except ImportError as exc:
-            return f"The diffusers backend needs torch, transformers and diffusers ({exc}); pip install 'hgbot[models]'."
-        return None
+        return missing("torch", "transformers", "diffusers", extra="models")
 
     def load(self, card: ModelCard, device: Device) -> DiffusersModel | ControlMapModel:
         """Load the pipeline for ``card.task`` (blocking). Raises BackendUnavailable for tasks this

@@ -32,6 +32,7 @@ from ..errors import BackendUnavailable, HgbotError, InputError, ModelError
 from ..prompts import task_messages, vision_prompt
 from ..types import Output, TextOutput
 from . import _audio, _image
+from ._common import missing
 from .base import Device, Inputs
 
 _import_lock = threading.Lock()
@@ -416,11 +417,7 @@ class TransformersBackend:
     name = "transformers"
 
     def available(self) -> str | None:
-        try:
-            _transformers()
-        except ImportError as exc:
-            return f"The transformers backend needs torch and transformers ({exc}); pip install 'hgbot[models]'."
-        return None
+        return missing("torch", "transformers", extra="models")
 
     def pipeline_task(self, card: ModelCard) -> str:
         """The pipeline task this card runs on (forced by ``options["pipeline"]`` or resolved)."""

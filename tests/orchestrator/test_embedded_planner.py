@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,23 +14,12 @@ from orchestrator.evaluation import load_taskbench
 from orchestrator.router import TaskRouter
 from orchestrator.types import Kind
 from orchestrator.validate import validate_plan
+from tests.fakes.embedder import WordEmbedder
 
 # shared/ lies beside the checkout (developers and CI alike)
 SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "taskbench" / "labelled_sample.jsonl"
 
 
-class WordEmbedder:
-    """Bag-of-words vectors: similarity is word overlap (logic tests need no real model)."""
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), 512), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in text.lower().replace("?", " ").replace(",", " ").split():
-                out[i, zlib.crc32(word.encode()) % 512] += 1.0
-            norm = np.linalg.norm(out[i])
-            if norm:
-                out[i] /= norm
-        return out
 
 
 @pytest.fixture(scope="module")

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Sequence
-
-import numpy as np
 import pytest
 
 from orchestrator.router import Lexicon, TaskRouter
 from orchestrator.types import Kind
 from orchestrator.validate import validate_plan
-
-
-class WordEmbedder:
-    """Bag-of-words vectors: similarity is word overlap. Fast and deterministic, for logic tests."""
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), 512), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in text.lower().replace("?", " ").replace(",", " ").split():
-                out[i, zlib.crc32(word.encode()) % 512] += 1.0
-            norm = np.linalg.norm(out[i])
-            if norm:
-                out[i] /= norm
-        return out
+from tests.fakes.embedder import WordEmbedder
 
 
 @pytest.fixture(scope="module")
