@@ -149,6 +149,9 @@ class EmbeddedPlanner:
                     step.args["text"] = quote or text
                     if source is not None:
                         self._use(step, "context", source)
+                elif source is not None and parallel and self._quote_in_clause(step.mention, analysis):
+                    # "…, and also say 'good morning' out loud": its own literal, not the step before.
+                    step.args["text"] = quote
                 elif source is not None:
                     self._use(step, "text", source)
                 else:
@@ -186,11 +189,18 @@ class EmbeddedPlanner:
         if not spots:
             return None
         cs, ce = analysis.clauses[mention.clause] if analysis.clauses else (0, len(analysis.masked))
+        inside = [i for i, p in enumerate(spots) if mention.start <= p < mention.end]  # "say «q» out loud"
         after = [i for i, p in enumerate(spots) if mention.end <= p < ce]
         before = [i for i, p in enumerate(spots) if cs <= p < mention.start]
         later = [i for i, p in enumerate(spots) if p >= mention.end]
-        pick = after[0] if after else before[-1] if before else later[0] if later else None
+        pick = (inside or after or [None])[0]
+        pick = pick if pick is not None else before[-1] if before else later[0] if later else None
         return analysis.quotes[pick] if pick is not None and pick < len(analysis.quotes) else None
+
+    @staticmethod
+    def _quote_in_clause(mention: Mention, analysis: Analysis) -> bool:
+        cs, ce = analysis.clauses[mention.clause] if analysis.clauses else (0, len(analysis.masked))
+        return any(cs <= m.start() < ce for m in re.finditer(re.escape(QUOTE_TOKEN), analysis.masked))
 
     def _context(self, step: _Step, analysis: Analysis, quote: str | None) -> str | None:
         """The second text of a task: target language, the other sentence, the QA passage."""

@@ -136,3 +136,16 @@ class _GreetingEmbedder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return np.ones((len(texts), 4), dtype=np.float32) / 2.0
+
+
+def test_a_parallel_step_with_its_own_quote_reads_the_quote(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:i", "image")]
+    tasks = _check(planner.plan("read the text in this image, and also say 'good morning team' out loud", res), res)
+    assert [t["task"] for t in tasks] == ["image-to-text", "text-to-speech"]
+    assert tasks[1]["args"]["text"] == "good morning team" and tasks[1]["deps"] == []
+
+
+@pytest.mark.parametrize(("kind", "task"), [("image", "image-to-text"), ("audio", "automatic-speech-recognition")])
+def test_what_does_it_say_follows_the_file_at_hand(planner: EmbeddedPlanner, kind: Kind, task: str) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:f", kind)]
+    assert [t["task"] for t in _check(planner.plan("what does the sign say?", res), res)] == [task]
