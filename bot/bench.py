@@ -83,11 +83,15 @@ async def run_bench(settings: Settings, repeat: int = 3) -> int:
             rows.append(("OCR → speech request, cold (loads both models)", _req(cold)))
             rows.append(("OCR → speech request, warm (models cached), median",
                          _req(sorted(warm, key=lambda r: r.seconds)[len(warm) // 2])))
-            par = await ask("read the text in this image, and also say 'good morning team' out loud", "par")
-            if len(par.runs) >= 2 and all(r.started_at and r.finished_at for r in par.runs):
-                busy = sum(r.finished_at - r.started_at for r in par.runs)  # type: ignore[operator]
-                span = max(r.finished_at for r in par.runs) - min(r.started_at for r in par.runs)  # type: ignore[type-var,operator]
-                rows.append(("Two independent steps (OCR ‖ speech): sum of step times vs wall time",
+            # Two independent steps: speech made in this conversation, then transcribed while the
+            # image is read.
+            await ask("say 'the meeting starts at noon' out loud", "par", with_image=False)
+            par = await ask("transcribe the recording, and also read the text in this image", "par")
+            timed = [r for r in par.runs if r.started_at is not None and r.finished_at is not None]
+            if len(timed) >= 2:
+                busy = sum(r.finished_at - r.started_at for r in timed)  # type: ignore[operator]
+                span = max(r.finished_at for r in timed) - min(r.started_at for r in timed)  # type: ignore[operator,type-var]
+                rows.append((f"Independent steps ({' ‖ '.join(r.task for r in timed)}): sum of step times vs wall time",
                              f"{busy:.2f} s vs {span:.2f} s"))
         finally:
             await app.close()
