@@ -113,8 +113,9 @@ class Orchestrator:
             async def on_delta(chunk: str) -> None:
                 await emit(ProgressEvent(EventType.DELTA, text=chunk))
 
+            # Two LLM calls per request at most: after a repair turn the results speak for themselves.
             text = await self.responder.respond(request=request.text, history=history, plan=plan, runs=runs,
-                                                on_delta=on_delta)
+                                                on_delta=on_delta, llm_allowed=counter.calls < 2)
             generated: list[Artifact] = [a for r in runs for a in r.artifacts]
             await self.store.add_message(conv_id, "assistant", text + "".join(
                 f"\n[generated {a.kind} {a.handle} by {a.task}]" for a in generated), run_id)

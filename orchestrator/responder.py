@@ -76,10 +76,13 @@ class Responder:
         self.summarize_with_llm = summarize_with_llm
 
     async def respond(self, *, request: str, history: Sequence[Message], plan: Plan, runs: Sequence[TaskRun],
-                      on_delta: OnDelta | None = None) -> str:
+                      on_delta: OnDelta | None = None, llm_allowed: bool = True) -> str:
+        """``llm_allowed`` False: the request already spent its LLM calls (planning needed its repair
+        turn), so task results are summarized without a third call."""
         if not plan.tasks:
             return await self._chat(request, history, on_delta)
-        if answer_is_single_text(plan, runs) or not self.summarize_with_llm or self.llm is None:
+        if (answer_is_single_text(plan, runs) or not self.summarize_with_llm or self.llm is None
+                or not llm_allowed):
             return await self._emit(fallback_answer(runs), on_delta)
         p = prompts.load("responder")
         msgs: list[ChatMessage] = [

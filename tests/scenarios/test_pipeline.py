@@ -189,3 +189,13 @@ async def test_llm_down_a_task_request_is_still_planned_and_answered(make_app: A
     assert reply.plan is not None and reply.plan.source == "embedded (LLM unavailable)"
     assert [r.task for r in reply.runs] == ["automatic-speech-recognition"] and reply.runs[0].status is RunStatus.OK
     assert reply.text.startswith("automatic-speech-recognition by asr")  # the result itself, no LLM needed
+
+
+async def test_a_repaired_plan_still_costs_two_llm_calls(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
+    app = await make_app(catalog=[card("gen", "text-to-image"), card("tts", "text-to-speech")])
+    bad = {"tasks": [t(1, "text-to-image", [1], text="a cat")]}
+    good = {"tasks": [t(1, "text-to-image", text="a cat"), t(2, "text-to-speech", text="meow")]}
+    fake_llm.script(bad, good, "never used")
+    reply = await app.orchestrator.handle(Request(key(), "draw a cat and say meow"))
+    assert reply.ok and reply.llm_calls == 2 and len(fake_llm.requests) == 2
+    assert "Here is what I did" in reply.text and "text-to-speech" in reply.text
