@@ -149,7 +149,8 @@ class EmbeddedPlanner:
                     step.args["text"] = quote or text
                     if source is not None:
                         self._use(step, "context", source)
-                elif source is not None and parallel and self._quote_in_clause(step.mention, analysis):
+                elif quote is not None and source is not None and parallel and \
+                        self._quote_in_clause(step.mention, analysis):
                     # "…, and also say 'good morning' out loud": its own literal, not the step before.
                     step.args["text"] = quote
                 elif source is not None:
@@ -193,8 +194,8 @@ class EmbeddedPlanner:
         after = [i for i, p in enumerate(spots) if mention.end <= p < ce]
         before = [i for i, p in enumerate(spots) if cs <= p < mention.start]
         later = [i for i, p in enumerate(spots) if p >= mention.end]
-        pick = (inside or after or [None])[0]
-        pick = pick if pick is not None else before[-1] if before else later[0] if later else None
+        first: list[int] = inside or after
+        pick = first[0] if first else before[-1] if before else later[0] if later else None
         return analysis.quotes[pick] if pick is not None and pick < len(analysis.quotes) else None
 
     @staticmethod

@@ -16,6 +16,10 @@ class Store(Protocol):
         """The id of the conversation, created on first use."""
         ...
 
+    async def find_conversation(self, key: ConversationKey) -> int | None:
+        """The id of the conversation if it exists; never creates one (adapters ask "is this thread ours?")."""
+        ...
+
     async def add_message(self, conversation_id: int, role: str, text: str, run_id: int | None = None) -> None: ...
 
     async def history(self, conversation_id: int, limit: int = 50) -> list[Message]:

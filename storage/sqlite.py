@@ -161,6 +161,14 @@ class SqliteStore:
         assert row is not None  # inserted or already there, inside the same transaction
         return int(row[0])
 
+    async def find_conversation(self, key: ConversationKey) -> int | None:
+        async with self._read(f"looking up conversation {key}") as db, db.execute(
+            "SELECT id FROM conversations WHERE platform = ? AND workspace = ? AND channel = ? AND thread = ?",
+            (key.platform, key.workspace, key.channel, key.thread),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row is not None else None
+
     async def add_message(self, conversation_id: int, role: str, text: str, run_id: int | None = None) -> None:
         if role not in _ROLES:
             raise ValueError(f"role must be one of {_ROLES}, not {role!r}")

@@ -200,3 +200,13 @@ async def test_unopenable_database_is_a_storage_error(tmp_path: Path) -> None:
     bogus.write_bytes(b"this is not a database file at all" * 100)
     with pytest.raises(StorageError, match="Cannot open the database"):
         await SqliteStore.open(bogus, tmp_path / "a")
+
+
+async def test_find_conversation_never_creates(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "db.sqlite3", tmp_path / "blobs")
+    key = ConversationKey("slack", "T1", "C1", "171.2")
+    assert await store.find_conversation(key) is None
+    assert await store.find_conversation(key) is None  # still not created
+    cid = await store.conversation(key)
+    assert await store.find_conversation(key) == cid
+    await store.close()
