@@ -60,7 +60,8 @@ def build_slack_parts(app: App, *, status_interval: float = 1.0) -> tuple[AsyncA
                           api_url=settings.slack_api_url)
     runner = JobRunner(app.orchestrator, client, fetcher, status_interval=status_interval)
     command = settings.slack_command if settings.slack_command.startswith("/") else f"/{settings.slack_command}"
-    listeners = Listeners(runner, app.store.claim_delivery, AccessPolicy.from_settings(settings), command)
+    listeners = Listeners(runner, app.store.claim_delivery, AccessPolicy.from_settings(settings), command,
+                          known=app.store.find_conversation)
     bolt = AsyncApp(
         name="hgbot",
         client=client,

@@ -39,9 +39,10 @@ class Listeners:
     """Bolt listeners bound to one hgbot App. Jobs run as tasks so the listener returns at once."""
 
     def __init__(self, runner: JobRunner, claim: Callable[[str], Awaitable[bool]], policy: AccessPolicy,
-                 command: str) -> None:
+                 command: str, known: Callable[[ConversationKey], Awaitable[int | None]] | None = None) -> None:
         self._runner = runner
         self._claim = claim
+        self._known_conversation = known  # the store: threads answered before a restart
         self._policy = policy
         self._command = command
         self._tasks: set[asyncio.Task[None]] = set()
@@ -125,12 +126,24 @@ class Listeners:
                 return  # top-level chatter is not for us; a mention arrives as app_mention too
             if not await self._claim_event(event, body):
                 return
-            if (event["channel"], thread_ts) not in self._known and not _bot_posted(
-                    await _replies(client, event["channel"], thread_ts), bot_user):
+            if not await self._answered_in(event, body, client, thread_ts, bot_user):
                 return
         elif not await self._claim_event(event, body):
             return
         await self._answer(event, body, client, bot_user)
+
+    async def _answered_in(self, event: Mapping[str, Any], body: Mapping[str, Any], client: AsyncWebClient,
+                           thread_ts: str, bot_user: str) -> bool:
+        """Whether hgbot is in this thread: remembered, stored, or (last) seen among its replies.
+        conversations.replies is the costly check (rate limited), so it comes last."""
+        channel = str(event["channel"])
+        if (channel, thread_ts) in self._known:
+            return True
+        team = str(body.get("team_id") or event.get("team", ""))
+        if self._known_conversation is not None and \
+                await self._known_conversation(ConversationKey("slack", team, channel, thread_ts)) is not None:
+            return True
+        return _bot_posted(await _replies(client, channel, thread_ts), bot_user)
 
     async def _claim_event(self, event: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
         """False when this event was seen before: Slack redelivers events it thinks we missed."""

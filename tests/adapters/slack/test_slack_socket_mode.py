@@ -309,3 +309,23 @@ async def test_the_status_message_shows_the_steps_while_the_job_runs(
     live = [t for t in edits if t.startswith("🧠 *Plan* (1 step)")]
     assert live and "1. image-to-image · hgbot/image-edit · ok" in live[-1]
     assert edits[-1].startswith("✅ Done")
+
+
+async def test_after_a_restart_a_plain_reply_in_hgbots_thread_is_still_answered(
+        slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any, tmp_path: Any) -> None:
+    home = tmp_path / "shared-home"
+    first = await slack_bot(home=home)
+    fake_llm.script({"tasks": []}, "Hello!")
+    body = mention(fake_slack, "hi there")
+    thread_ts = body["event"]["ts"]
+    await fake_slack.push("events_api", body)
+    await fake_slack.wait_for(lambda: "Hello!" in fake_slack.bot_texts(CHANNEL, thread_ts), 20, "the first answer")
+    first.task.cancel()
+    await asyncio.gather(first.task, return_exceptions=True)
+
+    await slack_bot(home=home)  # a new process on the same database: nothing remembered in memory
+    fake_llm.script({"tasks": []}, "Still here.")
+    reply = fake_slack.user_message(CHANNEL, USER, "are you still there?", thread_ts=thread_ts)
+    await fake_slack.push("events_api", fake_slack.event_body(reply))
+    await fake_slack.wait_for(lambda: "Still here." in fake_slack.bot_texts(CHANNEL, thread_ts), 20, "the answer")
+    assert not fake_slack.calls_to("conversations.replies")  # the store knew the thread

@@ -110,7 +110,7 @@ def _stand_in(**settings: Any) -> Any:
     from bot.config import Settings
 
     return SimpleNamespace(settings=Settings(**settings), orchestrator=None,
-                           store=SimpleNamespace(claim_delivery=None))
+                           store=SimpleNamespace(claim_delivery=None, find_conversation=None))
 
 
 def test_the_client_uses_slack_api_url_and_retries_429s_and_5xx() -> None:
