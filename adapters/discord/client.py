@@ -90,7 +90,7 @@ class HgbotClient(discord.Client):
     async def _on_message(self, message: discord.Message) -> None:
         await self._resolve_channel(message)
         referenced = await self._referenced(message)
-        if not self._is_for_me(message, referenced):
+        if not await self._is_for_me(message, referenced):
             return
         if not await self.app.store.claim_delivery(f"{PLATFORM}:{message.id}"):
             log.info("message %s delivered again; already handled", message.id)
@@ -99,7 +99,7 @@ class HgbotClient(discord.Client):
         if denied:
             await message.reply(denied, mention_author=False, allowed_mentions=NO_PINGS)
             return
-        first_contact = isinstance(message.channel, discord.Thread) and not self._answers_in(message.channel)
+        first_contact = isinstance(message.channel, discord.Thread) and not await self._answers_in(message.channel)
         destination, key = await self._where(message, referenced)
         sources = [*message.attachments]
         if referenced is not None and referenced.author != self.user:  # "@hgbot what's in this?" as a reply
@@ -114,7 +114,7 @@ class HgbotClient(discord.Client):
         async with self._lock(key):
             await run_turn(self.app, turn, progress_interval=self.progress_interval)
 
-    def _is_for_me(self, message: discord.Message, referenced: discord.Message | None) -> bool:
+    async def _is_for_me(self, message: discord.Message, referenced: discord.Message | None) -> bool:
         channel = message.channel
         if isinstance(channel, discord.DMChannel):
             return self.app.settings.discord_dms
@@ -122,7 +122,7 @@ class HgbotClient(discord.Client):
             return False
         if self._mentions_me(message):
             return True
-        if isinstance(channel, discord.Thread) and self._answers_in(channel):
+        if isinstance(channel, discord.Thread) and await self._answers_in(channel):
             return True
         return referenced is not None and referenced.author == self.user
 
@@ -135,9 +135,16 @@ class HgbotClient(discord.Client):
         # mentioning the bot's own integration role is how many people "mention the bot"
         return any(role.tags is not None and role.tags.bot_id == me.id for role in message.role_mentions)
 
-    def _answers_in(self, thread: discord.Thread) -> bool:
+    async def _answers_in(self, thread: discord.Thread) -> bool:
+        """hgbot owns the thread, answered in it (since start-up, or before: the store knows), or is a member."""
         me = self.user
-        return thread.id in self._threads or (me is not None and thread.owner_id == me.id) or thread.me is not None
+        if thread.id in self._threads or (me is not None and thread.owner_id == me.id) or thread.me is not None:
+            return True
+        key = ConversationKey(PLATFORM, str(thread.guild.id), str(thread.parent_id), str(thread.id))
+        if await self.app.store.find_conversation(key) is not None:
+            self._threads.add(thread.id)
+            return True
+        return False
 
     async def _referenced(self, message: discord.Message) -> discord.Message | None:
         ref = message.reference

@@ -32,7 +32,11 @@ class Handler(Protocol):
 
 
 class DeliveryLedger(Protocol):
+    """The store's part the adapter uses: process each delivery once; know which threads are ours."""
+
     async def claim_delivery(self, delivery_id: str) -> bool: ...
+
+    async def find_conversation(self, key: ConversationKey) -> int | None: ...
 
 
 class AppLike(Protocol):

@@ -61,8 +61,13 @@ async def _shut(running: list[tuple[HgbotClient, asyncio.Task[None]]]) -> None:
 
 
 class _Ledger:
+    """The store's delivery ledger, in memory; it knows no earlier conversations."""
+
     def __init__(self) -> None:
         self.seen: set[str] = set()
+
+    async def find_conversation(self, key: object) -> int | None:
+        return None
 
     async def claim_delivery(self, delivery_id: str) -> bool:
         if delivery_id in self.seen:

@@ -211,3 +211,19 @@ async def test_serve_discord_without_a_token_says_what_to_do(make_app: Any) -> N
     app = await make_app(catalog=[])
     with pytest.raises(ConfigError, match="DISCORD_TOKEN"):
         await serve_discord(app)
+
+
+async def test_after_a_restart_a_plain_message_in_a_users_thread_hgbot_joined_is_answered(
+        fake_discord: FakeDiscord, discord_bot: Any, fake_llm: FakeLLMServer, tmp_path: Any) -> None:
+    home = tmp_path / "shared-home"
+    first = await discord_bot(home=home)
+    tid = await fake_discord.user_thread("planning")
+    fake_llm.script({"tasks": []}, "Hi, I'm here.")
+    await fake_discord.say("hello there", channel_id=tid, mention=True)
+    await fake_discord.wait_for(lambda: any("Hi, I'm here." in m["content"] for m in fake_discord.bot_messages(tid)))
+    await first.close()
+
+    await discord_bot(home=home)  # a new process on the same database
+    fake_llm.script({"tasks": []}, "Still here.")
+    await fake_discord.say("are you still there?", channel_id=tid)  # no mention
+    await fake_discord.wait_for(lambda: any("Still here." in m["content"] for m in fake_discord.bot_messages(tid)))
