@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import tasks as registry
-from .router import QUOTE_TOKEN, Analysis, Mention, TaskRouter, target_language
+from .router import QUOTE_TOKEN, Analysis, Mention, TaskRouter, payload, target_language
 from .types import GENERATED_PREFIX, Kind
 
 _MAX_TASKS = 12  # the validator's limit
@@ -53,14 +53,6 @@ class _Step:
 _PARALLEL = re.compile(r"\balso\b|\bas well\b|\bin parallel\b|\bseparately\b|\badditionally\b|\bat the same time\b")
 
 
-def _payload(text: str) -> str | None:
-    """What follows "…: " in an unquoted request ("translate this into Spanish: where is it?")."""
-    if "'" in text or '"' in text:
-        return None
-    head, sep, tail = text.partition(": ")
-    return tail.strip() if sep and len(tail.split()) >= 2 and len(head.split()) <= 12 else None
-
-
 class EmbeddedPlanner:
     """Rule planner over the router's lexicon and embeddings (see the module docstring)."""
 
@@ -86,7 +78,8 @@ class EmbeddedPlanner:
         for m in mentions:
             if len(steps) >= _MAX_TASKS:
                 break
-            if audio_at_hand and self._needs_transcript(m, steps, analysis):
+            # "classify the sentiment of: …" brings its own text: no transcript of an older recording
+            if audio_at_hand and payload(text) is None and self._needs_transcript(m, steps, analysis):
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
                 if self._wire(bridge, steps, analysis, text, resources, allow_literal_files):
                     steps.append(bridge)
@@ -132,7 +125,7 @@ class EmbeddedPlanner:
             if value is None:
                 return False
             step.args[kind] = value
-        quote = self._quote(step.mention, analysis) or _payload(text)
+        quote = self._quote(step.mention, analysis) or payload(text)
         if "text" in task.inputs:
             file_task = len(task.inputs) > 1  # e.g. VQA: the text is the question about the file
             if file_task:

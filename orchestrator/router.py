@@ -359,22 +359,34 @@ class TaskRouter:
         """A one-task raw plan when the route is accepted, else ``None``.
 
         ``resources`` are ``(handle, kind)`` pairs, newest first; each file input is wired to the
-        newest resource of its kind, and the text input is the request text. A translation also
-        gets the target language as ``context`` when the request names one.
+        newest resource of its kind. The text input of a text-only task is what the request is
+        about: its one quoted literal, else what follows "…: ", else the whole request (which is
+        also the question of a task that reads a file). A translation also gets the target
+        language as ``context`` when the request names one.
         """
         route = self.route(text, [k for _, k in resources])
         if not route.accepted:
             return None
         task = registry.TASKS[route.task]
         args: dict[str, str] = {}
+        quotes = self.lexicon.mask(text)[1]
+        subject = (quotes[0] if len(quotes) == 1 else None) or payload(text)
         for kind in task.inputs:
             if kind == "text":
-                args["text"] = text
+                args["text"] = subject if subject and task.inputs == ("text",) else text
             else:
                 args[kind] = next(h for h, k in resources if k == kind)
         if route.task == "translation" and (lang := target_language(self.lexicon.mask(text)[0])):
             args["context"] = lang
         return {"tasks": [{"id": 1, "task": route.task, "deps": [], "args": args}]}
+
+
+def payload(text: str) -> str | None:
+    """What follows "…: " in an unquoted request ("translate this into Spanish: where is it?")."""
+    if "'" in text or '"' in text:
+        return None
+    head, sep, tail = text.partition(": ")
+    return tail.strip() if sep and len(tail.split()) >= 2 and len(head.split()) <= 12 else None
 
 
 def _file_inputs(task: str) -> tuple[Kind, ...]:

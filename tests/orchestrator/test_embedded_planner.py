@@ -149,3 +149,10 @@ def test_a_parallel_step_with_its_own_quote_reads_the_quote(planner: EmbeddedPla
 def test_what_does_it_say_follows_the_file_at_hand(planner: EmbeddedPlanner, kind: Kind, task: str) -> None:
     res: list[tuple[str, Kind]] = [("artifact:f", kind)]
     assert [t["task"] for t in _check(planner.plan("what does the sign say?", res), res)] == [task]
+
+
+def test_a_request_that_brings_its_text_does_not_transcribe_an_old_recording(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:old", "audio")]
+    tasks = _check(planner.plan("classify the sentiment of: the food was awful and the waiter was rude", res), res)
+    assert [t["task"] for t in tasks] == ["text-classification"]
+    assert tasks[0]["args"]["text"] == "the food was awful and the waiter was rude"

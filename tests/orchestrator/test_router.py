@@ -136,6 +136,10 @@ def test_real_minilm_routes_chat_requests() -> None:
 def test_plan_translation_names_the_target_language(router: TaskRouter) -> None:
     raw = router.plan("please translate this sentence into german: good morning", [])
     assert raw is not None
-    assert raw["tasks"][0]["args"] == {"text": "please translate this sentence into german: good morning",
-                                       "context": "German"}
+    assert raw["tasks"][0]["args"] == {"text": "good morning", "context": "German"}  # what to translate, not the ask
     validate_plan(raw, handles={}, source="router")
+
+
+def test_plan_text_is_the_quoted_literal_when_there_is_one(router: TaskRouter) -> None:
+    raw = router.plan("is this review positive or negative? 'the food was awful'", [])
+    assert raw is not None and raw["tasks"][0]["args"]["text"] == "the food was awful"
