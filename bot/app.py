@@ -126,6 +126,6 @@ async def build_app(settings: Settings, *, llm: LLM | None = None) -> App:
     responder = Responder(llm, history_tokens=settings.history_tokens, summarize_with_llm=endpoint is not None)
     orchestrator = Orchestrator(store=store, planner=planner, executor=executor, responder=responder,
                                 check_attachment=media.validate_attachment,  # type: ignore[arg-type]
-                                max_file_bytes=settings.max_file_bytes)
+                                max_file_bytes=settings.max_file_bytes, fetch=media.fetch_url)
     return App(settings=settings, store=store, orchestrator=orchestrator, catalog=catalog, selector=selector,
                cache=cache, llm=llm)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
@@ -27,6 +28,7 @@ from .responder import Responder
 from .store import Store
 from .types import (
     Artifact,
+    Attachment,
     ConversationKey,
     EventType,
     Plan,
@@ -42,11 +44,19 @@ log = logging.getLogger(__name__)
 
 # (filename, data, claimed mime, max bytes) -> (kind, mime, suffix); raises InputError
 AttachmentCheck = Callable[[str, bytes, str, int], tuple[str, str, str]]
+# (url, max bytes) -> the body; refuses private addresses; raises InputError (orchestrator.media.fetch_url)
+Fetcher = Callable[[str, int], Awaitable[bytes]]
+
+# Links to media files in a request are fetched like attachments; other links stay text.
+_MEDIA_LINK = re.compile(r"https?://[^\s<>\"']+?\.(?:png|jpe?g|gif|webp|bmp|tiff?|wav|mp3|flac|ogg|m4a|mp4|webm|mov)"
+                         r"(?:\?[^\s<>\"'()]*[^\s<>\"'().,;!])?(?=[\s<>\"'),.;!?]|$)", re.IGNORECASE)
+_MAX_LINKS = 3
 
 
 class Orchestrator:
     def __init__(self, *, store: Store, planner: Planner, executor: Executor, responder: Responder,
-                 check_attachment: AttachmentCheck, max_file_bytes: int, history_limit: int = 40) -> None:
+                 check_attachment: AttachmentCheck, max_file_bytes: int, history_limit: int = 40,
+                 fetch: Fetcher | None = None) -> None:
         self.store = store
         self.planner = planner
         self.executor = executor
@@ -54,6 +64,7 @@ class Orchestrator:
         self.check_attachment = check_attachment
         self.max_file_bytes = max_file_bytes
         self.history_limit = history_limit
+        self.fetch = fetch
         # Weak values: a conversation's lock lives only while some turn holds or waits for it.
         self._locks: weakref.WeakValueDictionary[ConversationKey, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -140,9 +151,20 @@ class Orchestrator:
         await emit(ProgressEvent(EventType.DONE, runs=tuple(runs), reply=reply))
         return reply
 
+    async def _linked_files(self, text: str) -> list[Attachment]:
+        """Media files linked in the request, downloaded through the SSRF-safe fetcher."""
+        if self.fetch is None:
+            return []
+        found = []
+        for url in list(dict.fromkeys(_MEDIA_LINK.findall(text)))[:_MAX_LINKS]:
+            data = await self.fetch(url, self.max_file_bytes)
+            name = url.split("?", 1)[0].rsplit("/", 1)[-1] or "linked-file"
+            found.append(Attachment(filename=name, data=data))
+        return found
+
     async def _store_attachments(self, request: Request, conv_id: int, run_id: int) -> list[Artifact]:
         stored = []
-        for att in request.attachments:
+        for att in [*request.attachments, *await self._linked_files(request.text)]:
             # Decoding a large image to check it takes a while: keep it off the event loop.
             kind, mime, suffix = await asyncio.to_thread(self.check_attachment, att.filename, att.data, att.mime,
                                                          self.max_file_bytes)

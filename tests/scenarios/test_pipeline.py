@@ -199,3 +199,31 @@ async def test_a_repaired_plan_still_costs_two_llm_calls(make_app: Any, fake_llm
     reply = await app.orchestrator.handle(Request(key(), "draw a cat and say meow"))
     assert reply.ok and reply.llm_calls == 2 and len(fake_llm.requests) == 2
     assert "Here is what I did" in reply.text and "text-to-speech" in reply.text
+
+
+async def test_a_linked_image_is_fetched_safely_and_used(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
+    import httpx
+
+    from orchestrator import media
+
+    app = await make_app(catalog=[card("cap", "image-to-text")])
+    # loopback, even over http, is never fetched: the user is told why
+    reply = await app.orchestrator.handle(Request(key(), "what is in http://127.0.0.1:8080/admin/cat.png ?"))
+    assert reply.error and "127.0.0.1" in reply.text and not fake_llm.requests
+
+    # a public host goes through the same fetcher (DNS and network faked at the edge)
+    async def dns(host: str, port: int) -> list[str]:
+        return {"img.example.com": ["93.184.216.34"]}[host]
+
+    def server(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=png_bytes("blue"))
+
+    async def fetch(url: str, max_bytes: int) -> bytes:
+        return await media.fetch_url(url, max_bytes, resolve=dns, transport=httpx.MockTransport(server))
+
+    app.orchestrator.fetch = fetch
+    fake_llm.script(lambda req: {"tasks": [t(1, "image-to-text", image=FakeLLMServer.handles(req)[0])]}, "A blue square.")
+    reply = await app.orchestrator.handle(Request(key(), "what is in https://img.example.com/pics/cat.png?"))
+    assert reply.ok and reply.runs[0].status is RunStatus.OK
+    conv = await app.store.conversation(key())
+    assert [a.filename for a in await app.store.artifacts(conv)] == ["cat.png"]
