@@ -98,7 +98,8 @@ async def build_app(settings: Settings, *, llm: LLM | None = None) -> App:
     cache = ModelCache(budget, device)
     selector = Selector(catalog, cache, backend_problem)
     llm = llm if llm is not None else build_llm(settings)
-    endpoint = llm if settings.llm_configured else None
+    # The LLM that plans and summarizes: an endpoint, or a local model the config trusts to plan.
+    endpoint = llm if settings.llm_configured or settings.local_llm_plans else None
 
     shared: dict[str, Any] = {}
 

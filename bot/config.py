@@ -32,6 +32,7 @@ class Settings:
     llm_timeout: float = 60.0
     llm_max_retries: int = 2
     local_llm: str = ""  # path or "smollm2" (default); "none" disables the in-process LLM
+    local_llm_plans: bool = False  # let the in-process LLM plan (schema-constrained), for a bigger local model
     catalog: str = ""  # HGBOT_CATALOG: replaces the built-in catalog
     task_timeout: float = 300.0
     memory_budget_mb: int = 0  # 0: derive from the device (80% of GPU memory, or 50% of RAM)
@@ -85,6 +86,7 @@ ENV: dict[str, str] = {
     "llm_timeout": "HGBOT_LLM_TIMEOUT",
     "llm_max_retries": "HGBOT_LLM_MAX_RETRIES",
     "local_llm": "HGBOT_LOCAL_LLM",
+    "local_llm_plans": "HGBOT_LOCAL_LLM_PLANS",
     "catalog": "HGBOT_CATALOG",
     "task_timeout": "HGBOT_TASK_TIMEOUT",
     "memory_budget_mb": "HGBOT_MEMORY_BUDGET_MB",

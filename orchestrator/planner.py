@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from . import prompts
 from . import tasks as registry
-from .errors import LLMError, LLMUnavailable, PlanError
+from .errors import LLMBadResponse, LLMError, LLMUnavailable, PlanError
 from .llm import LLM, ChatMessage
 from .types import Artifact, Kind, Message, Plan
 from .validate import plan_schema, validate_plan
@@ -136,8 +136,9 @@ class Planner:
         if self.llm is not None:
             try:
                 return await self._plan_with_llm(ctx, handles, cands)
-            except LLMUnavailable as exc:
-                # The endpoint is down: a rule-made plan beats no answer. Chat still needs the LLM.
+            except (LLMUnavailable, LLMBadResponse) as exc:
+                # The LLM is down or answers garbage (a small local model running out of tokens):
+                # a rule-made plan beats no answer. Chat still needs the LLM.
                 plan = await self._plan_with_rules(ctx, handles, cands, "embedded (LLM unavailable)")
                 if plan is None or not plan.tasks:
                     raise

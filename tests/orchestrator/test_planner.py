@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,3 +70,47 @@ async def test_history_is_trimmed_newest_first(fake_llm: FakeLLMServer) -> None:
     await p.plan(PlanningContext("hi", history, []))
     prompt = fake_llm.requests[0]["messages"][-1]["content"]
     assert "newest" in prompt and "old message 0 " not in prompt
+
+
+class _ScriptedLocalModel:
+    """The in-process model edge: returns scripted JSON (or raises) like LocalChatLLM.complete_json."""
+
+    def __init__(self, *answers: object) -> None:
+        self.answers = list(answers)
+
+    async def complete_json(self, messages: list[dict[str, str]], schema: dict[str, object], max_tokens: int = 512) -> str:
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return json.dumps(answer)
+
+    async def stream(self, messages: list[dict[str, str]], max_tokens: int = 256) -> AsyncIterator[str]:
+        yield "unused"
+
+
+def _rules() -> Any:
+    from orchestrator.embedded_planner import EmbeddedPlanner
+    from orchestrator.router import TaskRouter
+    from tests.fakes.embedder import WordEmbedder
+
+    return EmbeddedPlanner(TaskRouter(WordEmbedder()))
+
+
+async def test_a_local_model_plans_through_the_same_validator() -> None:
+    from orchestrator.llm import InProcessLLM
+
+    model = _ScriptedLocalModel({"tasks": [{"id": 1, "task": "image-to-text", "deps": [], "args": {"image": "artifact:img1"}}]})
+    p = Planner(llm=InProcessLLM(lambda: model), candidates=lambda t: [], rule_planner=_rules)
+    counter = start_counting()
+    plan = await p.plan(PlanningContext("read it", [], [IMG]))
+    assert plan.source == "llm" and plan.tasks[0].task == "image-to-text" and counter.calls == 1
+
+
+async def test_a_local_model_that_runs_out_of_tokens_hands_over_to_the_rules() -> None:
+    from orchestrator.errors import LLMBadResponse
+    from orchestrator.llm import InProcessLLM
+
+    model = _ScriptedLocalModel(LLMBadResponse("the plan was cut off at 512 tokens"))
+    p = Planner(llm=InProcessLLM(lambda: model), candidates=lambda t: [], rule_planner=_rules)
+    plan = await p.plan(PlanningContext("read the text in this image", [], [IMG]))
+    assert plan.source.startswith("embedded") and [t.task for t in plan.tasks] == ["image-to-text"]
