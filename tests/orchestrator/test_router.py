@@ -143,3 +143,13 @@ def test_plan_translation_names_the_target_language(router: TaskRouter) -> None:
 def test_plan_text_is_the_quoted_literal_when_there_is_one(router: TaskRouter) -> None:
     raw = router.plan("is this review positive or negative? 'the food was awful'", [])
     assert raw is not None and raw["tasks"][0]["args"]["text"] == "the food was awful"
+
+
+@pytest.mark.slow
+def test_the_onnx_and_torch_minilm_agree() -> None:
+    from orchestrator.router import MiniLMEmbedder, OnnxMiniLMEmbedder
+
+    texts = ["read the text in this image aloud", "transcribe this recording", "hello"]
+    a, b = OnnxMiniLMEmbedder().encode(texts), MiniLMEmbedder().encode(texts)
+    assert a.shape == b.shape == (3, 384)
+    assert float((a * b).sum(1).min()) > 0.99  # int8 weights, same directions
