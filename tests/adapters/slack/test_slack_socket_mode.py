@@ -167,7 +167,8 @@ async def test_a_failing_llm_ends_in_a_readable_error_in_the_thread(
         slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any) -> None:
     await slack_bot()
     fake_llm.script(HttpError(500), HttpError(500), HttpError(500))
-    body = mention(fake_slack, "draw a cat")
+    # plain chat: with the LLM down there is nothing the rule planner could run instead
+    body = mention(fake_slack, "how are you doing today, my friend?")
     thread_ts = body["event"]["ts"]
     await fake_slack.push("events_api", body)
     # the status becomes the failed summary, then the reason follows in words (not the bug apology)
