@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markdown import Markdown
 from rich.spinner import Spinner
 from rich.text import Text
 
@@ -107,8 +108,12 @@ def reply_json(reply: Reply) -> dict[str, Any]:
 
 
 def render_reply(console: Console, reply: Reply) -> None:
-    """Print the answer, a line per step, and where the generated files are."""
-    console.print(reply.text, markup=False, highlight=False)
+    """Print the answer (Markdown rendered on a terminal, as-is when piped), a line per step, and
+    where the generated files are."""
+    if console.is_terminal and not reply.error:
+        console.print(Markdown(reply.text))
+    else:
+        console.print(reply.text, markup=False, highlight=False)
     if reply.runs and not reply.error:
         console.print()
         for line in progress_lines(reply.runs):
