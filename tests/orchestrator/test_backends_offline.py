@@ -221,9 +221,10 @@ def test_detection_summary_wording() -> None:
 # --- text --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def minilm() -> Any:
-    return load("sentence-similarity", "sentence-transformers")
+@pytest.fixture(scope="session", params=["onnx-minilm", "sentence-transformers"])
+def minilm(request: pytest.FixtureRequest) -> Any:
+    """The same checks for the int8 ONNX model (the default) and the torch one (its fallback)."""
+    return load("sentence-similarity", request.param)
 
 
 def _score(text: str) -> float:
