@@ -123,6 +123,9 @@ class Executor:
                 run.seconds = time.perf_counter() - started
                 await notify(run)
                 return
+            except InputError as exc:  # the inputs are wrong, not the model: another model would fail alike
+                errors.append(exc.user_message())
+                break
             except TimeoutError:
                 errors.append(f"{card.id} timed out after {self.task_timeout:.0f}s")
             except HgbotError as exc:

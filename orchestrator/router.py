@@ -345,6 +345,8 @@ class TaskRouter:
                 args[kind] = next(h for h, k in resources if k == kind)
         if route.task == "translation" and (lang := target_language(self.lexicon.mask(text)[0])):
             args["context"] = lang
+        if route.task in ("sentence-similarity", "question-answering") and len(quotes) >= 2:
+            args["text"], args["context"] = quotes[0], quotes[1]  # the two sentences; the question, the passage
         return {"tasks": [{"id": 1, "task": route.task, "deps": [], "args": args}]}
 
 

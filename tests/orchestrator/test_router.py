@@ -153,3 +153,9 @@ def test_the_onnx_and_torch_minilm_agree() -> None:
     a, b = OnnxMiniLMEmbedder().encode(texts), MiniLMEmbedder().encode(texts)
     assert a.shape == b.shape == (3, 384)
     assert float((a * b).sum(1).min()) > 0.99  # int8 weights, same directions
+
+
+def test_plan_similarity_compares_the_two_quoted_sentences(router: TaskRouter) -> None:
+    raw = router.plan("how similar are 'the cat sat on the mat' and 'a cat was sitting on a rug'", [])
+    assert raw is not None
+    assert raw["tasks"][0]["args"] == {"text": "the cat sat on the mat", "context": "a cat was sitting on a rug"}
