@@ -15,7 +15,7 @@ from orchestrator.errors import ConfigError, HgbotError
 
 from .config import Settings
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1  # 2 (bad input or configuration) comes from bot.cli's HgbotError handler
 
 
 async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -177,6 +177,3 @@ async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     result: int = await run_bench(settings, repeat=args.repeat)
     return result
 
-
-def eprint(*parts: object) -> None:
-    print(*parts, file=sys.stderr)

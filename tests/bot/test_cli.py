@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import sys
@@ -123,11 +122,6 @@ async def test_cli_start_up_does_not_import_torch(tmp_path: Path) -> None:
     out, _ = await proc.communicate()
     assert out.decode().strip() == "False"
 
-
-def _png() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (4, 4)).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 async def test_chat_session_attaches_and_keeps_one_conversation(tmp_path: Path, fake_llm: FakeLLMServer) -> None:

@@ -35,17 +35,22 @@ async def discord_bot(fake_discord: FakeDiscord, make_app: Any) -> AsyncIterator
         app = await make_app(catalog=catalog if catalog is not None else [IMAGE_EDIT],
                              discord_token=TOKEN, discord_api_base=fake_discord.api_base,
                              discord_gateway_url=fake_discord.gateway_url, **settings)
-        # short waits: the fake sends every guild at once, and tests watch edits in fractions of a second
-        client = build_discord_client(app, guild_ready_timeout=0.05, progress_interval=0.2)
-        task = asyncio.create_task(client.start(TOKEN))
-        running.append((client, task))
-        await fake_discord.wait_for(lambda: client.is_ready() or task.done(), within=10)
-        if task.done():
-            task.result()
-        return client
+        return await _start(app, fake_discord, running)
 
     yield connect
     await _shut(running)
+
+
+async def _start(app: Any, fake_discord: FakeDiscord, running: list[tuple[HgbotClient, asyncio.Task[None]]]) -> HgbotClient:
+    """Build the client and connect it to the fake until READY."""
+    # short waits: the fake sends every guild at once, and tests watch edits in fractions of a second
+    client = build_discord_client(app, guild_ready_timeout=0.05, progress_interval=0.2)
+    task = asyncio.create_task(client.start(TOKEN))
+    running.append((client, task))
+    await fake_discord.wait_for(lambda: client.is_ready() or task.done(), within=10)
+    if task.done():
+        task.result()
+    return client
 
 
 async def _shut(running: list[tuple[HgbotClient, asyncio.Task[None]]]) -> None:
@@ -107,13 +112,7 @@ async def standin_bot(fake_discord: FakeDiscord, tmp_path: Any) -> AsyncIterator
             settings=Settings(home=tmp_path, discord_token=TOKEN, discord_api_base=fake_discord.api_base,
                               discord_gateway_url=fake_discord.gateway_url, **settings),
             store=_Ledger(), orchestrator=orchestrator)
-        client = build_discord_client(app, guild_ready_timeout=0.05, progress_interval=0.2)
-        task = asyncio.create_task(client.start(TOKEN))
-        running.append((client, task))
-        await fake_discord.wait_for(lambda: client.is_ready() or task.done(), within=10)
-        if task.done():
-            task.result()
-        return client, orchestrator
+        return await _start(app, fake_discord, running), orchestrator
 
     yield connect
     await _shut(running)
