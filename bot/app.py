@@ -5,6 +5,7 @@ Nothing heavy is imported here: torch and friends load on first use, in worker t
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -126,7 +127,8 @@ async def build_app(settings: Settings, *, llm: LLM | None = None) -> App:
     executor = Executor(cache=cache, selector=selector, store=store, task_timeout=settings.task_timeout)
     responder = Responder(llm, history_tokens=settings.history_tokens, summarize_with_llm=endpoint is not None)
     orchestrator = Orchestrator(store=store, planner=planner, executor=executor, responder=responder,
-                                check_attachment=media.validate_attachment,  # type: ignore[arg-type]
+                                check_attachment=functools.partial(  # type: ignore[arg-type]
+                                    media.validate_attachment, max_audio_seconds=settings.max_audio_seconds),
                                 max_file_bytes=settings.max_file_bytes, fetch=media.fetch_url)
     return App(settings=settings, store=store, orchestrator=orchestrator, catalog=catalog, selector=selector,
                cache=cache, llm=llm)

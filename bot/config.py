@@ -38,6 +38,7 @@ class Settings:
     memory_budget_mb: int = 0  # 0: derive from the device (80% of GPU memory, or 50% of RAM)
     device: str = "auto"  # auto | cpu | cuda
     max_file_mb: int = 50
+    max_audio_seconds: float = 600.0  # longer uploads are refused at intake
     history_tokens: int = 1500
     fast_path: bool = True
     fast_path_threshold: float = 0.0  # 0: the tuned default of the router
@@ -92,6 +93,7 @@ ENV: dict[str, str] = {
     "memory_budget_mb": "HGBOT_MEMORY_BUDGET_MB",
     "device": "HGBOT_DEVICE",
     "max_file_mb": "HGBOT_MAX_FILE_MB",
+    "max_audio_seconds": "HGBOT_MAX_AUDIO_SECONDS",
     "history_tokens": "HGBOT_HISTORY_TOKENS",
     "fast_path": "HGBOT_FAST_PATH",
     "fast_path_threshold": "HGBOT_FAST_PATH_THRESHOLD",

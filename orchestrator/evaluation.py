@@ -105,7 +105,7 @@ def plan_to_prediction(plan: Prediction) -> tuple[list[str], list[Link]]:
     items: list[tuple[int, str, set[int]]] = []
     if isinstance(plan, Plan):
         for t in plan.tasks:
-            items.append((t.id, _canonical(t.task), set(t.deps) | _generated_refs(t.args.values())))
+            items.append((t.id, _canonical(t.task), set(t.deps) | _generated_refs(t.wire_args().values())))
     else:
         for raw in plan.get("tasks", []) or []:
             if not isinstance(raw, Mapping):

@@ -5,6 +5,12 @@ and runs its model in a worker thread, so independent branches run at the same t
 model falls back to the next candidate; a task that finally fails skips its dependents (with the
 reason) while the rest of the graph still runs. Generated files become artifacts of the
 conversation as soon as they exist, so nothing produced is lost if a later step fails.
+
+Args arrive typed from the validator (``LiteralArg``, ``ArtifactRef``, ``Generated``); nothing
+here parses reference strings. A step that times out is reported at its timeout, but a Python
+thread cannot be killed: its concurrency slot and its model stay held until the thread really
+returns, so runaway steps queue new work instead of piling up (intake checks in ``media`` bound
+what any step can be given).
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ from .errors import ArtifactNotFound, HgbotError, InputError
 from .selector import Selector
 from .store import Store
 from .types import (
-    GENERATED_PREFIX,
-    HANDLE_PREFIX,
+    FILE_KINDS,
     Artifact,
+    ArtifactRef,
     FileOutput,
+    Generated,
+    LiteralArg,
     Plan,
     PlanTask,
     RunStatus,
@@ -55,6 +63,9 @@ class Executor:
         self.task_timeout = task_timeout
         # Bounds concurrent model calls across all requests: one shared queue for the GPU/CPU.
         self._slots = asyncio.Semaphore(max_parallel)
+        # Model calls still running in their threads (some past their timeout); kept referenced
+        # so they are not garbage-collected, and so tests can wait for them.
+        self._working: set[asyncio.Task[list[TextOutput | FileOutput]]] = set()
 
     async def run(self, plan: Plan, *, conversation_id: int, run_id: int | None,
                   artifacts: Mapping[str, Artifact], on_change: OnChange | None = None) -> list[TaskRun]:
@@ -111,11 +122,7 @@ class Executor:
             run.status = RunStatus.RUNNING
             await notify(run)
             try:
-                async with self._slots, self.cache.use(card) as model:
-                    run.started_at = time.monotonic()
-                    # The thread cannot be killed: on timeout it finishes in the background, its result dropped.
-                    outputs = await asyncio.wait_for(asyncio.to_thread(model.run, pt.task, inputs),
-                                                     timeout=self.task_timeout)
+                outputs = await self._run_model(card, pt, inputs, run)
                 run.finished_at = time.monotonic()
                 await self._store_outputs(run, outputs, card, conversation_id, run_id)
                 run.status = RunStatus.OK
@@ -138,32 +145,85 @@ class Executor:
         run.seconds = time.perf_counter() - started
         await notify(run)
 
+    async def _run_model(self, card: ModelCard, pt: PlanTask, inputs: dict[str, str | Path],
+                         run: TaskRun) -> list[TextOutput | FileOutput]:
+        """Run ``card`` on ``inputs`` in a worker thread; ``TimeoutError`` after ``task_timeout``.
+
+        The timeout starts once a slot is held and the model is loaded. On timeout the caller
+        moves on, but the thread cannot be stopped: the slot and the model stay held until it
+        returns, so the semaphore counts work that is really running.
+        """
+        started = asyncio.Event()
+
+        async def occupy() -> list[TextOutput | FileOutput]:
+            async with self._slots, self.cache.use(card) as model:
+                started.set()
+                return await asyncio.to_thread(model.run, pt.task, inputs)
+
+        work = asyncio.create_task(occupy(), name=f"model {card.id} for task {pt.id}")
+        self._working.add(work)
+        work.add_done_callback(self._forget)
+        waiting = asyncio.create_task(started.wait())
+        try:
+            await asyncio.wait((work, waiting), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            if not started.is_set():  # still queued or loading: nothing runs yet, so it can go
+                work.cancel()
+            raise
+        finally:
+            waiting.cancel()
+        if not started.is_set():
+            return work.result()  # raises the load failure
+        run.started_at = time.monotonic()
+        # shield: a timeout (or a cancelled request) must not cancel ``occupy``, which would
+        # release the slot while the thread keeps running.
+        return await asyncio.wait_for(asyncio.shield(work), timeout=self.task_timeout)
+
+    def _forget(self, work: asyncio.Task[list[TextOutput | FileOutput]]) -> None:
+        self._working.discard(work)
+        if not work.cancelled() and work.exception() is not None:
+            # Only reached unseen for a step that timed out; its error no longer matters.
+            log.debug("%s ended with %r after its timeout", work.get_name(), work.exception())
+
+    async def drain(self) -> None:
+        """Wait until every model thread has returned (timed-out ones included)."""
+        while self._working:
+            await asyncio.wait(set(self._working))
+
     async def _resolve(self, pt: PlanTask, runs: Mapping[int, TaskRun], artifacts: Mapping[str, Artifact],
                        conversation_id: int) -> dict[str, str | Path]:
         task = registry.get(pt.task)
         inputs: dict[str, str | Path] = {}
         for key, value in pt.args.items():
             want = "text" if key == "context" else key
-            if value.startswith(GENERATED_PREFIX):
-                src = runs[int(value[len(GENERATED_PREFIX):])]
-                if want == "text":
-                    if not src.texts:
-                        raise InputError(f"task {src.id} ({src.task}) produced no text for task {pt.id}")
-                    inputs[key] = "\n".join(src.texts)
-                else:
-                    match = next((a for a in src.artifacts if a.kind == want), None)
-                    if match is None:
-                        raise InputError(f"task {src.id} ({src.task}) produced no {want} for task {pt.id}")
-                    inputs[key] = match.path
-            elif value.startswith(HANDLE_PREFIX):
-                art = artifacts.get(value) or await self.store.get_artifact(conversation_id, value[len(HANDLE_PREFIX):])
-                if art.conversation_id != conversation_id:
-                    raise ArtifactNotFound(f"{value} is not a file of this conversation.")
-                if art.kind != want:
-                    raise InputError(f"{value} is {art.kind}, but {pt.task} needs {want} there")
-                inputs[key] = art.path if want != "text" else art.path.read_text(encoding="utf-8", errors="replace")
-            else:
-                inputs[key] = value
+            match value:
+                case Generated(task_id=k):
+                    src = runs[k]
+                    if want == "text":
+                        if not src.texts:
+                            raise InputError(f"task {src.id} ({src.task}) produced no text for task {pt.id}")
+                        inputs[key] = "\n".join(src.texts)
+                    else:
+                        found = next((a for a in src.artifacts if a.kind == want), None)
+                        if found is None:
+                            raise InputError(f"task {src.id} ({src.task}) produced no {want} for task {pt.id}")
+                        inputs[key] = found.path
+                case ArtifactRef():
+                    handle = str(value)
+                    art = artifacts.get(handle) or await self.store.get_artifact(conversation_id, value.id)
+                    if art.conversation_id != conversation_id:
+                        raise ArtifactNotFound(f"{handle} is not a file of this conversation.")
+                    if art.kind != want:
+                        raise InputError(f"{handle} is {art.kind}, but {pt.task} needs {want} there")
+                    inputs[key] = art.path if want != "text" else await asyncio.to_thread(
+                        art.path.read_text, encoding="utf-8", errors="replace")
+                case LiteralArg(text=text):
+                    if want in FILE_KINDS:  # a file name from a TaskBench plan: never a path we open
+                        raise InputError(f"task {pt.id}: {want} must be a file of this conversation, "
+                                         f"not {text[:60]!r}")
+                    inputs[key] = text
+                case _:  # a plan that did not come from the validator
+                    raise TypeError(f"task {pt.id}: arg {key!r} is {type(value).__name__}, not a validated value")
         if task is not None:
             missing = [k for k in task.inputs if k not in inputs]
             if missing:

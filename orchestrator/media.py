@@ -3,7 +3,11 @@
 * ``sniff`` decides what a file is from its bytes (magic numbers), never from its name alone:
   platforms happily label an HTML error page ``photo.png``.
 * ``check_size`` and ``check_image`` refuse oversized files and images that are corrupt or
-  decompression bombs; ``validate_attachment`` runs all three.
+  decompression bombs; ``check_audio`` refuses audio whose sample rate, channel count or
+  duration would make a model run away (a 3 KB WAV at 1 Hz resamples to 25 M samples), from the
+  header and again from the decoded length (headers lie); ``check_video`` probes duration and
+  dimensions with PyAV; ``check_text`` bounds text files. ``validate_attachment`` runs the size
+  check, ``sniff`` and the check for the kind found, before any model sees the file.
 * ``fetch_url`` downloads a user-supplied link without letting it reach our own network (SSRF):
   the host is resolved once, every address must be public, the connection is pinned to the
   checked address, and each redirect hop is checked again.
@@ -20,8 +24,11 @@ import io
 import ipaddress
 import socket
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 import httpx
 from PIL import Image
@@ -30,6 +37,12 @@ from .errors import InputError
 from .types import Kind
 
 MAX_IMAGE_PIXELS = 50_000_000
+MAX_AUDIO_SECONDS = 600.0  # HGBOT_MAX_AUDIO_SECONDS
+AUDIO_RATES = (8_000, 192_000)  # Hz: telephone to studio; outside it a header is broken or hostile
+MAX_AUDIO_CHANNELS = 8
+MAX_VIDEO_SECONDS = 600.0
+MAX_VIDEO_PIXELS = 7680 * 4320  # 8K UHD per frame
+MAX_TEXT_BYTES = 2 * 1024 * 1024  # 2 MB of text is ~500k tokens: far past any model's context
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
 SUPPORTED = (
     "images (PNG, JPEG, GIF, WEBP, BMP, TIFF), audio (WAV, MP3, FLAC, OGG, M4A), "
@@ -86,8 +99,18 @@ def sniff(data: bytes, filename: str = "", claimed_mime: str = "") -> tuple[Kind
                 f"{name} should be a media file but contains text ({snippet!r}…); the download probably failed."
             )
         return "text", "text/plain", suffix if suffix in TEXT_SUFFIXES else ".txt"
+    if suffix in TEXT_SUFFIXES or claimed_mime.startswith("text/"):
+        raise InputError(f"{name} is not UTF-8 text ({_encoding_problem(data)}); save it as UTF-8 and send it again.")
     claimed = f" (it says {claimed_mime})" if claimed_mime else ""
     raise InputError(f"{name} is not a file type hgbot can use{claimed}. Supported: {SUPPORTED}.")
+
+
+def _encoding_problem(data: bytes) -> str:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return f"byte 0x{data[exc.start]:02x} at position {exc.start} is not valid UTF-8"
+    return "it contains NUL or control characters" if "\x00" in text else "too many control characters"
 
 
 def _sniff_binary(data: bytes, filename: str, claimed_mime: str) -> tuple[Kind, str, str] | None:
@@ -239,16 +262,196 @@ def _check_pixels(width: int, height: int, max_pixels: int) -> None:
                          f"(the limit is {max_pixels / 1e6:g} megapixels).", hint=_PIXELS_HINT)
 
 
-def validate_attachment(filename: str, data: bytes, claimed_mime: str, max_bytes: int) -> tuple[Kind, str, str]:
-    """Size check, then ``sniff``, then ``check_image`` for images; returns ``sniff``'s result."""
+def validate_attachment(filename: str, data: bytes, claimed_mime: str, max_bytes: int, *,
+                        max_audio_seconds: float = MAX_AUDIO_SECONDS) -> tuple[Kind, str, str]:
+    """Size check, then ``sniff``, then the check for the kind found; returns ``sniff``'s result.
+
+    Every kind is checked here, before the file is stored or any model sees it.
+    """
     check_size(data, max_bytes, filename)
     kind, mime, suffix = sniff(data, filename, claimed_mime)
-    if kind == "image":
-        try:
+    try:
+        if kind == "image":
             check_image(data)
-        except InputError as exc:
-            raise InputError(f"{filename or 'The file'}: {exc}", hint=exc.hint) from exc
+        elif kind == "audio":
+            check_audio(data, max_seconds=max_audio_seconds)
+        elif kind == "video":
+            check_video(data)
+        else:
+            check_text(data)
+    except InputError as exc:
+        raise InputError(f"{filename or 'The file'}: {exc}", hint=exc.hint) from exc
     return kind, mime, suffix
+
+
+# -- audio, video and text checks ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    rate: int
+    channels: int
+    seconds: float
+
+
+def check_audio_format(rate: float, channels: int, seconds: float, max_seconds: float = MAX_AUDIO_SECONDS) -> None:
+    """Refuse a sample rate, channel count or duration that no model should be asked to process."""
+    low, high = AUDIO_RATES
+    if not low <= rate <= high:
+        raise InputError(f"audio at {int(rate)} Hz: sample rate must be {low // 1000}–{high // 1000} kHz.",
+                         hint="Export it again at 16, 44.1 or 48 kHz.")
+    if not 1 <= channels <= MAX_AUDIO_CHANNELS:
+        raise InputError(f"audio with {channels} channels: at most {MAX_AUDIO_CHANNELS} are supported.",
+                         hint="Export it as mono or stereo.")
+    if seconds > max_seconds:
+        raise InputError(f"audio of {_duration(seconds)}: the limit is {_duration(max_seconds)}.",
+                         hint="Send a shorter clip.")
+
+
+def check_audio(data: bytes, max_seconds: float = MAX_AUDIO_SECONDS) -> AudioInfo:
+    """Check ``data``'s header, then decode it in bounded blocks to count what is really there.
+
+    soundfile (libsndfile) reads WAV, FLAC, OGG and MP3; other containers (M4A, WebM audio) are
+    probed with PyAV. Raises ``InputError`` for an out-of-range or unreadable file.
+    """
+    import soundfile as sf
+
+    _check_wav_header(data, max_seconds)
+    try:
+        info = sf.info(io.BytesIO(data))
+    except Exception:  # libsndfile does not know the container: let PyAV decide
+        return _probe_audio_av(data, max_seconds)
+    check_audio_format(info.samplerate, info.channels, info.frames / max(info.samplerate, 1), max_seconds)
+    limit = int(max_seconds * info.samplerate) + 1
+    frames = 0
+    try:
+        # The header's frame count can lie (truncated or padded files): count decoded frames,
+        # block by block, and stop past the limit instead of decoding everything.
+        for block in sf.blocks(io.BytesIO(data), blocksize=1 << 16, frames=limit + 1, dtype="float32"):
+            frames += len(block)
+    except Exception as exc:
+        raise InputError(f"the audio is corrupt or unreadable ({type(exc).__name__}).",
+                         hint="Send it again, or as WAV or MP3.") from exc
+    if frames == 0:
+        raise InputError("the audio file holds no sound.")
+    check_audio_format(info.samplerate, info.channels, frames / info.samplerate, max_seconds)
+    return AudioInfo(int(info.samplerate), int(info.channels), frames / info.samplerate)
+
+
+_STREAMING_SIZES = (0, 0xFFFFFFFF)  # written before the length was known (piped ffmpeg, recorders)
+
+
+def _check_wav_header(data: bytes, max_seconds: float) -> None:
+    """Read a RIFF/WAVE header ourselves, so a hostile rate or channel count is refused by name
+    even where a decoder would fail with an opaque error (or, worse, accept it)."""
+    if not data.startswith(b"RIFF") or data[8:12] != b"WAVE":
+        return
+    pos, rate, channels, block = 12, 0, 0, 0
+    while pos + 8 <= len(data):
+        chunk, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        body = pos + 8
+        if chunk == b"fmt " and size >= 16 and body + 16 <= len(data):
+            channels = int.from_bytes(data[body + 2:body + 4], "little")
+            rate = int.from_bytes(data[body + 4:body + 8], "little")
+            block = int.from_bytes(data[body + 12:body + 14], "little")
+        elif chunk == b"data":
+            if not rate:
+                raise InputError("the WAV file has no format header before its sound.")
+            check_audio_format(rate, channels, 0.0, max_seconds)
+            if not block:
+                raise InputError("the WAV header is broken (0 bytes per sample frame).")
+            held = len(data) - body
+            if size not in _STREAMING_SIZES and size > held:
+                raise InputError(f"the WAV file is truncated: its header promises {format_size(size)} of sound "
+                                 f"but it holds {format_size(held)}.", hint="Send the complete file again.")
+            if size not in _STREAMING_SIZES:
+                check_audio_format(rate, channels, size / block / rate, max_seconds)
+            return
+        pos = body + size + (size & 1)  # chunks are word-aligned
+
+
+def _probe_audio_av(data: bytes, max_seconds: float) -> AudioInfo:
+    with _open_av(data, "audio") as container:
+        if not container.streams.audio:
+            raise InputError("the file holds no audio track.")
+        stream = container.streams.audio[0]
+        rate, channels = int(stream.codec_context.sample_rate or 0), int(stream.codec_context.channels or 0)
+        check_audio_format(rate, channels, _av_seconds(container, stream), max_seconds)
+        seconds = _demuxed_seconds(container, stream, max_seconds)
+        check_audio_format(rate, channels, seconds, max_seconds)
+        return AudioInfo(rate, channels, seconds)
+
+
+def check_video(data: bytes, max_seconds: float = MAX_VIDEO_SECONDS, max_pixels: int = MAX_VIDEO_PIXELS) -> None:
+    """Probe ``data`` with PyAV: a video track whose frame size and duration are within limits."""
+    with _open_av(data, "video") as container:
+        if not container.streams.video:
+            raise InputError("the file holds no video track.")
+        stream = container.streams.video[0]
+        width, height = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
+        if width <= 0 or height <= 0:
+            raise InputError("the video's frame size is unreadable.", hint="Send it again as MP4.")
+        if width * height > max_pixels:
+            raise InputError(f"video of {width}×{height} pixels: the limit is {max_pixels / 1e6:g} megapixels.",
+                             hint="Scale it down to 1080p or 4K.")
+        for seconds in (_av_seconds(container, stream), _demuxed_seconds(container, stream, max_seconds)):
+            if seconds > max_seconds:
+                raise InputError(f"video of {_duration(seconds)}: the limit is {_duration(max_seconds)}.",
+                                 hint="Send a shorter clip.")
+
+
+def check_text(data: bytes, max_bytes: int = MAX_TEXT_BYTES) -> None:
+    """Text files: UTF-8 (``sniff`` already refused anything else) and at most ``max_bytes``."""
+    if len(data) > max_bytes:
+        raise InputError(f"a text file of {format_size(len(data))}: the limit for text is {format_size(max_bytes)}.",
+                         hint="Send the part that matters.")
+    if _as_text(data) is None:
+        raise InputError(f"the text is not UTF-8 ({_encoding_problem(data)}).", hint="Save it as UTF-8.")
+
+
+@contextmanager
+def _open_av(data: bytes, what: str) -> Iterator[Any]:
+    try:
+        import av
+    except ImportError as exc:  # checks cannot be skipped: no prober, no file
+        raise InputError(f"{what} files cannot be checked here (PyAV is not installed).",
+                         hint="Install hgbot[models] (it brings PyAV).") from exc
+    try:
+        container = av.open(io.BytesIO(data), mode="r")
+    except Exception as exc:  # FFmpeg raises assorted errors on hostile bytes; all mean "unusable"
+        raise InputError(f"the {what} is corrupt or unreadable ({type(exc).__name__}).") from exc
+    try:
+        yield container
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"the {what} is corrupt or unreadable ({type(exc).__name__}).") from exc
+    finally:
+        container.close()
+
+
+def _av_seconds(container: Any, stream: Any) -> float:
+    """The duration the container or stream header states (0 when it states none)."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return float(container.duration or 0) / 1_000_000
+
+
+def _demuxed_seconds(container: Any, stream: Any, max_seconds: float) -> float:
+    """The end time of the last packet actually in the file, read without decoding, stopping past
+    ``max_seconds`` (a header may claim 1 s and hold hours, or the reverse)."""
+    end = 0.0
+    for packet in container.demux(stream):
+        if packet.pts is None or packet.time_base is None:
+            continue
+        end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+        if end > max_seconds:
+            break
+    return end
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min".replace(".0 min", " min")
 
 
 # -- fetching user-supplied links ------------------------------------------------------------------

@@ -13,7 +13,6 @@ Every plan passes ``validate_plan``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from . import tasks as registry
 from .errors import LLMBadResponse, LLMError, LLMUnavailable, PlanError
 from .llm import LLM, ChatMessage
 from .types import Artifact, Kind, Message, Plan
-from .validate import plan_schema, validate_plan
+from .validate import parse_plan_json, plan_schema, validate_plan
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +185,7 @@ class Planner:
         for attempt in (1, 2):
             content = await self.llm.complete_json(msgs, schema, "hgbot_plan")
             try:
-                raw = _parse_json(content)
+                raw = parse_plan_json(content)
                 return validate_plan(raw, handles=handles, candidates=cands, source="llm",
                                      allow_literal_files=ctx.allow_literal_files)
             except PlanError as exc:
@@ -196,17 +195,6 @@ class Planner:
                 msgs = [*msgs, {"role": "assistant", "content": content[:4000]}, {"role": "user", "content": repair}]
         raise PlanError("I could not turn your request into a valid plan: " + "; ".join(problems[:4]) + ".", problems,
                         hint="Try rephrasing it as explicit steps.")
-
-
-def _parse_json(content: str) -> Any:
-    text = content.strip()
-    if text.startswith("```"):  # some servers wrap JSON in a fence even under json_schema
-        text = text.strip("`")
-        text = text[text.find("\n") + 1:] if "\n" in text else text
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PlanError("The plan is not valid JSON.", [f"the answer is not valid JSON ({exc.msg} at char {exc.pos})"]) from exc
 
 
 def _safe_factory(factory: Callable[[], Any], what: str) -> Any:

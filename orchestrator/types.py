@@ -76,16 +76,58 @@ class Message:
     text: str
 
 
+# -- plan argument values ------------------------------------------------------------------------
+# The validator parses each plan arg once into one of these; the executor matches on the type and
+# never looks at strings again. ``str()`` gives the wire form the LLM and ``--json`` see.
+
+
+@dataclass(frozen=True)
+class LiteralArg:
+    """A value written in the plan itself (a prompt, a question, a target language)."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """``artifact:<id>``: a file of this conversation (the validator checked that it is one)."""
+
+    id: str
+
+    def __str__(self) -> str:
+        return f"{HANDLE_PREFIX}{self.id}"
+
+
+@dataclass(frozen=True)
+class Generated:
+    """``<GENERATED>-k``: the output of task ``k``, which is in the task's deps."""
+
+    task_id: int
+
+    def __str__(self) -> str:
+        return f"{GENERATED_PREFIX}{self.task_id}"
+
+
+PlanArg = LiteralArg | ArtifactRef | Generated
+
+
 @dataclass(frozen=True)
 class PlanTask:
     id: int
     task: str
     deps: tuple[int, ...] = ()
-    args: dict[str, str] = field(default_factory=dict)
+    args: dict[str, PlanArg] = field(default_factory=dict)
     model: str | None = None
 
+    def wire_args(self) -> dict[str, str]:
+        """The args in the plan contract's string form (``artifact:…``, ``<GENERATED>-k``, literals)."""
+        return {key: str(value) for key, value in self.args.items()}
+
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "task": self.task, "deps": list(self.deps), "args": dict(self.args)}
+        out: dict[str, Any] = {"id": self.id, "task": self.task, "deps": list(self.deps), "args": self.wire_args()}
         if self.model:
             out["model"] = self.model
         return out

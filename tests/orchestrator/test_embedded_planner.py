@@ -103,7 +103,7 @@ def test_every_taskbench_plan_validates(planner: EmbeddedPlanner) -> None:
         raw = planner.plan(rec.request, [], allow_literal_files=True)
         plan = validate_plan(raw, handles={}, source="embedded", allow_literal_files=True)
         for t in plan.tasks:  # deps are exactly the <GENERATED>-k references
-            refs = {int(v.split("-")[-1]) for v in t.args.values() if v.startswith("<GENERATED>-")}
+            refs = {int(v.split("-")[-1]) for v in t.wire_args().values() if v.startswith("<GENERATED>-")}
             assert set(t.deps) == refs
         # Without literal files every file-input step is dropped, and what is left still validates.
         validate_plan(planner.plan(rec.request, []), handles={}, source="embedded")

@@ -6,6 +6,7 @@ import struct
 import wave
 import zlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -18,8 +19,10 @@ from orchestrator.media import (
     SUPPORTED,
     WEB_PAGE_MESSAGE,
     Resolver,
+    check_audio,
     check_image,
     check_size,
+    check_video,
     fetch_url,
     format_size,
     is_public_address,
@@ -27,6 +30,8 @@ from orchestrator.media import (
     sniff,
     validate_attachment,
 )
+from tests.fakes.hostile_media import HOSTILE_WAVS, mp4
+from tests.fakes.hostile_media import wav as hostile_wav
 
 MB = 1024 * 1024
 
@@ -327,3 +332,95 @@ async def test_fetch_has_an_overall_deadline() -> None:
     with pytest.raises(InputError, match="longer than 0.05 s"):
         await fetch_url("https://files.example.com/", MB, total_seconds=0.05, resolve=slow,
                         transport=httpx.MockTransport(_no_network))
+
+
+# -- audio, video and text intake --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_WAVS))
+def test_hostile_wav_is_refused_with_a_sentence(name: str) -> None:
+    data, needle = HOSTILE_WAVS[name]
+    with pytest.raises(InputError) as info:
+        validate_attachment("memo.wav", data, "audio/wav", 50 * 1024 * 1024)
+    assert str(info.value).startswith("memo.wav: ") and needle in str(info.value), str(info.value)
+
+
+def test_the_reported_3_kb_wav_at_1_hz_is_refused_at_intake() -> None:
+    data = hostile_wav(rate=1, frames=1600)
+    assert 3000 < len(data) < 3300
+    with pytest.raises(InputError, match="audio at 1 Hz: sample rate must be 8–192 kHz"):
+        validate_attachment("memo.wav", data, "", 1024 * 1024)
+
+
+@pytest.mark.parametrize(("rate", "channels", "fmt"), [(8000, 1, "WAV"), (48000, 2, "FLAC"), (16000, 8, "OGG")])
+def test_ordinary_audio_passes_and_reports_its_length(rate: int, channels: int, fmt: str) -> None:
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros((rate // 2, channels), np.float32), rate, format=fmt)
+    info = check_audio(buf.getvalue())
+    assert (info.rate, info.channels) == (rate, channels) and info.seconds == pytest.approx(0.5, abs=0.01)
+
+
+def test_audio_duration_limit_is_a_setting() -> None:
+    data = hostile_wav(rate=8000, frames=8000 * 3)
+    assert check_audio(data, max_seconds=5).seconds == pytest.approx(3)
+    with pytest.raises(InputError, match="audio of 3 s: the limit is 2 s"):
+        validate_attachment("a.wav", data, "", 1 << 20, max_audio_seconds=2)
+
+
+def test_streamed_wav_with_unknown_length_is_measured_by_decoding() -> None:
+    # Recorders and piped ffmpeg write 0xFFFFFFFF as the data size; the decoded length decides.
+    data = hostile_wav(rate=8000, frames=8000 * 3, data_size=0xFFFFFFFF)
+    with pytest.raises(InputError, match="audio of 3 s"):
+        check_audio(data, max_seconds=2)
+
+
+def test_audio_settings_reach_intake(tmp_path: Path) -> None:
+    from bot.config import load_settings
+
+    assert load_settings({"HGBOT_MAX_AUDIO_SECONDS": "42", "HGBOT_HOME": str(tmp_path)}).max_audio_seconds == 42
+    assert load_settings({"HGBOT_HOME": str(tmp_path)}).max_audio_seconds == 600
+
+
+def test_loader_refuses_a_generated_wav_that_would_explode_resampling(tmp_path: Path) -> None:
+    from orchestrator.backends._audio import read_audio, resample
+
+    path = tmp_path / "out.wav"
+    path.write_bytes(hostile_wav(rate=1, frames=1600))
+    with pytest.raises(InputError, match="audio at 1 Hz"):
+        read_audio(path, 16000)
+    with pytest.raises(InputError, match="audio at 2 Hz"):
+        resample(np.zeros(1600, np.float32), 2, 16000)
+    path.write_bytes(hostile_wav(rate=8000, frames=8000 * 3))
+    with pytest.raises(InputError, match="the limit is 2 s"):
+        read_audio(path, 16000, max_seconds=2)
+    wave_, rate = read_audio(path, 16000)
+    assert rate == 16000 and len(wave_) == 48000
+
+
+def test_ordinary_video_passes() -> None:
+    kind, mime, _ = validate_attachment("clip.mp4", mp4(), "video/mp4", 1 << 20)
+    assert (kind, mime) == ("video", "video/mp4")
+
+
+def test_video_too_long_or_too_large_is_refused() -> None:
+    data = mp4(seconds=3)
+    with pytest.raises(InputError, match="video of 3 s: the limit is 2 s"):
+        check_video(data, max_seconds=2)
+    with pytest.raises(InputError, match="video of 64×48 pixels: the limit is 0.001 megapixels"):
+        check_video(data, max_pixels=1000)
+
+
+def test_truncated_or_fake_video_is_refused() -> None:
+    data = mp4()
+    with pytest.raises(InputError, match=r"clip.mp4: (the video is corrupt|the file holds no video)"):
+        validate_attachment("clip.mp4", data[:200], "video/mp4", 1 << 20)
+    with pytest.raises(InputError, match="clip.mp4: the video is corrupt or unreadable"):
+        validate_attachment("clip.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 400, "video/mp4", 1 << 20)
+
+
+def test_text_files_must_be_utf8_and_bounded() -> None:
+    with pytest.raises(InputError, match=r"notes.txt is not UTF-8 text \(byte 0xe9 at position 3"):
+        validate_attachment("notes.txt", "café".encode("latin-1") * 3, "text/plain", 1 << 20)
+    with pytest.raises(InputError, match="notes.txt: a text file of 3 MB: the limit for text is 2 MB"):
+        validate_attachment("notes.txt", b"words " * (512 * 1024), "text/plain", 50 << 20)
+    assert validate_attachment("notes.md", "naïve – ok".encode(), "", 1 << 20)[0] == "text"
