@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 from orchestrator.backends.base import Device  # noqa: E402
 from orchestrator.cache import ModelCache  # noqa: E402
 from orchestrator.catalog import ModelCard  # noqa: E402
+from orchestrator.tiny_models import build_all  # noqa: E402
 from orchestrator.types import FileOutput, Output, TextOutput  # noqa: E402
-from tests.tiny_models import build_all  # noqa: E402
 
 TRANSFORMERS_TASKS = [
     "text-generation", "summarization", "text-classification", "zero-shot-classification", "token-classification",
