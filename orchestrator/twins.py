@@ -130,39 +130,68 @@ def check_outputs(outputs: list[Output]) -> str:
     return ", ".join(kinds)
 
 
+def real_card(card: ModelCard) -> ModelCard:
+    """``card`` as pulled, with a small run: two steps at 256 px, a few frames, a few new tokens."""
+    options = dict(card.options)
+    if card.backend == "diffusers":
+        options.update({"steps": min(int(options.get("steps", 2)), 2), "height": 256, "width": 256, "seed": 0})
+        if card.task == "text-to-video":
+            options["num_frames"] = 5
+    if "max_new_tokens" in options or card.task in ("image-to-text", "visual-question-answering"):
+        options["max_new_tokens"] = 16
+    return replace(card, options=options)
+
+
 def check_cards(cards: Iterable[ModelCard], root: Path, *, device: Device | None = None,
                 on_verdict: Callable[[Verdict], None] | None = None) -> list[Verdict]:
     """Run every hub card in ``cards`` on its twin (built under ``root``); one Verdict per card.
 
     Never raises for a card: a failure is that card's verdict."""
-    from .backends import get_backend
     from .twin_builders import ARCH_BUILDERS, build_twin
 
+    def prepare(card: ModelCard) -> ModelCard | tuple[str, str]:
+        if not card.arch or card.arch not in ARCH_BUILDERS:
+            return FAIL, f"no twin for architecture {card.arch or '(none given)'}"
+        return tiny_card(card, build_twin(card.arch, root / twin_name(card), card.variant))
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a twin is a local directory: never look at the hub
-    device = device or Device()
+    return _check(cards, root, device or Device(), on_verdict, prepare, twin_name)
+
+
+def check_real(cards: Iterable[ModelCard], root: Path, *, device: Device | None = None,
+               on_verdict: Callable[[Verdict], None] | None = None) -> list[Verdict]:
+    """Load each (pulled) card's real weights and run one small inference; one Verdict per card."""
+    return _check(cards, root, device or Device(), on_verdict, real_card, lambda c: "(real weights)")
+
+
+def _check(cards: Iterable[ModelCard], root: Path, device: Device, on_verdict: Callable[[Verdict], None] | None,
+           prepare: Callable[[ModelCard], ModelCard | tuple[str, str]],
+           label: Callable[[ModelCard], str]) -> list[Verdict]:
+    from .backends import get_backend
+
     root.mkdir(parents=True, exist_ok=True)
     verdicts: list[Verdict] = []
     for card in cards:
         if not needs_twin(card):
             continue
         started = time.perf_counter()
-        name = twin_name(card)
         status, detail = OK, ""
         try:
-            if not card.arch or card.arch not in ARCH_BUILDERS:
-                status, detail = FAIL, f"no twin for architecture {card.arch or '(none given)'}"
-            elif (problem := card.missing_requirements()) is not None:
+            if (problem := card.missing_requirements()) is not None:
                 status, detail = SKIP, problem
             elif (problem := get_backend(card.backend).available()) is not None:
                 status, detail = SKIP, problem
             else:
-                twin_dir = build_twin(card.arch, root / name, card.variant)
-                model = get_backend(card.backend).load(tiny_card(card, twin_dir), device)
-                detail = check_outputs(model.run(card.task, sample_inputs(card.task, root)))
+                ready = prepare(card)
+                if isinstance(ready, tuple):
+                    status, detail = ready
+                else:
+                    model = get_backend(card.backend).load(ready, device)
+                    detail = check_outputs(model.run(card.task, sample_inputs(card.task, root)))
         except Exception as exc:  # the verdict of this card, not a crash of the check
             text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
             status, detail = FAIL, f"{type(exc).__name__}: {text}"
-        verdict = Verdict(card, name, status, time.perf_counter() - started, detail)
+        verdict = Verdict(card, label(card), status, time.perf_counter() - started, detail)
         verdicts.append(verdict)
         if on_verdict is not None:
             on_verdict(verdict)
@@ -172,5 +201,5 @@ def check_cards(cards: Iterable[ModelCard], root: Path, *, device: Device | None
 def summary(verdicts: list[Verdict], seconds: float) -> str:
     counts: dict[str, Any] = {s: sum(v.status == s for v in verdicts) for s in (OK, FAIL, SKIP)}
     twins = len({v.twin for v in verdicts})
-    return (f"{len(verdicts)} hub cards on {twins} twins: {counts[OK]} ok, {counts[FAIL]} failed, "
+    return (f"{len(verdicts)} hub cards on {twins} twin(s): {counts[OK]} ok, {counts[FAIL]} failed, "
             f"{counts[SKIP]} skipped, {seconds:.1f}s")
