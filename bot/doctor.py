@@ -28,7 +28,7 @@ def locally_available(card: ModelCard) -> bool:
         from huggingface_hub import try_to_load_from_cache
 
         return any(isinstance(try_to_load_from_cache(card.id, f), str)
-                   for f in ("config.json", "model_index.json", "preprocessor_config.json"))
+                   for f in ("config.json", "model_index.json", "preprocessor_config.json", card.options.get("file")) if f)
     except Exception:
         return False
 

@@ -128,6 +128,9 @@ class RepoFiles:
 def _repo_files(hub: HubApi, card: ModelCard, repo_id: str, revision: str | None) -> RepoFiles:
     info = hub.model_info(repo_id, revision=revision, files_metadata=True)
     files = {s.rfilename: int(getattr(s, "size", 0) or 0) for s in (getattr(info, "siblings", None) or [])}
+    single = card.options.get("file") if repo_id == card.id else None
+    if single:  # one checkpoint out of a repository of many (lllyasviel/Annotators)
+        return RepoFiles(repo_id, revision, {n: s for n, s in files.items() if n == single})
     return RepoFiles(repo_id, revision, select_files(card, files))
 
 

@@ -357,6 +357,14 @@ def build_sd_controlnet(d: Path, variant: str) -> Path:
     return d
 
 
+def _annotator(kind: str) -> Builder:
+    def build(d: Path, variant: str) -> Path:
+        from .backends.annotators import save_stand_in
+
+        return save_stand_in(kind, d)
+    return build
+
+
 def _marker(d: Path, arch: str) -> None:
     (d / "twin.json").write_text(json.dumps({"arch": arch}), encoding="utf-8")
 
@@ -397,6 +405,10 @@ ARCH_BUILDERS: dict[str, Builder] = {
     "FluxPipeline": build_flux,
     "WanPipeline": build_wan,
     "StableDiffusionControlNetPipeline": build_sd_controlnet,
+    # controlnet-aux detectors: fixed-size networks, random weights under the real file names
+    "ControlNetHED_Apache2": _annotator("hed"),
+    "MobileV2_MLSD_Large": _annotator("mlsd"),
+    "bodypose_model": _annotator("openpose"),
 }
 
 

@@ -71,6 +71,8 @@ def tiny_card(card: ModelCard, twin_dir: Path) -> ModelCard:
             options["controlnet"] = str(twin_dir / "controlnet")
     if "max_new_tokens" in options or card.task in ("image-to-text", "visual-question-answering"):
         options["max_new_tokens"] = 4
+    if card.backend == "controlnet-aux":
+        options["resolution"] = 64  # the detectors are fixed-size networks: a small image keeps them fast
     if card.task == "object-detection":
         options["threshold"] = 0.0  # random weights score low; draw the boxes anyway
     return replace(card, path=str(twin_dir), options=options, revision="")

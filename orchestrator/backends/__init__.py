@@ -25,6 +25,7 @@ REGISTRY: dict[str, str] = {
     "vader": "text:VaderBackend",
     "local-llm": "local_llm:LocalLLMBackend",
     "python": "python_backend:PythonBackend",
+    "controlnet-aux": "annotators:AnnotatorBackend",
 }
 
 _instances: dict[str, Backend] = {}

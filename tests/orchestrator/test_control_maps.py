@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from orchestrator.backends import get_backend
@@ -49,3 +50,23 @@ def test_seg_control_card_outputs_only_palette_colours(tmp_path: Path) -> None:
     assert img.size == (40, 30)
     colours = {tuple(int(v) for v in c) for c in np.asarray(img).reshape(-1, 3)}
     assert colours and colours <= set(ADE20K_PALETTE) | {(0, 0, 0)}
+
+
+@pytest.mark.parametrize("task", ["hed-control", "scribble-control", "mlsd-control"])
+def test_controlnet_aux_detectors_run_on_stand_in_weights(task: str, tmp_path: Path) -> None:
+    problem = get_backend("controlnet-aux").available()  # scripts/setup.sh installs it (--no-deps)
+    if problem:
+        pytest.skip(problem)
+    card = Catalog.load().get("lllyasviel/Annotators", task)
+    assert card is not None
+    twin = build_twin(card.arch, tmp_path / card.arch)
+    assert (twin / card.options["file"]).is_file()  # the real file name, read by the real loader
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (48, 32), (30, 200, 90)).save(photo)
+    model = get_backend("controlnet-aux").load(tiny_card(card, twin), Device())
+    [out] = model.run(task, {"image": photo})
+    assert isinstance(out, FileOutput)
+    img = np.asarray(Image.open(io.BytesIO(out.data)).convert("RGB"))
+    assert min(img.shape[:2]) == 64  # the detect/output resolution of the tiny run
+    if task == "scribble-control":
+        assert set(np.unique(img)) <= {0, 255}  # scribbles are thresholded strokes

@@ -70,7 +70,7 @@ def test_fixed_licences() -> None:
 
 def test_gone_cards() -> None:
     gone = {"deepset/roberta-base-squad2", "facebook/bart-large-cnn", "facebook/m2m100_418M",
-            "JorisCos/DCCRNet_Libri1Mix_enhsingle_16k", "lllyasviel/Annotators", "damo-vilab/text-to-video-ms-1.7b",
+            "JorisCos/DCCRNet_Libri1Mix_enhsingle_16k", "damo-vilab/text-to-video-ms-1.7b",
             "Qwen/Qwen2.5-VL-3B-Instruct"}
     assert not gone & {c.id for c in HUB.cards}
     assert not HUB.for_task("audio-to-audio")
@@ -92,3 +92,15 @@ def test_a_cpu_profile_card_for_the_common_tasks(task: str) -> None:
 def test_noncommercial_is_derived_from_the_licence_too() -> None:
     assert ModelCard(id="x", task="text-to-image", backend="diffusers", license="CC-BY-NC-4.0").noncommercial
     assert not ModelCard(id="x", task="text-to-image", backend="diffusers", license="apache-2.0").noncommercial
+
+
+def test_every_control_map_has_a_card() -> None:
+    for kind in CONTROL_KINDS:
+        assert HUB.for_task(f"{kind}-control"), kind
+
+
+def test_annotator_cards_download_one_file_each_under_the_repository_licence() -> None:
+    cards = [c for c in HUB.cards if c.id == "lllyasviel/Annotators"]
+    assert {c.task for c in cards} == {"hed-control", "mlsd-control", "openpose-control", "scribble-control"}
+    for card in cards:
+        assert card.backend == "controlnet-aux" and card.license == "other" and card.options["file"].endswith(".pth")
