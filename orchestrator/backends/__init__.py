@@ -26,6 +26,7 @@ REGISTRY: dict[str, str] = {
     "local-llm": "local_llm:LocalLLMBackend",
     "python": "python_backend:PythonBackend",
     "controlnet-aux": "annotators:AnnotatorBackend",
+    "noisereduce": "audio_enhance:NoiseReduceBackend",
 }
 
 _instances: dict[str, Backend] = {}
