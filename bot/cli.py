@@ -70,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
+    pulling = args.command == "models" and args.action == "pull"  # a download keeps its progress bars
+    if not args.verbose and not pulling:
         _quiet_libraries()
     try:
         settings = load_settings()

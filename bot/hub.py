@@ -44,9 +44,8 @@ class HuggingFaceHub:
     def snapshot_download(self, repo_id: str, *, revision: str | None = None,
                           allow_patterns: list[str] | None = None) -> str:
         from huggingface_hub import snapshot_download
-        from huggingface_hub.utils import enable_progress_bars
 
-        enable_progress_bars()  # the CLI turns library bars off; a download wants its bar
+        # tqdm bars on stderr, one per file (the CLI leaves them on for pull)
         return str(snapshot_download(repo_id, revision=revision, allow_patterns=allow_patterns))
 
 

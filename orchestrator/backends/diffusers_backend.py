@@ -156,8 +156,8 @@ class ControlMapModel:
 
 
 def _annotator_message(kind: str) -> str:
-    return (f"{kind} control maps need the controlnet_aux annotators and their detector weights, "
-            "which this installation does not have; only canny edges run offline.")
+    return (f"{kind} control maps are made by controlnet_aux's detectors (a catalog card with "
+            "backend 'controlnet-aux'), not by diffusers; diffusers makes only canny edges.")
 
 
 def canny(img: Any, low: int = 100, high: int = 200) -> Any:

@@ -128,8 +128,10 @@ def test_pull_by_profile_takes_only_those_cards(tmp_path: Path, monkeypatch: pyt
 def test_unknown_task_and_a_task_without_models_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Unknown task 'make-tea'"):
         commands._selected_cards(args("list", task=["make-tea"]), hub_settings(tmp_path))
+    only_ocr = tmp_path / "ocr.jsonl"
+    only_ocr.write_text('{"id": "rapidocr/PP-OCRv6-small", "task": "image-to-text", "backend": "rapidocr"}\n')
     with pytest.raises(ConfigError, match="No model in the catalog can run 'audio-to-audio'"):
-        commands._selected_cards(args("list", task=["audio-to-audio"]), hub_settings(tmp_path))
+        commands._selected_cards(args("list", task=["audio-to-audio"]), Settings(home=tmp_path, catalog=str(only_ocr)))
     with pytest.raises(ConfigError, match="Not in the catalog: nobody/nothing"):
         commands._selected_cards(args("list", "nobody/nothing"), hub_settings(tmp_path))
 
@@ -165,3 +167,22 @@ def test_pull_and_check_say_offline_in_one_line(tmp_path: Path) -> None:
                       HF_HOME=str(tmp_path / "hf"))
     assert checked.returncode == 1
     assert "HF_HUB_OFFLINE=1" in checked.stderr and "none of the selected hub models is pulled" in checked.stderr
+
+
+def test_pull_keeps_the_download_progress_bars(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    from bot.cli import main
+
+    for var in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HGBOT_HOME", str(tmp_path))
+    seen: dict[str, str] = {}
+
+    async def fake_models(parsed: argparse.Namespace, settings: Settings) -> int:
+        seen.update(os.environ)
+        return 0
+
+    monkeypatch.setattr(commands, "cmd_models", fake_models)
+    assert main(["models", "pull", "PekingU/rtdetr_v2_r18vd"]) == 0
+    assert "TQDM_DISABLE" not in seen and "HF_HUB_DISABLE_PROGRESS_BARS" not in seen
