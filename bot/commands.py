@@ -190,6 +190,10 @@ def _models_check(args: argparse.Namespace, settings: Settings) -> int:
 
     started = time.perf_counter()
     if getattr(args, "tiny", False):
+        import torch
+
+        # tiny models are all per-op overhead: one intra-op thread is faster, most of all on a busy box
+        torch.set_num_threads(1)
         cards = _selected_cards(args, settings) if (args.ids or args.task or args.profile) else _hub_cards()
         with tempfile.TemporaryDirectory(prefix="hgbot-twins-") as root:
             verdicts = twins.check_cards(cards, Path(root), on_verdict=lambda v: print(v.line(), flush=True))

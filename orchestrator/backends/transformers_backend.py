@@ -13,7 +13,7 @@ config, which pipeline serves a task, so one catalog works on transformers 4 and
 
 A card may force the pipeline with ``options["pipeline"]``. Other card options:
 ``load`` (extra ``pipeline()`` kwargs), ``max_new_tokens``, ``generate`` (generation kwargs),
-``top_k``, ``threshold`` (object detection). The card's ``dtype`` (on a half-precision device) and
+``top_k``, ``threshold`` (object detection), ``prompt`` (a fixed text prefix for a captioner). The card's ``dtype`` (on a half-precision device) and
 ``revision`` (a hub commit) are passed to ``pipeline()``. Nothing here ever sets
 ``trust_remote_code`` or touches ``HF_HUB_OFFLINE``.
 """
@@ -243,7 +243,9 @@ def _run_chat(m: TransformersModel, task: str, inputs: Inputs) -> list[Output]:
 
 def _run_vlm(m: TransformersModel, task: str, inputs: Inputs) -> list[Output]:
     image = _image.open_image(_path(inputs, "image"))
-    prompt = vision_prompt(task, str(inputs.get("text", "")).strip())
+    # a captioner (BLIP) continues a text prefix rather than following an instruction: its card
+    # names the prefix it was trained with ("a photography of")
+    prompt = str(m.options.get("prompt") or vision_prompt(task, str(inputs.get("text", "")).strip()))
     if not prompt:
         raise InputError(f"{task} needs a question (text input).")
     # generate_kwargs, not plain kwargs: plain ones go to the processor and are ignored
