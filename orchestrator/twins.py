@@ -157,12 +157,14 @@ def check_cards(cards: Iterable[ModelCard], root: Path, *, device: Device | None
         return tiny_card(card, build_twin(card.arch, root / twin_name(card), card.variant))
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a twin is a local directory: never look at the hub
-    return _check(cards, root, device or Device(), on_verdict, prepare, twin_name)
+    hub_cards = [c for c in cards if needs_twin(c)]
+    return _check(hub_cards, root, device or Device(), on_verdict, prepare, twin_name)
 
 
 def check_real(cards: Iterable[ModelCard], root: Path, *, device: Device | None = None,
                on_verdict: Callable[[Verdict], None] | None = None) -> list[Verdict]:
-    """Load each (pulled) card's real weights and run one small inference; one Verdict per card."""
+    """Load each card's real weights (pulled, or a local ``path``) and run one small inference; one
+    Verdict per card."""
     return _check(cards, root, device or Device(), on_verdict, real_card, lambda c: "(real weights)")
 
 
@@ -174,8 +176,6 @@ def _check(cards: Iterable[ModelCard], root: Path, device: Device, on_verdict: C
     root.mkdir(parents=True, exist_ok=True)
     verdicts: list[Verdict] = []
     for card in cards:
-        if not needs_twin(card):
-            continue
         started = time.perf_counter()
         status, detail = OK, ""
         try:

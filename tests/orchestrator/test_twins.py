@@ -72,3 +72,15 @@ def test_models_check_tiny_passes_for_the_whole_hub_catalog(capsys: pytest.Captu
         status = line.split()[3]
         assert status == OK or (status == SKIP and "needs torchvision" in line), line
     assert "0 failed" in out.splitlines()[-1]
+
+
+def test_check_real_runs_the_weights_it_is_given(tmp_path: Path) -> None:
+    """``hgbot models check`` on a pulled model: here a local copy stands in for the hub cache."""
+    from orchestrator.twin_builders import build_twin
+    from orchestrator.twins import check_real
+
+    detector = card("PekingU/rtdetr_v2_r18vd")
+    local = replace(detector, path=str(build_twin(detector.arch, tmp_path / "rtdetr")))
+    [verdict] = check_real([local], tmp_path)
+    assert verdict.status == OK and verdict.twin == "(real weights)", verdict.line()
+    assert verdict.detail.startswith("png ")  # the boxes drawn on the image, decoded
