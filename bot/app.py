@@ -97,7 +97,8 @@ async def build_app(settings: Settings, *, llm: LLM | None = None) -> App:
     device = ModelCache.detect_device(settings.device)
     budget = settings.memory_budget_mb * 1024 * 1024 or ModelCache.default_budget(device)
     cache = ModelCache(budget, device)
-    selector = Selector(catalog, cache, backend_problem)
+    selector = Selector(catalog, cache, backend_problem, profile="gpu" if device.name == "cuda" else "cpu",
+                        licenses=frozenset(x.lower() for x in settings.licenses) or None)
     llm = llm if llm is not None else build_llm(settings)
     # The LLM that plans and summarizes: an endpoint, or a local model the config trusts to plan.
     endpoint = llm if settings.llm_configured or settings.local_llm_plans else None

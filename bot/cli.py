@@ -36,9 +36,14 @@ def _parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="an interactive session (/attach PATH, /quit)")
     chat.add_argument("--channel", "-c", default="cli")
 
-    models = sub.add_parser("models", help="the model catalog")
-    models.add_argument("action", choices=["list"])
-    models.add_argument("--task", help="only this task")
+    models = sub.add_parser("models", help="the model catalog: list, pull from the hub, check")
+    models.add_argument("action", choices=["list", "pull", "check"],
+                        help="list: the catalog here; pull: download hub models; check: run each once")
+    models.add_argument("ids", nargs="*", metavar="ID", help="only these models")
+    models.add_argument("--task", action="append", default=[], help="only this task (repeatable)")
+    models.add_argument("--profile", choices=["cpu", "gpu"], help="only cards sized for a CPU or a GPU")
+    models.add_argument("--tiny", action="store_true",
+                        help="check: run every hub card's code path on a tiny random-weight twin, offline")
 
     sub.add_parser("doctor", help="check configuration, LLM, GPU, disk and database")
 
@@ -65,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
+    pulling = args.command == "models" and args.action == "pull"  # a download keeps its progress bars
+    if not args.verbose and not pulling:
         _quiet_libraries()
     try:
         settings = load_settings()

@@ -93,23 +93,139 @@ def _cli_key(channel: str) -> Any:
 
 
 async def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
-    from rich.table import Table
+    action = getattr(args, "action", "list")
+    if action == "pull":
+        return _models_pull(args, settings)
+    if action == "check":
+        return _models_check(args, settings)
+    return _models_list(args, settings)
 
-    from .app import backend_problem, load_catalog
-    from .doctor import locally_available
+
+def _selected_cards(args: argparse.Namespace, settings: Settings) -> list[Any]:
+    """The cards named by ``ID``s, ``--task``s and ``--profile`` (all of them when none is given);
+    ConfigError for an unknown task or id, or a filter that leaves nothing."""
+    from orchestrator import tasks as registry
+
+    from .app import load_catalog
 
     catalog = load_catalog(settings)
-    table = Table(title=f"Model catalog ({len(catalog)} models)")
-    for col in ("task", "model", "backend", "size", "license", "here"):
+    tasks = list(getattr(args, "task", None) or [])
+    for task in tasks:
+        if registry.get(task) is None:
+            raise ConfigError(f"Unknown task {task!r}.", hint="hgbot models list shows the tasks and their models.")
+        if not catalog.for_task(task):
+            raise ConfigError(f"No model in the catalog can run {task!r}.",
+                              hint="Add one to a catalog file and point HGBOT_CATALOG at it.")
+    ids = list(getattr(args, "ids", None) or [])
+    unknown = [i for i in ids if catalog.get(i) is None]
+    if unknown:
+        raise ConfigError(f"Not in the catalog: {', '.join(unknown)}.")
+    profile = getattr(args, "profile", None)
+    cards = [c for c in catalog.cards
+             if (not tasks or c.task in tasks or registry.ALIASES.get(c.task) in tasks)
+             and (not ids or c.id in ids) and (not profile or c.profile == profile)]
+    if not cards:
+        raise ConfigError("No card matches that selection.")
+    return cards
+
+
+def _models_list(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.table import Table
+
+    from .app import backend_problem
+    from .doctor import locally_available
+
+    cards = _selected_cards(args, settings)
+    allowed = {x.lower() for x in settings.licenses}
+    table = Table(title=f"Model catalog ({len(cards)} models; NC = non-commercial licence)")
+    for col in ("task", "model", "backend", "profile", "size", "license", "pulled", "can run here"):
         table.add_column(col)
-    for card in catalog.cards:
-        if args.task and card.task != args.task:
-            continue
-        problem = backend_problem(card.backend)
-        here = "no: " + problem if problem else ("yes" if locally_available(card) else "needs download")
-        table.add_row(card.task, card.id, card.backend, _size(card.size), card.license, here)
+    for card in cards:
+        problem = backend_problem(card.backend) or card.missing_requirements()
+        if allowed and card.license.lower() not in allowed:
+            problem = "licence not in HGBOT_LICENSES"
+        pulled = "yes" if locally_available(card) else "no"
+        profile = "needs a GPU" if card.needs_gpu else "cpu"
+        licence = card.license + (" (NC)" if card.noncommercial else "")
+        table.add_row(card.task, card.id, card.backend, profile, _size(card.size), licence, pulled,
+                      "no: " + problem if problem else "yes")
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return EXIT_OK
+
+
+def _models_pull(args: argparse.Namespace, settings: Settings) -> int:
+    from . import hub
+
+    reason = hub.unreachable()
+    if reason:
+        print(f"hgbot: cannot pull: {reason}", file=sys.stderr)
+        return EXIT_FAILED
+    cards = [c for c in _selected_cards(args, settings) if not c.offline and not c.path]
+    if not cards:
+        print("Nothing to pull: the selected models ship inside installed packages.")
+        return EXIT_OK
+    api = hub.HuggingFaceHub()
+    parts = hub.merge(p for card in cards for p in hub.plan_pull(card, api))
+    total = sum(p.size for p in parts)
+    target = hub.cache_dir()
+    free = hub.free_bytes(target)
+    print(f"{len(cards)} cards, {len(parts)} repositories, {_size(total)} to download into {target} "
+          f"({_size(free)} free).")
+    if total > free:
+        print(f"hgbot: not enough disk space: {_size(total)} needed, {_size(free)} free at {target}.", file=sys.stderr)
+        return EXIT_FAILED
+    for part in parts:
+        print(f"{part.repo_id}{'@' + part.revision if part.revision else ''}: {len(part.files)} files, {_size(part.size)}")
+        api.snapshot_download(part.repo_id, revision=part.revision, allow_patterns=sorted(part.files))
+    return EXIT_OK
+
+
+def _models_check(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+    import tempfile
+
+    from orchestrator import twins
+
+    from . import hub
+
+    started = time.perf_counter()
+    if getattr(args, "tiny", False):
+        import torch
+
+        # tiny models are all per-op overhead: one intra-op thread is faster, most of all on a busy box
+        torch.set_num_threads(1)
+        cards = _selected_cards(args, settings) if (args.ids or args.task or args.profile) else _hub_cards()
+        with tempfile.TemporaryDirectory(prefix="hgbot-twins-") as root:
+            verdicts = twins.check_cards(cards, Path(root), on_verdict=lambda v: print(v.line(), flush=True))
+    else:
+        reason = hub.unreachable()
+        if reason:
+            print(f"hgbot: {reason} Checking only the models already pulled.", file=sys.stderr, flush=True)
+        from orchestrator.cache import ModelCache
+
+        from .doctor import locally_available
+
+        # the weights are on disk: never wait on the hub for a revision check
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        cards = [c for c in _selected_cards(args, settings) if twins.needs_twin(c)]
+        pulled = [c for c in cards if locally_available(c)]
+        if not pulled:
+            print("hgbot: none of the selected hub models is pulled here: run hgbot models pull first.",
+                  file=sys.stderr)
+            return EXIT_FAILED
+        device = ModelCache.detect_device(settings.device)
+        with tempfile.TemporaryDirectory(prefix="hgbot-check-") as root:
+            verdicts = twins.check_real(pulled, Path(root), device=device,
+                                        on_verdict=lambda v: print(v.line(), flush=True))
+    print(twins.summary(verdicts, time.perf_counter() - started))
+    return EXIT_FAILED if any(v.status == twins.FAIL for v in verdicts) else EXIT_OK
+
+
+def _hub_cards() -> list[Any]:
+    """Every card of the packaged hub catalog (what a GPU host with hub access would run)."""
+    from orchestrator.catalog import Catalog
+
+    return Catalog.load().cards
 
 
 def _size(n: int) -> str:

@@ -34,6 +34,7 @@ class Settings:
     local_llm: str = ""  # path or "smollm2" (default); "none" disables the in-process LLM
     local_llm_plans: bool = False  # let the in-process LLM plan (schema-constrained), for a bigger local model
     catalog: str = ""  # HGBOT_CATALOG: replaces the built-in catalog
+    licenses: list[str] = field(default_factory=list)  # HGBOT_LICENSES: only cards under these licences (empty: all)
     task_timeout: float = 300.0
     memory_budget_mb: int = 0  # 0: derive from the device (80% of GPU memory, or 50% of RAM)
     device: str = "auto"  # auto | cpu | cuda
@@ -89,6 +90,7 @@ ENV: dict[str, str] = {
     "local_llm": "HGBOT_LOCAL_LLM",
     "local_llm_plans": "HGBOT_LOCAL_LLM_PLANS",
     "catalog": "HGBOT_CATALOG",
+    "licenses": "HGBOT_LICENSES",
     "task_timeout": "HGBOT_TASK_TIMEOUT",
     "memory_budget_mb": "HGBOT_MEMORY_BUDGET_MB",
     "device": "HGBOT_DEVICE",

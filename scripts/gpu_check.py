@@ -7,11 +7,14 @@ plus this repository; no network. Usage, from the repository root:
     python scripts/gpu_check.py --cpu           # validates the code paths on CPU (fp32)
     python scripts/gpu_check.py --cpu --half    # ... with fp16 weights on CPU
     python scripts/gpu_check.py --out summary.json
+    python scripts/gpu_check.py --record        # also write the figures into bench/RESULTS.md
 
 Checks: device detection (cuda + half), text-generation and text-to-image through ModelCache on the
-device (dtype and device of the weights), every tiny transformers task on the device, eviction under
-a small budget (``torch.cuda.memory_allocated`` must drop), and two text-to-image calls at once.
-Prints a JSON summary; the exit status is 0 only when every check passed.
+device (dtype and device of the weights), every tiny transformers task on the device, every hub
+catalog card on its tiny twin on the device in the card's precision (bf16 for FLUX/Wan/Qwen3, fp16
+otherwise: ``orchestrator.twins``), eviction under a small budget (``torch.cuda.memory_allocated``
+must drop), and two text-to-image calls at once. Prints a JSON summary; the exit status is 0 only
+when every check passed.
 """
 
 from __future__ import annotations
@@ -40,8 +43,8 @@ sys.path.insert(0, str(ROOT))
 from orchestrator.backends.base import Device  # noqa: E402
 from orchestrator.cache import ModelCache  # noqa: E402
 from orchestrator.catalog import ModelCard  # noqa: E402
+from orchestrator.tiny_models import build_all  # noqa: E402
 from orchestrator.types import FileOutput, Output, TextOutput  # noqa: E402
-from tests.tiny_models import build_all  # noqa: E402
 
 TRANSFORMERS_TASKS = [
     "text-generation", "summarization", "text-classification", "zero-shot-classification", "token-classification",
@@ -145,6 +148,7 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--half", action="store_true", help="with --cpu: load fp16 weights anyway")
     parser.add_argument("--models", type=Path, help="where to build the tiny models (default: a temp dir)")
     parser.add_argument("--out", type=Path, help="also write the JSON summary here")
+    parser.add_argument("--record", action="store_true", help="write the figures into bench/RESULTS.md")
     args = parser.parse_args(argv)
 
     import torch
@@ -230,6 +234,20 @@ async def main(argv: list[str] | None = None) -> int:
 
         await report.check(f"task {task}", one)
 
+    # --- every hub catalog card on its twin, on the device, in the card's precision -------------------
+    async def hub_twins() -> dict[str, Any]:
+        from orchestrator.catalog import Catalog
+        from orchestrator.twins import FAIL, SKIP, check_cards
+
+        verdicts = await asyncio.to_thread(check_cards, Catalog.load().cards, root / "twins", device=device)
+        failed = [f"{v.card.id} {v.card.task}: {v.detail}" for v in verdicts if v.status == FAIL]
+        assert not failed, "; ".join(failed)
+        return {"cards": len(verdicts), "twins": len({v.twin for v in verdicts}),
+                "skipped": [f"{v.card.id} {v.card.task}: {v.detail}" for v in verdicts if v.status == SKIP],
+                "seconds": round(sum(v.seconds for v in verdicts), 1)}
+
+    await report.check("hub catalog twins", hub_twins)
+
     # --- eviction frees device memory ----------------------------------------------------------------
     async def eviction() -> dict[str, Any]:
         gc.collect()
@@ -289,7 +307,41 @@ async def main(argv: list[str] | None = None) -> int:
     await report.check("concurrent text-to-image", concurrent)
     if on_gpu:
         summary["max_memory_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 2)
-    return finish(report, summary, args.out)
+    code = finish(report, summary, args.out)
+    if args.record:
+        record(summary, ROOT / "bench" / "RESULTS.md")
+    return code
+
+
+START, END = "<!-- gpu_check:start -->", "<!-- gpu_check:end -->"
+
+
+def record(summary: dict[str, Any], results: Path) -> None:
+    """Replace the figures between the gpu_check markers of bench/RESULTS.md with this run's."""
+    device = summary.get("gpu") or "CPU (--cpu)"
+    lines = [START, "", f"Last run: {time.strftime('%Y-%m-%d')} on {device}; torch {summary.get('torch')}, "
+             f"transformers {summary.get('transformers')}, diffusers {summary.get('diffusers')}: "
+             f"{summary.get('passed')} checks passed, {summary.get('failed')} failed.", "",
+             "| Check | Result | Seconds | Figures |", "| --- | --- | ---: | --- |"]
+    for check in summary.get("checks", []):
+        detail = check.get("detail") or check.get("error") or ""
+        if check["name"] == "build tiny models" and isinstance(detail, dict):
+            detail = f"{len(detail)} tiny models"  # their temporary paths say nothing
+        if isinstance(detail, dict):
+            detail = ", ".join(f"{k}: {v}" for k, v in detail.items() if k != "skipped")
+        lines.append(f"| {check['name']} | {'ok' if check['ok'] else 'FAIL'} | {check['seconds']} | "
+                     f"{str(detail).replace('|', '/')[:160]} |")
+    if "max_memory_allocated_mb" in summary:
+        lines += ["", f"Peak GPU memory allocated: {summary['max_memory_allocated_mb']} MB."]
+    lines += ["", END]
+    text = results.read_text(encoding="utf-8")
+    if START in text and END in text:
+        text = text[:text.index(START)] + "\n".join(lines) + text[text.index(END) + len(END):]
+    else:
+        heading = ("## GPU check (`scripts/gpu_check.py`)\n\nOn any CUDA host, from the repository root: "
+                   "`python scripts/gpu_check.py --record` (no network needed). It rewrites the table below.")
+        text = text.rstrip() + "\n\n" + heading + "\n\n" + "\n".join(lines) + "\n"
+    results.write_text(text, encoding="utf-8")
 
 
 def finish(report: Report, summary: dict[str, Any], out: Path | None) -> int:

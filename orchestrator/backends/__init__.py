@@ -25,6 +25,8 @@ REGISTRY: dict[str, str] = {
     "vader": "text:VaderBackend",
     "local-llm": "local_llm:LocalLLMBackend",
     "python": "python_backend:PythonBackend",
+    "controlnet-aux": "annotators:AnnotatorBackend",
+    "noisereduce": "audio_enhance:NoiseReduceBackend",
 }
 
 _instances: dict[str, Backend] = {}

@@ -12,8 +12,10 @@ Tasks:
 
 Card options: ``steps``, ``height``, ``width``, ``guidance_scale``, ``negative_prompt``, ``seed``
 (a seeded generator makes runs reproducible), ``strength`` (image-to-image), ``num_frames`` and
-``fps`` (video), ``safety_checker: false`` (load without the safety checker), ``load`` (extra
-``from_pretrained`` kwargs). Weights are fp16 when the device says ``half``.
+``fps`` (video), ``safety_checker: false`` (load without the safety checker), ``vae_dtype`` (load the
+VAE in another precision, e.g. Wan's fp32 VAE), ``load`` (extra ``from_pretrained`` kwargs). On a
+half-precision device weights load in the card's ``dtype`` (fp16 when it names none); the card's
+``variant`` and ``revision`` pick the weight files and the hub commit.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from ..types import Output
 from . import _image
 from ._common import missing
 from .base import Device, Inputs
-from .transformers_backend import LOAD_LOCK, _transformers, parameter_bytes
+from .transformers_backend import LOAD_LOCK, _transformers, parameter_bytes, torch_dtype
 
 _import_lock = threading.Lock()
 _modules: dict[str, ModuleType] = {}
@@ -154,8 +156,8 @@ class ControlMapModel:
 
 
 def _annotator_message(kind: str) -> str:
-    return (f"{kind} control maps need the controlnet_aux annotators and their detector weights, "
-            "which this installation does not have; only canny edges run offline.")
+    return (f"{kind} control maps are made by controlnet_aux's detectors (a catalog card with "
+            "backend 'controlnet-aux'), not by diffusers; diffusers makes only canny edges.")
 
 
 def canny(img: Any, low: int = 100, high: int = 200) -> Any:
@@ -199,8 +201,13 @@ class DiffusersBackend:
         import torch
 
         kwargs: dict[str, Any] = {}
-        if device.half:
-            kwargs["torch_dtype"] = torch.float16
+        dtype = torch_dtype(card, device)
+        if dtype is not None:
+            kwargs["torch_dtype"] = dtype
+        if card.variant:
+            kwargs["variant"] = card.variant  # e.g. fp16: download the half-size weight files only
+        if card.revision and not card.path:
+            kwargs["revision"] = card.revision
         if card.options.get("safety_checker", True) is False:
             kwargs["safety_checker"] = None
             kwargs["requires_safety_checker"] = False
@@ -208,6 +215,12 @@ class DiffusersBackend:
         kwargs.pop("trust_remote_code", None)  # never run code from a model repository
 
         with LOAD_LOCK:  # see LOAD_LOCK: concurrent from_pretrained calls corrupt each other
+            vae_dtype = card.options.get("vae_dtype")
+            if vae_dtype and dtype is not None:
+                # Wan decodes in fp32 (its VAE is documented in fp32 beside a bf16 transformer)
+                kwargs["vae"] = diffusers.AutoModel.from_pretrained(
+                    card.source, subfolder="vae", torch_dtype=getattr(torch, str(vae_dtype)),
+                    **{k: v for k, v in kwargs.items() if k == "revision"})
             pipe = self._from_pretrained(diffusers, card, kwargs)
             pipe = pipe.to(device.name)
         if hasattr(pipe, "set_progress_bar_config"):

@@ -13,8 +13,9 @@ config, which pipeline serves a task, so one catalog works on transformers 4 and
 
 A card may force the pipeline with ``options["pipeline"]``. Other card options:
 ``load`` (extra ``pipeline()`` kwargs), ``max_new_tokens``, ``generate`` (generation kwargs),
-``top_k``, ``threshold`` (object detection). Nothing here ever sets ``trust_remote_code`` or
-touches ``HF_HUB_OFFLINE``.
+``top_k``, ``threshold`` (object detection), ``prompt`` (a fixed text prefix for a captioner). The card's ``dtype`` (on a half-precision device) and
+``revision`` (a hub commit) are passed to ``pipeline()``. Nothing here ever sets
+``trust_remote_code`` or touches ``HF_HUB_OFFLINE``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ..catalog import ModelCard
 from ..errors import BackendUnavailable, HgbotError, InputError, ModelError
 from ..prompts import task_messages, vision_prompt
 from ..types import Output, TextOutput
-from . import _audio, _image
+from . import _audio, _image, control_maps
 from ._common import missing
 from .base import Device, Inputs
 
@@ -242,7 +243,9 @@ def _run_chat(m: TransformersModel, task: str, inputs: Inputs) -> list[Output]:
 
 def _run_vlm(m: TransformersModel, task: str, inputs: Inputs) -> list[Output]:
     image = _image.open_image(_path(inputs, "image"))
-    prompt = vision_prompt(task, str(inputs.get("text", "")).strip())
+    # a captioner (BLIP) continues a text prefix rather than following an instruction: its card
+    # names the prefix it was trained with ("a photography of")
+    prompt = str(m.options.get("prompt") or vision_prompt(task, str(inputs.get("text", "")).strip()))
     if not prompt:
         raise InputError(f"{task} needs a question (text input).")
     # generate_kwargs, not plain kwargs: plain ones go to the processor and are ignored
@@ -318,6 +321,10 @@ def _run_segmentation(m: TransformersModel, task: str, inputs: Inputs) -> list[O
     image = _image.open_image(_path(inputs, "image"))
     segments = m.pipe(image)
     labels = ", ".join(str(s["label"]) for s in segments) or "no segments"
+    if task == "seg-control":
+        label2id = dict(getattr(m.pipe.model.config, "label2id", None) or {})
+        seg_map = control_maps.ade20k_map(image.size, segments, label2id)
+        return [_image.png_output(seg_map, description=f"ADE20K segmentation map: {labels}")]
     png = _image.png_output(_image.overlay_masks(image, [s["mask"] for s in segments]), description=f"segments: {labels}")
     return [png, TextOutput(f"Segments: {labels}")]
 
@@ -398,6 +405,20 @@ RUNNERS: dict[str, Runner] = {
 }
 
 
+def torch_dtype(card: ModelCard, device: Device) -> Any:
+    """The torch dtype to load ``card`` in: its published ``dtype`` (bf16 for Qwen3, FLUX, Wan) when
+    the device runs half precision, fp16 for cards that name none, None (fp32) on the CPU."""
+    if not device.half:
+        return None
+    import torch
+
+    name = card.dtype or "float16"
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ModelError(f"{card.id}: unknown dtype {name!r} in the catalog.")
+    return dtype
+
+
 def parameter_bytes(model: Any) -> int:
     """Bytes held by a torch module's parameters and buffers (0 for anything else)."""
     total = 0
@@ -435,16 +456,18 @@ class TransformersBackend:
         """Build the pipeline (blocking). Raises BackendUnavailable for a task this model cannot run;
         other failures propagate as the library raised them (the cache wraps them in ModelError)."""
         transformers = _transformers()
-        import torch
 
         task = self.pipeline_task(card)
         if task not in RUNNERS:
             raise BackendUnavailable(f"The transformers backend cannot use a {task!r} pipeline (card {card.id}).")
         kwargs: dict[str, Any] = {"model": card.source, "trust_remote_code": False}
-        if device.half:
+        dtype = torch_dtype(card, device)
+        if dtype is not None:
             # transformers >= 4.56 calls it dtype; older releases torch_dtype
             dtype_key = "dtype" if "dtype" in inspect.signature(transformers.pipeline).parameters else "torch_dtype"
-            kwargs[dtype_key] = torch.float16
+            kwargs[dtype_key] = dtype
+        if card.revision and not card.path:
+            kwargs["revision"] = card.revision
         load_options = dict(card.options.get("load", {}))
         if "device_map" not in load_options:
             kwargs["device"] = device.name

@@ -37,3 +37,13 @@ async def test_slack_token_without_a_mode_is_a_failure(tmp_path: Path) -> None:
 async def test_discord_invite_url_is_shown(tmp_path: Path) -> None:
     code, out = await doctor(Settings(home=tmp_path, discord_token="MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.xyz"))
     assert "client_id=123456789012345678" in out
+
+
+async def test_non_commercial_models_are_named(tmp_path: Path) -> None:
+    _, out = await doctor(Settings(home=tmp_path, catalog="hub", local_llm="none", device="cpu"))
+    text = " ".join(out[out.index("licences"):].split())
+    assert "non-commercial models in use:" in text and "stabilityai/sdxl-turbo" in text
+    assert "FLUX" not in text.split("(HGBOT_LICENSES")[0]
+    _, filtered = await doctor(Settings(home=tmp_path, catalog="hub", local_llm="none", device="cpu",
+                                        licenses=["apache-2.0", "mit"]))
+    assert "non-commercial models in use" not in filtered

@@ -153,3 +153,36 @@ def test_mp4_pads_odd_sizes() -> None:
 def test_video_needs_frames() -> None:
     with pytest.raises(ValueError):
         _image.video_output([])
+
+
+class _FakePipe:
+    components: dict[str, Any] = {}
+
+    def to(self, device: str) -> _FakePipe:
+        return self
+
+
+def test_card_precision_variant_and_revision_reach_from_pretrained(monkeypatch: pytest.MonkeyPatch) -> None:
+    import diffusers
+    import torch
+
+    seen: dict[str, Any] = {}
+    vae_calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(DiffusersBackend, "_from_pretrained",
+                        staticmethod(lambda mod, c, kwargs: seen.update(kwargs) or _FakePipe()))
+    monkeypatch.setattr(diffusers.AutoModel, "from_pretrained",
+                        classmethod(lambda cls, source, **kw: vae_calls.append({"source": source, **kw}) or "vae"))
+    wan = ModelCard(id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers", task="text-to-video", backend="diffusers", dtype="bfloat16",
+                    revision="0123abcd", options={"vae_dtype": "float32"})
+    BACKEND.load(wan, Device("cpu", half=True))
+    assert seen["torch_dtype"] is torch.bfloat16 and seen["revision"] == "0123abcd" and seen["vae"] == "vae"
+    assert vae_calls == [{"source": wan.id, "subfolder": "vae", "torch_dtype": torch.float32, "revision": "0123abcd"}]
+
+    seen.clear()
+    sdxl = ModelCard(id="stabilityai/sdxl-turbo", task="text-to-image", backend="diffusers", variant="fp16")
+    BACKEND.load(sdxl, Device("cpu", half=True))
+    assert seen["torch_dtype"] is torch.float16 and seen["variant"] == "fp16" and "revision" not in seen
+
+    seen.clear()
+    BACKEND.load(sdxl, Device())  # full precision on a CPU: no dtype, the variant still picks the files
+    assert "torch_dtype" not in seen and seen["variant"] == "fp16" and "vae" not in seen

@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import re
 import threading
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -353,3 +355,30 @@ def test_v4_visual_question_answering_and_captioning(media_files: dict[str, Path
     model, pipe = scripted("image-to-text", [{"generated_text": "a blue square "}], max_new_tokens=7)
     assert text_of(model.run("image-to-text", {"image": media_files["image"]})) == "a blue square"
     assert pipe.calls[0][1]["generate_kwargs"]["max_new_tokens"] == 7
+
+
+def test_card_precision_and_revision_reach_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from orchestrator.backends import transformers_backend as tb
+
+    seen: dict[str, Any] = {}
+
+    def fake_pipeline(task: str, model: Any = None, dtype: Any = None, **kwargs: Any) -> Any:
+        seen.update(task=task, model=model, dtype=dtype, **kwargs)
+        return SimpleNamespace(model=None)
+
+    real = tb._transformers()
+    monkeypatch.setitem(tb._modules, "transformers", SimpleNamespace(pipeline=fake_pipeline, pipelines=real.pipelines))
+    qwen = ModelCard(id="Qwen/Qwen3-4B-Instruct-2507", task="summarization", backend="transformers", dtype="bfloat16",
+                     revision="cafe1234", options={"pipeline": "text-generation"})
+    BACKEND.load(qwen, Device("cpu", half=True))
+    assert seen["dtype"] is torch.bfloat16 and seen["revision"] == "cafe1234" and seen["trust_remote_code"] is False
+    seen.clear()
+    BACKEND.load(replace(qwen, dtype=""), Device("cpu", half=True))
+    assert seen["dtype"] is torch.float16  # a card naming no dtype gets fp16 on a half device
+    seen.clear()
+    BACKEND.load(replace(qwen, path="/models/qwen"), Device())
+    assert seen["dtype"] is None and "revision" not in seen  # a local copy has no hub revision
+    with pytest.raises(ModelError, match="unknown dtype"):
+        tb.torch_dtype(replace(qwen, dtype="float7"), Device("cpu", half=True))
