@@ -20,11 +20,12 @@ How it plans:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import tasks as registry
+from .content import Resource, clean, order_resources, pick_file
 from .router import QUOTE_TOKEN, Analysis, Mention, TaskRouter, payload, target_language
 from .types import GENERATED_PREFIX, Kind
 
@@ -50,6 +51,59 @@ class _Step:
         return {"id": self.id, "task": self.task, "deps": sorted(set(self.deps)), "args": self.args}
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every step of one request is wired from."""
+
+    text: str
+    analysis: Analysis
+    resources: Sequence[Resource]  # in the order steps should look at them
+    allow_literal_files: bool
+    previous_text: str | None
+    mentions: Sequence[Mention]
+
+
+def _own_span(mention: Mention, ctx: _Context) -> str:
+    """The request's words that belong to ``mention``: from its clause to the next step's clause.
+
+    Positions refer to the masked text, which matches the request only without quoted literals
+    (a quoted step reads its quote anyway): then the whole request is the span.
+    """
+    a = ctx.analysis
+    if a.quotes or len(a.masked) != len(ctx.text):
+        return ctx.text
+    later = [m for m in ctx.mentions if m.start > mention.start]
+    start = a.clauses[mention.clause][0] if a.clauses else 0
+    if not later:
+        end = len(ctx.text)
+    else:
+        nxt = min(later, key=lambda m: m.start)
+        end = a.clauses[nxt.clause][0] if nxt.clause != mention.clause and a.clauses else nxt.start
+    if later or start > 0:
+        return ctx.text[start:end]
+    return ctx.text
+
+
+# Words that chain two steps; without them a consumer named first reads a producer named after it.
+_CHAIN = re.compile(r"then|and|after|[,;.!?]")
+
+
+def _producers_first(mentions: list[Mention], analysis: Analysis) -> list[Mention]:
+    """Move a producer named right after its consumer before it: "an audio file describing what is
+    in the image" is image-to-text, then text-to-speech."""
+    out = list(mentions)
+    for i in range(len(out) - 1):
+        a, b = out[i], out[i + 1]
+        ta, tb = registry.TASKS[a.task], registry.TASKS[b.task]
+        if ta.inputs != ("text",) or tb.output != "text" or "text" in tb.inputs:
+            continue
+        if any(registry.TASKS[m.task].produces("text") for m in out[:i]):
+            continue
+        if not _CHAIN.search(analysis.masked[a.end:b.start]):
+            out[i], out[i + 1] = b, a
+    return out
+
+
 _PARALLEL = re.compile(r"\balso\b|\bas well\b|\bin parallel\b|\bseparately\b|\badditionally\b|\bat the same time\b")
 
 
@@ -60,12 +114,21 @@ class EmbeddedPlanner:
         self.router = router
         self.lexicon = router.lexicon
 
-    def plan(self, text: str, resources: Sequence[tuple[str, Kind]], *,
-             allow_literal_files: bool = False) -> dict[str, Any]:
-        """Plan ``text`` with ``resources`` (``(handle, kind)``, newest first) as the inputs at hand."""
-        analysis = self.lexicon.analyse(text, [k for _, k in resources])
-        audio_at_hand = any(k == "audio" for _, k in resources) or any(k == "audio" for _, k in analysis.files)
-        mentions = list(analysis.mentions)
+    def plan(self, text: str, resources: Sequence[Resource], *, allow_literal_files: bool = False,
+             attached: Collection[str] = (), previous_text: str | None = None,
+             runnable: Collection[str] | None = None) -> dict[str, Any]:
+        """Plan ``text`` with ``resources`` (``(handle, kind)``, newest first) as the inputs at hand.
+
+        ``attached``: the handles that came with this message (they go first, see ``content``);
+        ``previous_text``: the previous turn's text output, for "now say it out loud";
+        ``runnable``: task names a model here can run (None: all). Steps of other tasks are kept
+        in the plan but named in its ``unrunnable`` list, which the caller must not run.
+        """
+        ordered = order_resources(text, resources, attached)
+        analysis = self.lexicon.analyse(text, [k for _, k in ordered])
+        audio_at_hand = any(k in ("audio", "video") for _, k in ordered) or \
+            any(k in ("audio", "video") for _, k in analysis.files)
+        mentions = _producers_first(list(analysis.mentions), analysis)
         if not mentions:
             sims = self.router.similarities(text)
             best = max(sims, key=lambda n: sims[n])
@@ -75,18 +138,24 @@ class EmbeddedPlanner:
                 return {"tasks": []}
             mentions = [Mention(best, 0, len(analysis.masked), 0)]
         steps: list[_Step] = []
+        ctx = _Context(text, analysis, ordered, allow_literal_files, previous_text, mentions)
         for m in mentions:
             if len(steps) >= _MAX_TASKS:
                 break
             # "classify the sentiment of: …" brings its own text: no transcript of an older recording
             if audio_at_hand and payload(text) is None and self._needs_transcript(m, steps, analysis):
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
-                if self._wire(bridge, steps, analysis, text, resources, allow_literal_files):
+                if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
             step = _Step(len(steps) + 1, m.task, m)
-            if self._wire(step, steps, analysis, text, resources, allow_literal_files):
+            if self._wire(step, steps, ctx):
                 steps.append(step)
-        return {"tasks": [s.to_json() for s in steps[:_MAX_TASKS]]}
+        out: dict[str, Any] = {"tasks": [s.to_json() for s in steps[:_MAX_TASKS]]}
+        if runnable is not None:
+            missing = sorted({s.task for s in steps[:_MAX_TASKS]} - set(runnable))
+            if missing:
+                out["unrunnable"] = missing
+        return out
 
     @staticmethod
     def _needs_transcript(mention: Mention, earlier: list[_Step], analysis: Analysis) -> bool:
@@ -104,9 +173,9 @@ class EmbeddedPlanner:
         cs, ce = analysis.clauses[mention.clause]
         return QUOTE_TOKEN not in analysis.masked[cs:ce]
 
-    def _wire(self, step: _Step, earlier: list[_Step], analysis: Analysis, text: str,
-              resources: Sequence[tuple[str, Kind]], allow_literal_files: bool) -> bool:
+    def _wire(self, step: _Step, earlier: list[_Step], ctx: _Context) -> bool:
         """Fill ``step.args``/``deps``; False when a required file input is nowhere to be found."""
+        analysis, text = ctx.analysis, ctx.text
         task = registry.TASKS[step.task]
         prev = earlier[-1] if earlier else None
         # "detect the objects and also estimate the depth": a parallel step reads the same file
@@ -121,7 +190,7 @@ class EmbeddedPlanner:
             if source is not None:
                 self._use(step, kind, source)
                 continue
-            value = self._file(kind, step.mention, analysis, resources, allow_literal_files)
+            value = self._file(kind, step.mention, analysis, ctx.resources, ctx.allow_literal_files)
             if value is None:
                 return False
             step.args[kind] = value
@@ -149,7 +218,10 @@ class EmbeddedPlanner:
                 elif source is not None:
                     self._use(step, "text", source)
                 else:
-                    step.args["text"] = quote or text
+                    own = quote or self._content(step, ctx)
+                    if own is None:
+                        return False  # "say it out loud" with nothing said before: nothing to read
+                    step.args["text"] = own
         elif task.accepts("text"):
             # Optional instruction (image-to-image): the preceding text step, else the request.
             if prev is not None and prev.output == "text":
@@ -167,9 +239,22 @@ class EmbeddedPlanner:
         step.args[key] = f"{GENERATED_PREFIX}{source.id}"
         step.deps.append(source.id)
 
+    def _content(self, step: _Step, ctx: _Context) -> str | None:
+        """The words a text-only step reads once its framing is stripped (``content`` module); the
+        previous turn's text when only a pronoun is left; None when that is wanted and missing."""
+        span = _own_span(step.mention, ctx)
+        found = self.lexicon.framing.content(step.task, span)
+        if found == "":
+            return ctx.previous_text
+        if found is None:
+            found = clean(span) if span is not ctx.text else None
+            if found is not None and len(found.split()) < 2:
+                found = None
+        return found or ctx.text
+
     def _file(self, kind: Kind, mention: Mention, analysis: Analysis,
-              resources: Sequence[tuple[str, Kind]], allow_literal_files: bool) -> str | None:
-        handle = next((h for h, k in resources if k == kind), None)
+              resources: Sequence[Resource], allow_literal_files: bool) -> str | None:
+        handle = pick_file(kind, resources)
         if handle is not None or not allow_literal_files:
             return handle
         named = [(pos, name) for pos, (name, k) in zip(analysis.file_positions, analysis.files, strict=True)

@@ -22,7 +22,7 @@ a shared 2-core box, mostly importing torch and transformers).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources as pkg_resources
@@ -32,6 +32,7 @@ import numpy as np
 import yaml
 
 from . import tasks as registry
+from .content import Framing, Resource, has_kind, order_resources, pick_file
 from .embeddings import Embedder, MiniLMEmbedder, OnnxMiniLMEmbedder, default_embedder
 from .types import FILE_KINDS, Kind
 
@@ -132,6 +133,7 @@ class Lexicon:
             for c in spec.get("cues", []):
                 cues.append(_Cue(re.compile(c["pattern"]), float(c["priority"]), name))
         self.cues = cues
+        self.framing = Framing(data.get("framing", {}))
 
     @classmethod
     def packaged(cls) -> Lexicon:
@@ -296,18 +298,19 @@ class TaskRouter:
             needs = _file_inputs(name)
             prior = 0.0
             if needs:
-                prior = w["kind_match"] if all(k in attachment_kinds for k in needs) else -w["kind_missing"]
+                prior = w["kind_match"] if all(has_kind(k, attachment_kinds) for k in needs) else -w["kind_missing"]
             combined[name] = sim + prior + (w["cue"] if name in cue_tasks else 0.0)
         return combined, sims, analysis
 
-    def route(self, text: str, attachment_kinds: Sequence[Kind]) -> Route:
-        """Pick one task for ``text``; ``accepted`` only when it is clearly one task, inputs at hand."""
+    def route(self, text: str, attachment_kinds: Sequence[Kind], runnable: Collection[str] | None = None) -> Route:
+        """Pick one task for ``text``; ``accepted`` only when it is clearly one task, inputs at hand, and
+        (when ``runnable`` is given) a model here can run it: otherwise the full planner decides."""
         combined, sims, analysis = self.scores(text, attachment_kinds)
         ranked = sorted(combined, key=lambda n: combined[n], reverse=True)
         top, runner = ranked[0], (ranked[1] if len(ranked) > 1 else None)
         margin = combined[top] - (combined[runner] if runner else 0.0)
         confidence = max(0.0, min(1.0, margin))
-        missing = [k for k in _file_inputs(top) if k not in attachment_kinds]
+        missing = [k for k in _file_inputs(top) if not has_kind(k, attachment_kinds)]
         if len(set(analysis.tasks)) > 1:
             reason, ok = f"several tasks mentioned: {', '.join(analysis.tasks)}", False
         elif analysis.multi_step:
@@ -316,38 +319,65 @@ class TaskRouter:
             reason, ok = "no task mentioned", False
         elif missing:
             reason, ok = f"{top} needs an attached {missing[0]}", False
+        elif runnable is not None and top not in runnable:
+            reason, ok = f"no model here can run {top}", False
         elif margin < self.threshold:
             reason, ok = f"margin {margin:.2f} over {runner} is below {self.threshold:.2f}", False
         else:
             reason, ok = f"margin {margin:.2f} over {runner}", True
         return Route(top, confidence, ok, reason, runner)
 
-    def plan(self, text: str, resources: Sequence[tuple[str, Kind]]) -> dict[str, Any] | None:
+    def plan(self, text: str, resources: Sequence[Resource], *, attached: Collection[str] = (),
+             previous_text: str | None = None, runnable: Collection[str] | None = None) -> dict[str, Any] | None:
         """A one-task raw plan when the route is accepted, else ``None``.
 
-        ``resources`` are ``(handle, kind)`` pairs, newest first; each file input is wired to the
-        newest resource of its kind. The text input of a text-only task is what the request is
-        about: its one quoted literal, else what follows "…: ", else the whole request (which is
-        also the question of a task that reads a file). A translation also gets the target
-        language as ``context`` when the request names one.
+        ``resources`` are ``(handle, kind)`` pairs, newest first, ``attached`` the handles that came
+        with this message: each file input is wired to the file ``content.order_resources`` puts
+        first. The text input of a text-only task is its content (see ``step_text``); a file task's
+        text is the request itself (the question about the file). A translation also gets the
+        target language as ``context`` when the request names one. ``runnable`` (task names with a
+        model here; None: all) makes the fast path decline a task it could not run.
         """
-        route = self.route(text, [k for _, k in resources])
+        ordered = order_resources(text, resources, attached)
+        route = self.route(text, [k for _, k in ordered], runnable)
         if not route.accepted:
             return None
         task = registry.TASKS[route.task]
         args: dict[str, str] = {}
         quotes = self.lexicon.mask(text)[1]
-        subject = (quotes[0] if len(quotes) == 1 else None) or payload(text)
         for kind in task.inputs:
             if kind == "text":
-                args["text"] = subject if subject and task.inputs == ("text",) else text
+                args["text"] = text
+                if task.inputs == ("text",):
+                    subject = step_text(self.lexicon, route.task, text, quotes, previous_text)
+                    if subject is None:
+                        return None  # "say it out loud" with nothing said before: let the planner decide
+                    args["text"] = subject
             else:
-                args[kind] = next(h for h, k in resources if k == kind)
+                handle = pick_file(kind, ordered)
+                if handle is None:
+                    return None
+                args[kind] = handle
         if route.task == "translation" and (lang := target_language(self.lexicon.mask(text)[0])):
             args["context"] = lang
         if route.task in ("sentence-similarity", "question-answering") and len(quotes) >= 2:
             args["text"], args["context"] = quotes[0], quotes[1]  # the two sentences; the question, the passage
         return {"tasks": [{"id": 1, "task": route.task, "deps": [], "args": args}]}
+
+
+def step_text(lexicon: Lexicon, task: str, text: str, quotes: Sequence[str], previous_text: str | None) -> str | None:
+    """The text a text-only step reads: its one quoted literal, else what follows "…: ", else the
+    content left once the task's framing is stripped; the previous turn's text when only a pronoun
+    is left ("now say it out loud"), None when that is wanted but there is none; else the request."""
+    if len(quotes) == 1:
+        return quotes[0]
+    after_colon = payload(text)
+    if after_colon:
+        return after_colon
+    content = lexicon.framing.content(task, text)
+    if content == "":
+        return previous_text
+    return content or text
 
 
 def payload(text: str) -> str | None:

@@ -172,7 +172,7 @@ def _check_arg(t: PlanTask, key: str, value: str, by_id: Mapping[int, PlanTask],
         kind = handles.get(value)
         if kind is None:
             return [f"{where}: {value} is not an artifact of this conversation"]
-        if kind != want:
+        if kind != want and not (want == "audio" and kind == "video"):  # a video's audio track
             return [f"{where}: {key!r} needs {want}, but {value} is {kind}"]
         return []
     if want in FILE_KINDS and not allow_literal_files:

@@ -45,7 +45,7 @@ def test_image_chain_and_fan_out(planner: EmbeddedPlanner) -> None:
     text = "Generate an image of a red car, then estimate its depth and detect the objects in it."
     tasks = _check(planner.plan(text, []))
     assert [t["task"] for t in tasks] == ["text-to-image", "depth-estimation", "object-detection"]
-    assert tasks[0]["args"] == {"text": text}
+    assert tasks[0]["args"] == {"text": "a red car"}  # the picture's content, not the whole request
     # A chain: each image consumer takes the nearest earlier image.
     assert tasks[1]["deps"] == [1] and tasks[2]["deps"] == [2]
     # "also" makes a parallel step: detection reads the generated image, not the depth map.

@@ -1,0 +1,107 @@
+"""What a planned step reads: the right file and the right words (shared by both zero-LLM planners).
+
+* **The right file** (``order_resources``): the files attached to *this* message come first. An
+  earlier artifact of the conversation goes first only when the request refers back to one
+  ("the image you made", "that recording", "again"); otherwise it is used only when nothing of
+  the needed kind is attached. ``pick_file`` takes the first resource of the kind a step needs;
+  a video stands in for audio (its audio track), never the other way round.
+* **The right words** (``Framing.content``): a step gets its content, not the request's framing:
+  "say hello world out loud" speaks "hello world", "make me a picture of a red car, please"
+  prompts "a red car". The patterns are data (``router.yaml``, ``framing``): per task, regular
+  expressions whose group ``c`` is the content. When what is left is only a pronoun ("say it out
+  loud"), the step reads the previous turn's text output instead (``PREVIOUS_TEXT`` marks it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from .types import Kind
+
+Resource = tuple[str, Kind]
+
+# The request points at an earlier file rather than the one it brings.
+_BACK_REF = re.compile(
+    r"\b(?:you(?: just)? (?:made|created|generated|produced|drew|drawn|rendered|transcribed|sent|gave|returned|edited)"
+    r"|(?:that|those|the (?:previous|last|earlier|same|generated|new|edited|resulting|first|second)|your)"
+    r" (?:[\w-]+ )?(?:image|picture|photo|pic|drawing|recording|audio|clip|sound|voice|file|video|one|result|output)s?"
+    r"|from (?:before|earlier|the last turn)|(?:made|generated|created) (?:earlier|before|just now)"
+    r"|earlier|previous(?:ly)?|again)\b",
+    re.IGNORECASE,
+)
+
+# What is left of a request when it names no content of its own ("say it out loud").
+_PRONOUN = re.compile(
+    r"^(?:(?:now|then|and|ok(?:ay)?|please|pls|just|also)\s+)*"
+    r"(?:it|this|that|them|those|these|the (?:text|result|answer|output|transcript(?:ion)?|caption|summary|translation|"
+    r"words|reply|response|same)|what (?:you|it) (?:said|says|wrote|found|read)|your (?:answer|reply|response|result)"
+    r"|(?:this|that) (?:text|answer|result|one))?"
+    r"(?:\s+(?:please|again|too|as well|for me|now))*$",
+    re.IGNORECASE,
+)
+
+PREVIOUS_TEXT = "previous:text"  # evaluation's name for the previous turn's text output
+
+_TRAILING = re.compile(r"(?:[\s,;:.!?]+|\s+(?:please|pls|plz|thanks|thank you|for me|if you can|if possible|now|and|then"
+                       r"|and then|so|ok|okay)\b)+$",
+                       re.IGNORECASE)
+_LEADING = re.compile(r"^(?:[\s,;:]+|(?:the following|following)\s*:?\s*)+", re.IGNORECASE)
+
+
+def refers_back(text: str) -> bool:
+    """True when the request points at an earlier artifact ("the picture you made", "that recording")."""
+    return bool(_BACK_REF.search(text))
+
+
+def order_resources(text: str, resources: Sequence[Resource], attached: Collection[str]) -> list[Resource]:
+    """``resources`` (newest first) in the order a step should look at them (see the module docstring)."""
+    fresh = [r for r in resources if r[0] in attached]
+    older = [r for r in resources if r[0] not in attached]
+    return older + fresh if fresh and refers_back(text) else fresh + older
+
+
+def pick_file(kind: Kind, resources: Sequence[Resource]) -> str | None:
+    """The first resource of ``kind``; for audio, a video's audio track when no audio is at hand."""
+    found = next((h for h, k in resources if k == kind), None)
+    if found is None and kind == "audio":
+        found = next((h for h, k in resources if k == "video"), None)
+    return found
+
+
+def has_kind(kind: Kind, kinds: Collection[str]) -> bool:
+    return kind in kinds or (kind == "audio" and "video" in kinds)
+
+
+def clean(span: str) -> str:
+    """Trim politeness, punctuation and a leading "the following:" from an extracted span."""
+    out = _LEADING.sub("", span.strip())
+    previous = None
+    while previous != out:
+        previous = out
+        out = _TRAILING.sub("", out).strip()
+    return out.strip(" \"'“”‘’")
+
+
+def is_pronoun(span: str) -> bool:
+    return not span.strip() or bool(_PRONOUN.match(span.strip(" .!?,")))
+
+
+class Framing:
+    """Per-task framing patterns from ``router.yaml`` (``framing``: task → list of regexes with group ``c``)."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.patterns: dict[str, list[re.Pattern[str]]] = {
+            task: [re.compile(p, re.IGNORECASE) for p in pats] for task, pats in (data or {}).items()}
+
+    def content(self, task: str, text: str) -> str | None:
+        """The content ``text`` gives ``task`` once the framing is stripped; "" when only a pronoun is
+        left (the step should read an earlier output); None when no pattern recognises the framing."""
+        for pat in self.patterns.get(task, ()):
+            m = pat.search(text)
+            if m is None:
+                continue
+            span = clean(m.group("c"))
+            return "" if is_pronoun(span) else span
+        return None
