@@ -25,8 +25,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import tasks as registry
-from .content import Resource, clean, order_resources, pick_file
-from .router import QUOTE_TOKEN, Analysis, Mention, TaskRouter, payload, target_language
+from .content import Resource, clean, order_resources, pick_file, refers_back
+from .router import (
+    QUOTE_TOKEN,
+    Analysis,
+    Mention,
+    TaskRouter,
+    controlnet_steps,
+    file_question,
+    labels,
+    payload,
+    question_and_passage,
+    target_language,
+)
 from .types import GENERATED_PREFIX, Kind
 
 _MAX_TASKS = 12  # the validator's limit
@@ -85,7 +96,7 @@ def _own_span(mention: Mention, ctx: _Context) -> str:
 
 
 # Words that chain two steps; without them a consumer named first reads a producer named after it.
-_CHAIN = re.compile(r"then|and|after|[,;.!?]")
+_CHAIN = re.compile(r"\bthen\b|\band\b|\bafter\b|[,;.!?]")
 
 
 def _producers_first(mentions: list[Mention], analysis: Analysis) -> list[Mention]:
@@ -128,7 +139,12 @@ class EmbeddedPlanner:
         analysis = self.lexicon.analyse(text, [k for _, k in ordered])
         audio_at_hand = any(k in ("audio", "video") for _, k in ordered) or \
             any(k in ("audio", "video") for _, k in analysis.files)
-        mentions = _producers_first(list(analysis.mentions), analysis)
+        image_at_hand = any(k == "image" for _, k in ordered) or any(k == "image" for _, k in analysis.files)
+        mentions = _producers_first(controlnet_steps(analysis, image_at_hand), analysis)
+        fresh = [k for h, k in ordered if h in attached] or ([k for _, k in ordered] if refers_back(text) else [])
+        asked = file_question(self.lexicon, analysis, text, fresh)
+        if not mentions and asked is not None:
+            mentions = [Mention(asked, 0, len(analysis.masked), 0)]
         if not mentions:
             sims = self.router.similarities(text)
             best = max(sims, key=lambda n: sims[n])
@@ -202,21 +218,33 @@ class EmbeddedPlanner:
                 # the preceding text step (a transcript, a translation) asks it.
                 if quote is None and prev is not None and prev.output == "text":
                     self._use(step, "text", prev)
+                elif step.task.endswith("-text-to-image"):
+                    step.args["text"] = quote or self.lexicon.framing.content("controlnet", _own_span(
+                        step.mention, ctx)) or self.lexicon.framing.content("controlnet", text) or text
                 else:
                     step.args["text"] = quote or text
             else:
                 source = next((s for s in reversed(earlier) if s.produces("text")), None)
+                attached_text = pick_file("text", ctx.resources)
                 if step.task == "question-answering":
-                    # Passage from the earlier step, question from the request.
-                    step.args["text"] = quote or text
+                    # Passage from the earlier step (or an attached text), question from the request.
+                    qp = question_and_passage(text) if source is None else None
+                    if qp is not None:
+                        step.args["text"], step.args["context"] = qp
+                    else:
+                        step.args["text"] = quote or text
                     if source is not None:
                         self._use(step, "context", source)
+                    elif attached_text is not None and qp is None:
+                        step.args["context"] = attached_text
                 elif quote is not None and source is not None and parallel and \
                         self._quote_in_clause(step.mention, analysis):
                     # "…, and also say 'good morning' out loud": its own literal, not the step before.
                     step.args["text"] = quote
                 elif source is not None:
                     self._use(step, "text", source)
+                elif attached_text is not None and quote is None:
+                    step.args["text"] = attached_text  # "summarize the attached report"
                 else:
                     own = quote or self._content(step, ctx)
                     if own is None:
@@ -229,7 +257,7 @@ class EmbeddedPlanner:
             else:
                 step.args["text"] = quote or text
         if task.accepts("context") and "context" not in step.args:
-            context = self._context(step, analysis, quote)
+            context = self._context(step, analysis, quote, text)
             if context:
                 step.args["context"] = context
         return True
@@ -245,7 +273,8 @@ class EmbeddedPlanner:
         span = _own_span(step.mention, ctx)
         found = self.lexicon.framing.content(step.task, span)
         if found == "":
-            return ctx.previous_text
+            # "it": a literal this request quoted earlier, else the previous turn's answer
+            return ctx.analysis.quotes[-1] if ctx.analysis.quotes else ctx.previous_text
         if found is None:
             found = clean(span) if span is not ctx.text else None
             if found is not None and len(found.split()) < 2:
@@ -281,7 +310,7 @@ class EmbeddedPlanner:
         cs, ce = analysis.clauses[mention.clause] if analysis.clauses else (0, len(analysis.masked))
         return any(cs <= m.start() < ce for m in re.finditer(re.escape(QUOTE_TOKEN), analysis.masked))
 
-    def _context(self, step: _Step, analysis: Analysis, quote: str | None) -> str | None:
+    def _context(self, step: _Step, analysis: Analysis, quote: str | None, text: str) -> str | None:
         """The second text of a task: target language, the other sentence, the QA passage."""
         if step.task == "translation":
             return target_language(analysis.masked, step.mention.start)
@@ -291,4 +320,6 @@ class EmbeddedPlanner:
         if step.task == "question-answering":
             others = [q for q in analysis.quotes if q != quote]
             return others[0] if others else None
+        if step.task == "zero-shot-classification":
+            return labels(text)
         return None

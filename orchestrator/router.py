@@ -32,7 +32,7 @@ import numpy as np
 import yaml
 
 from . import tasks as registry
-from .content import Framing, Resource, has_kind, order_resources, pick_file
+from .content import Framing, Resource, clean, has_kind, order_resources, pick_file, refers_back
 from .embeddings import Embedder, MiniLMEmbedder, OnnxMiniLMEmbedder, default_embedder
 from .types import FILE_KINDS, Kind
 
@@ -339,7 +339,16 @@ class TaskRouter:
         model here; None: all) makes the fast path decline a task it could not run.
         """
         ordered = order_resources(text, resources, attached)
-        route = self.route(text, [k for _, k in ordered], runnable)
+        kinds = [k for _, k in ordered]
+        analysis = self.lexicon.analyse(text, kinds)
+        fresh = [k for h, k in ordered if h in attached] or (kinds if refers_back(text) else [])
+        asked = file_question(self.lexicon, analysis, text, fresh)
+        if controlnet_steps(analysis, "image" in kinds) != list(analysis.mentions):
+            return None  # guided generation: the embedded planner resolves it
+        if asked is not None:
+            route = Route(asked, 1.0, runnable is None or asked in runnable, "a question about the attached image", None)
+        else:
+            route = self.route(text, kinds, runnable)
         if not route.accepted:
             return None
         task = registry.TASKS[route.task]
@@ -350,6 +359,9 @@ class TaskRouter:
                 args["text"] = text
                 if task.inputs == ("text",):
                     subject = step_text(self.lexicon, route.task, text, quotes, previous_text)
+                    attached_text = pick_file("text", ordered)
+                    if attached_text is not None and not quotes and payload(text) is None:
+                        subject = attached_text  # "summarize the attached report"
                     if subject is None:
                         return None  # "say it out loud" with nothing said before: let the planner decide
                     args["text"] = subject
@@ -360,24 +372,172 @@ class TaskRouter:
                 args[kind] = handle
         if route.task == "translation" and (lang := target_language(self.lexicon.mask(text)[0])):
             args["context"] = lang
-        if route.task in ("sentence-similarity", "question-answering") and len(quotes) >= 2:
-            args["text"], args["context"] = quotes[0], quotes[1]  # the two sentences; the question, the passage
+        if route.task == "sentence-similarity" and len(quotes) >= 2:
+            args["text"], args["context"] = quotes[0], quotes[1]  # the two sentences
+        if route.task == "question-answering" and (qp := question_and_passage(text)):
+            args["text"], args["context"] = qp
+        if route.task == "zero-shot-classification" and (found := labels(text)):
+            args["context"] = found
         return {"tasks": [{"id": 1, "task": route.task, "deps": [], "args": args}]}
 
 
+_QUESTION_SHAPE = re.compile(r"\?\s*$|^(?:who|what|whats|when|where|which|why|how|is|are|does|do|did|can|could|was|were|"
+                             r"has|have)\b", re.IGNORECASE)
+
+
+def file_question(lexicon: Lexicon, analysis: Analysis, text: str, fresh_kinds: Sequence[str]) -> str | None:
+    """A question that names no task, asked with an image at hand, is about that image: visual
+    question answering, or document QA when it names a document ("what's the due date on the bill?")."""
+    if analysis.tasks or not _QUESTION_SHAPE.search(text.strip()):
+        return None
+    if not fresh_kinds and len(analysis.quotes) == 1:
+        # "Based on this text: '…' When was it built?": a question about the quoted passage
+        qp = question_and_passage(text)
+        return "question-answering" if qp is not None and text.rstrip().endswith("?") and qp[0] else None
+    if not fresh_kinds or fresh_kinds[0] != "image":
+        return None
+    return "document-question-answering" if lexicon.kind_nouns["document"].search(analysis.masked) \
+        else "visual-question-answering"
+
+
+# ControlNet families: the words that name a control map, most specific first.
+_FAMILIES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(p)) for name, p in (
+    ("hed", r"\bhed\b|\bsoft[- ]edges?\b|\bholistic"),
+    ("mlsd", r"\bm-?lsd\b|\bstraight lines?\b|\bline segments?\b|\blines\b"),
+    ("openpose", r"\bopen ?pose\b|\bposes?\b|\bskeleton\b"),
+    ("scribble", r"\bscribbl\w*|\bdoodle\b"),
+    ("canny", r"\bcanny\b|\bedges?\b|\boutlines?\b"),
+    ("depth", r"\bdepth\b"),
+    ("seg", r"\bseg\b|\bsegmentation\b"),
+))
+_CONTROL_LIKE = {"depth-estimation": "depth", "image-segmentation": "seg"}
+_GENERATE = re.compile(r"\b(?:generat\w*|creat\w*|render\w*|draw\w*|paint\w*|design\w*)\b|\bmake (?:it|this|that) (?:into )?an?\b"
+                       r"|\binto an? (?!(?:\w+ )?(?:scribble|outline|sketch|map|mask|skeleton|edge))")
+_EXTRACT = re.compile(r"\b(?:extract|get|detect|find|compute|estimate|trace|produce|give me|make (?:a|an|the) (?:\w+ )?(?:map|skeleton))\w*\b")
+
+
+def controlnet_steps(analysis: Analysis, image_at_hand: bool) -> list[Mention]:
+    """The mentions with ControlNet generation resolved: a picture made *following* a control map
+    ("draw a ballerina in the pose from this photo", "turn my scribble into a house") is one
+    ``{family}-text-to-image`` step, or two ("extract the pose, then generate a superhero in it")
+    when the map is extracted as a step of its own. Other requests come back unchanged."""
+    mentions = list(analysis.mentions)
+    if not image_at_hand:
+        return mentions
+    masked = analysis.masked
+    control = [m for m in mentions if m.task.endswith("-control") or m.task in _CONTROL_LIKE]
+    others = [m for m in mentions if m not in control and m.task not in ("text-to-image", "image-to-image")]
+    fam: str | None = None
+    for name, pat in _FAMILIES:
+        for fm in pat.finditer(masked):
+            if not any(o.start <= fm.start() < o.end for o in others):
+                fam = name
+                break
+        if fam:
+            break
+    if fam is None:
+        return mentions
+    if fam in ("depth", "seg") and not re.search(
+            r"\b(?:depth|seg|segmentation) (?:map|layout|guid\w*|condition\w*|control)|\b(?:depth|layout) of (?:this|the|that) (?:scene|photo|picture|image|room)", masked):
+        return mentions  # depth and segmentation are tasks of their own unless a map guides a picture
+    gens = [m for m in mentions if m.task in ("text-to-image", "image-to-image")]
+    spans = [(m.start, m.end) for m in control]
+    fam_pat = dict(_FAMILIES)[fam]
+    # "create a depth map" makes the map itself: a generation word must not have the map as its object
+    gen_word = next((g for g in _GENERATE.finditer(masked) if not any(s <= g.start() < e for s, e in spans)
+                     and not fam_pat.search(masked[g.end():g.end() + 25])
+                     and not re.match(r"\s+(?:an? |the )?(?:\w+ )?(?:map|mask)", masked[g.end():])), None)
+    if not gens and gen_word is None:
+        return mentions
+    c = next((m for m in control if (m.task == f"{fam}-control" or _CONTROL_LIKE.get(m.task) == fam)), None)
+    g = gens[0] if gens else None
+    if c is not None and g is not None and g.start < c.start and g.clause != c.clause:
+        return mentions  # "draw a village, then estimate its depth": a picture, then its depth
+    if c is None and g is None:
+        return mentions
+    at = g.start if g is not None else (gen_word.start() if gen_word is not None else 0)
+    clause = g.clause if g is not None else next(
+        (i for i, (cs, ce) in enumerate(analysis.clauses) if cs <= at < ce), len(analysis.clauses) - 1)
+    made = Mention(f"{fam}-text-to-image", at, g.end if g is not None else at + 1, clause)
+    out = [m for m in mentions if m is not g and m is not c]
+    two_step = c is not None and c.clause != clause and bool(
+        _EXTRACT.search(masked, analysis.clauses[c.clause][0], c.end))
+    if two_step and c is not None:
+        kept = Mention(f"{fam}-control", c.start, c.end, c.clause) if c.task in _CONTROL_LIKE else c
+        out.append(kept)
+    out.append(made)
+    return sorted(out, key=lambda m: m.start)
+
+
 def step_text(lexicon: Lexicon, task: str, text: str, quotes: Sequence[str], previous_text: str | None) -> str | None:
-    """The text a text-only step reads: its one quoted literal, else what follows "…: ", else the
-    content left once the task's framing is stripped; the previous turn's text when only a pronoun
-    is left ("now say it out loud"), None when that is wanted but there is none; else the request."""
+    """The text a text-only step reads: its one quoted literal, else the content left once the
+    task's framing is stripped, else what follows "…: "; the previous turn's text when only a
+    pronoun is left ("now say it out loud"), None when that is wanted but there is none; else the
+    request itself."""
     if len(quotes) == 1:
         return quotes[0]
+    content = lexicon.framing.content(task, text)
+    if content:
+        return content
     after_colon = payload(text)
     if after_colon:
         return after_colon
-    content = lexicon.framing.content(task, text)
     if content == "":
         return previous_text
-    return content or text
+    return text
+
+
+_QUESTION_LABEL = re.compile(r"^\W*(?:and |so |then )?(?:question|q|answer(?: this)?|tell me)?\s*[:,-]?\s*", re.IGNORECASE)
+_FRAME_BEFORE = re.compile(r"^(?:please )?(?:read (?:this|it)|look at (?:this|it))(?: and)?\s+|(?:\s*(?:using|from|in|based on|"
+                           r"given|according to) (?:this|the|that) (?:text|passage|paragraph|context))?\s*[:,]?\s*$",
+                           re.IGNORECASE)
+_WH = re.compile(r"\b(?:who|what|when|where|which|why|how|is|are|does|do|did|can|was|were)\b", re.IGNORECASE)
+
+
+def question_and_passage(text: str) -> tuple[str, str] | None:
+    """A QA request's question and passage: with two quoted literals, the one asked ("?", or after
+    "question") and the other; with one, the quote is the passage and the question is the request's
+    own words after it (else before it), framing removed. None without a quote."""
+    found = [m for m in _QUOTE_RE.finditer(text)]
+    if not found:
+        return None
+    inner = [next(g for g in m.groups() if g is not None) for m in found]
+    if len(found) >= 2:
+        a, b = inner[0], inner[1]
+        asked_b = b.rstrip().endswith("?") or re.search(r"\bquestion\W*$", text[found[0].end():found[1].start()], re.I)
+        asked_a = a.rstrip().endswith("?") or re.search(r"\bquestion\W*$", text[:found[0].start()], re.I)
+        q, ctx = (b, a) if asked_b and not asked_a else (a, b)
+        return clean(q), clean(ctx)
+    m = found[0]
+    after = _QUESTION_LABEL.sub("", text[m.end():]).strip()
+    before = text[:m.start()]
+    if after and ("?" in after or _WH.search(after)):
+        question = after
+    else:
+        question = _FRAME_BEFORE.sub("", before.strip()).strip()
+        question = re.sub(r"^(?:answer|question)\s*:?\s*", "", question, flags=re.IGNORECASE)
+    return clean(question), clean(inner[0])
+
+
+_LABEL_KEY = re.compile(r"\b(?:about|as|into|under|to|of|with|between|fits?|is it|a|an|is|categories|labels|topics?|classes)\b",
+                        re.IGNORECASE)
+
+
+def labels(text: str) -> str | None:
+    """Zero-shot labels listed in a request ("… about sports, politics or business?") as "a, b, c"."""
+    rest = _QUOTE_RE.sub(" | ", text)
+    segments = [seg for seg in re.split(r"[|:?!;]", rest) if " or " in f" {seg} " or seg.count(",") >= 2]
+    if not segments:
+        return None
+    seg = segments[-1]
+    keys = list(_LABEL_KEY.finditer(seg))
+    if keys and " or " in seg and not seg[keys[-1].end():].strip().startswith(("or", ",")):
+        seg = seg[keys[-1].end():]
+    elif keys and seg.count(",") >= 2:
+        seg = seg[keys[-1].end():] if "," in seg[keys[-1].end():] else seg
+    parts = [re.sub(r"^(?:an?|the)\s+", "", p.strip(" .'\"")) for p in re.split(r",|\bor\b", seg)]
+    parts = [p for p in parts if p]
+    return ", ".join(parts) if len(parts) >= 2 else None
 
 
 def payload(text: str) -> str | None:
