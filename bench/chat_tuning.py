@@ -77,9 +77,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suite", type=Path, default=SUITE)
     ap.add_argument("--report", action="store_true", help="score both halves, print no misses")
+    ap.add_argument("--dev", action="store_true", help="the development set (bench/chat_dev.jsonl) instead")
     args = ap.parse_args()
     records = load_records(args.suite)
     planner = product_planner(TaskRouter.load())
+    if args.dev:
+        print("Development set (tuning only)")
+        asyncio.run(evaluate(planner, load_records(SUITE.with_name("chat_dev.jsonl")), show_misses=True))
+        return
     print("Tuning half (even ids)")
     asyncio.run(evaluate(planner, split_half(records, "tune"), show_misses=not args.report))
     if args.report:

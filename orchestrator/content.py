@@ -25,7 +25,7 @@ Resource = tuple[str, Kind]
 # The request points at an earlier file rather than the one it brings.
 _BACK_REF = re.compile(
     r"\b(?:you(?: just)? (?:made|created|generated|produced|drew|drawn|rendered|transcribed|sent|gave|returned|edited)"
-    r"|(?:that|those|the (?:previous|last|earlier|same|generated|new|edited|resulting|first|second)|your)"
+    r"|(?:that|those|the (?:previous|last|earlier|same|generated|edited|resulting|old|other)|your)"
     r" (?:[\w-]+ )?(?:image|picture|photo|pic|drawing|recording|audio|clip|sound|voice|file|video|one|result|output)s?"
     r"|from (?:before|earlier|the last turn)|(?:made|generated|created) (?:earlier|before|just now)"
     r"|earlier|previous(?:ly)?|again)\b",
@@ -36,7 +36,8 @@ _BACK_REF = re.compile(
 _PRONOUN = re.compile(
     r"^(?:(?:now|then|and|ok(?:ay)?|please|pls|just|also)\s+)*"
     r"(?:it|this|that|them|those|these|the (?:text|result|answer|output|transcript(?:ion)?|caption|summary|translation|"
-    r"words|reply|response|same)|what (?:you|it) (?:said|says|wrote|found|read)|your (?:answer|reply|response|result)"
+    r"words|reply|response|same)|what (?:you|it) (?:just )?(?:said|says|wrote|found|read|told me|answered)"
+    r"|(?:your|the) (?:last |previous |latest )?(?:answer|reply|response|result|message|output)"
     r"|(?:this|that) (?:text|answer|result|one))?"
     r"(?:\s+(?:please|again|too|as well|for me|now))*$",
     re.IGNORECASE,
@@ -47,7 +48,11 @@ PREVIOUS_TEXT = "previous:text"  # evaluation's name for the previous turn's tex
 _TRAILING = re.compile(r"(?:[\s,;:.!?]+|\s+(?:please|pls|plz|thanks|thank you|for me|if you can|if possible|now|and|then"
                        r"|and then|so|ok|okay)\b)+$",
                        re.IGNORECASE)
-_LEADING = re.compile(r"^(?:[\s,;:]+|(?:the following|following)\s*:?\s*)+", re.IGNORECASE)
+_LEADING = re.compile(r"^(?:[\s,;:]+|(?:the following|following)\s*:?\s*|the (?:words?|phrase|sentence|line)\s*:?\s+(?=\S))+",
+                      re.IGNORECASE)
+# A request that is a verb and its object ("summarize what you just said"): the object, for the pronoun check.
+_VERB_OBJECT = re.compile(r"^\W*(?:(?:please|pls|now|ok|and|then|can you|could you|would you)\s+)*\w+\s+(?P<c>.+?)[\s.!?]*$",
+                          re.IGNORECASE)
 
 
 def refers_back(text: str) -> bool:
@@ -64,10 +69,8 @@ def order_resources(text: str, resources: Sequence[Resource], attached: Collecti
 
 def pick_file(kind: Kind, resources: Sequence[Resource]) -> str | None:
     """The first resource of ``kind``; for audio, a video's audio track when no audio is at hand."""
-    found = next((h for h, k in resources if k == kind), None)
-    if found is None and kind == "audio":
-        found = next((h for h, k in resources if k == "video"), None)
-    return found
+    fits = ("audio", "video") if kind == "audio" else (kind,)
+    return next((h for h, k in resources if k in fits), None)
 
 
 def has_kind(kind: Kind, kinds: Collection[str]) -> bool:
@@ -104,4 +107,5 @@ class Framing:
                 continue
             span = clean(m.group("c"))
             return "" if is_pronoun(span) else span
-        return None
+        m = _VERB_OBJECT.match(text)
+        return "" if m is not None and is_pronoun(clean(m.group("c"))) else None

@@ -38,7 +38,7 @@ from .types import FILE_KINDS, Kind
 
 QUOTE_TOKEN = "«q»"
 _QUOTE_RE = re.compile(
-    r"(?<![\w])'(?P<s>[^']*?\S)'(?![\w])|\"(?P<d>[^\"]+)\"|“(?P<c>[^”]+)”|‘(?P<a>[^’]+)’(?![\w])"
+    r"(?<![\w])'(?P<s>(?:[^']|(?<=\w)'(?=\w))*?\S)'(?![\w])|\"(?P<d>[^\"]+)\"|“(?P<c>[^”]+)”|‘(?P<a>[^’]+)’(?![\w])"
 )
 
 
@@ -412,6 +412,7 @@ _FAMILIES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(p))
 ))
 _CONTROL_LIKE = {"depth-estimation": "depth", "image-segmentation": "seg"}
 _GENERATE = re.compile(r"\b(?:generat\w*|creat\w*|render\w*|draw\w*|paint\w*|design\w*)\b|\bmake (?:it|this|that) (?:into )?an?\b"
+                       r"|\bmake (?:me )?(?:an? |some )(?!(?:\w+ )?(?:map|mask|depth|pose|scribble|outline|edge|skeleton|seg\w*|canny|hed|control))"
                        r"|\binto an? (?!(?:\w+ )?(?:scribble|outline|sketch|map|mask|skeleton|edge))")
 _EXTRACT = re.compile(r"\b(?:extract|get|detect|find|compute|estimate|trace|produce|give me|make (?:a|an|the) (?:\w+ )?(?:map|skeleton))\w*\b")
 
@@ -445,7 +446,7 @@ def controlnet_steps(analysis: Analysis, image_at_hand: bool) -> list[Mention]:
     fam_pat = dict(_FAMILIES)[fam]
     # "create a depth map" makes the map itself: a generation word must not have the map as its object
     gen_word = next((g for g in _GENERATE.finditer(masked) if not any(s <= g.start() < e for s, e in spans)
-                     and not fam_pat.search(masked[g.end():g.end() + 25])
+                     and not fam_pat.search(masked[g.end():g.end() + 12])
                      and not re.match(r"\s+(?:an? |the )?(?:\w+ )?(?:map|mask)", masked[g.end():])), None)
     if not gens and gen_word is None:
         return mentions
@@ -453,7 +454,7 @@ def controlnet_steps(analysis: Analysis, image_at_hand: bool) -> list[Mention]:
     g = gens[0] if gens else None
     if c is not None and g is not None and g.start < c.start and g.clause != c.clause:
         return mentions  # "draw a village, then estimate its depth": a picture, then its depth
-    if c is None and g is None:
+    if c is None and g is None and (mentions or gen_word is None):
         return mentions
     at = g.start if g is not None else (gen_word.start() if gen_word is not None else 0)
     clause = g.clause if g is not None else next(
