@@ -313,6 +313,8 @@ class TaskRouter:
         missing = [k for k in _file_inputs(top) if not has_kind(k, attachment_kinds)]
         if len(set(analysis.tasks)) > 1:
             reason, ok = f"several tasks mentioned: {', '.join(analysis.tasks)}", False
+        elif analysis.tasks and top != analysis.tasks[0]:
+            reason, ok = f"the request names {analysis.tasks[0]}, the similarity prefers {top}", False
         elif analysis.multi_step:
             reason, ok = f"multi-step wording: {analysis.multi_step[0]!r}", False
         elif not analysis.tasks and self.lexicon.is_chat(max(sims.values())):
