@@ -95,6 +95,11 @@ def _own_span(mention: Mention, ctx: _Context) -> str:
     return ctx.text
 
 
+def _reads(task: str, kind: str) -> bool:
+    t = registry.TASKS[task]
+    return kind in t.inputs or (kind == "video" and "audio" in t.inputs) or (kind == "text" and t.inputs == ("text",))
+
+
 # Words that chain two steps; without them a consumer named first reads a producer named after it.
 _CHAIN = re.compile(r"\bthen\b|\band\b|\bafter\b|[,;.!?]")
 
@@ -147,10 +152,15 @@ class EmbeddedPlanner:
             mentions = [Mention(asked, 0, len(analysis.masked), 0)]
         if not mentions:
             sims = self.router.similarities(text)
+            if fresh:
+                # A file came with the message: it is what the request is about, so only tasks that
+                # read a file of its kind compete.
+                readers = {n: v for n, v in sims.items() if _reads(n, fresh[0])}
+                sims = readers or sims
             best = max(sims, key=lambda n: sims[n])
             # Without a cue word, a two-word message ("hello", "thanks a lot") is small talk whatever
             # it resembles: "hello" alone is closer to "say hello in a robot voice" than to nothing.
-            if self.lexicon.is_chat(sims[best]) or len(text.split()) < 3:
+            if not fresh and (self.lexicon.is_chat(sims[best]) or len(text.split()) < 3):
                 return {"tasks": []}
             mentions = [Mention(best, 0, len(analysis.masked), 0)]
         steps: list[_Step] = []
