@@ -45,7 +45,7 @@ _PRONOUN = re.compile(
 
 PREVIOUS_TEXT = "previous:text"  # evaluation's name for the previous turn's text output
 
-_TRAILING = re.compile(r"(?:[\s,;:.!?]+|\s+(?:please|pls|plz|thanks|thank you|for me|if you can|if possible|now|and|then"
+_TRAILING = re.compile(r"(?:[\s,;:.!?]+|\s+(?:please|pls|plz|thanks|thank you|for me|if you can|if possible|and|then"
                        r"|and then|so|ok|okay)\b)+$",
                        re.IGNORECASE)
 _LEADING = re.compile(r"^(?:[\s,;:]+|(?:the following|following)\s*:?\s*|the (?:words?|phrase|sentence|line)\s*:?\s+(?=\S))+",
@@ -106,6 +106,9 @@ class Framing:
             if m is None:
                 continue
             span = clean(m.group("c"))
+            head, sep, tail = span.partition(": ")
+            if sep and len(head.split()) <= 6 and "=" not in head and task != "tabular-classification":
+                span = clean(tail)  # "translation to french of: the kitchen is closed"
             return "" if is_pronoun(span) else span
         m = _VERB_OBJECT.match(text)
         return "" if m is not None and is_pronoun(clean(m.group("c"))) else None

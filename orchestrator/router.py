@@ -532,13 +532,12 @@ def labels(text: str) -> str | None:
     segments = [seg for seg in re.split(r"[|:?!;]", rest) if " or " in f" {seg} " or seg.count(",") >= 2]
     if not segments:
         return None
-    seg = segments[-1]
-    keys = list(_LABEL_KEY.finditer(seg))
-    if keys and " or " in seg and not seg[keys[-1].end():].strip().startswith(("or", ",")):
-        seg = seg[keys[-1].end():]
-    elif keys and seg.count(",") >= 2:
-        seg = seg[keys[-1].end():] if "," in seg[keys[-1].end():] else seg
-    parts = [re.sub(r"^(?:an?|the)\s+", "", p.strip(" .'\"")) for p in re.split(r",|\bor\b", seg)]
+    parts = re.split(r",|\bor\b", segments[-1])
+    # The first item carries the words before the list ("… about sports"): keep what follows them.
+    keys = list(_LABEL_KEY.finditer(parts[0]))
+    if keys and parts[0][keys[-1].end():].strip():
+        parts[0] = parts[0][keys[-1].end():]
+    parts = [re.sub(r"^(?:an?|the)\s+", "", p.strip(" .'\"")) for p in parts]
     parts = [p for p in parts if p]
     return ", ".join(parts) if len(parts) >= 2 else None
 
