@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ async def run_plan(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _render(Console(soft_wrap=True), view)
     if unrunnable:
-        Console(stderr=True).print(f"hgbot: {message}", markup=False, highlight=False)
+        print(f"hgbot: {message}", file=sys.stderr)  # one line, whatever the terminal width
         return EXIT_FAILED
     return EXIT_OK
 
