@@ -224,7 +224,7 @@ def test_split_half_of_chat_ids_uses_their_number() -> None:
 SUITE = Path(__file__).resolve().parents[2] / "bench" / "chat_suite.jsonl"
 # Issue 13 asks for 1.0 and 0.90; the untouched half measures below that (bench/RESULTS.md): these
 # floors are the measured figures, so a regression fails while the gap stays visible.
-FILE_FLOOR, PAYLOAD_FLOOR = 0.97, 0.83
+FILE_FLOOR, PAYLOAD_FLOOR = 0.98, 0.84
 
 
 def test_the_chat_suite_covers_the_registry() -> None:
