@@ -10,6 +10,7 @@
   prompts "a red car". The patterns are data (``router.yaml``, ``framing``): per task, regular
   expressions whose group ``c`` is the content. When what is left is only a pronoun ("say it out
   loud"), the step reads the previous turn's text output instead (``PREVIOUS_TEXT`` marks it).
+  ``question_and_passage`` splits a QA request, ``labels`` finds zero-shot labels.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ _PRONOUN = re.compile(
     r"|(?:this|that) (?:text|answer|result|one))?"
     r"(?:\s+(?:please|again|too|as well|for me|now))*$",
     re.IGNORECASE,
+)
+
+QUOTE_RE = re.compile(
+    r"(?<![\w])'(?P<s>(?:[^']|(?<=\w)'(?=\w))*?\S)'(?![\w])|\"(?P<d>[^\"]+)\"|“(?P<c>[^”]+)”|‘(?P<a>[^’]+)’(?![\w])"
 )
 
 PREVIOUS_TEXT = "previous:text"  # evaluation's name for the previous turn's text output
@@ -112,3 +117,55 @@ class Framing:
             return "" if is_pronoun(span) else span
         m = _VERB_OBJECT.match(text)
         return "" if m is not None and is_pronoun(clean(m.group("c"))) else None
+
+
+_QUESTION_LABEL = re.compile(r"^\W*(?:and |so |then )?(?:question|q|answer(?: this)?|tell me)?\s*[:,-]?\s*", re.IGNORECASE)
+_FRAME_BEFORE = re.compile(r"^(?:please )?(?:read (?:this|it)|look at (?:this|it))(?: and)?\s+|(?:\s*(?:using|from|in|based on|"
+                           r"given|according to) (?:this|the|that) (?:text|passage|paragraph|context))?\s*[:,]?\s*$",
+                           re.IGNORECASE)
+_WH = re.compile(r"\b(?:who|what|when|where|which|why|how|is|are|does|do|did|can|was|were)\b", re.IGNORECASE)
+
+
+def question_and_passage(text: str) -> tuple[str, str] | None:
+    """A QA request's question and passage: with two quoted literals, the one asked ("?", or after
+    "question") and the other; with one, the quote is the passage and the question is the request's
+    own words after it (else before it), framing removed. None without a quote."""
+    found = [m for m in QUOTE_RE.finditer(text)]
+    if not found:
+        return None
+    inner = [next(g for g in m.groups() if g is not None) for m in found]
+    if len(found) >= 2:
+        a, b = inner[0], inner[1]
+        asked_b = b.rstrip().endswith("?") or re.search(r"\bquestion\W*$", text[found[0].end():found[1].start()], re.I)
+        asked_a = a.rstrip().endswith("?") or re.search(r"\bquestion\W*$", text[:found[0].start()], re.I)
+        q, ctx = (b, a) if asked_b and not asked_a else (a, b)
+        return clean(q), clean(ctx)
+    m = found[0]
+    after = _QUESTION_LABEL.sub("", text[m.end():]).strip()
+    before = text[:m.start()]
+    if after and ("?" in after or _WH.search(after)):
+        question = after
+    else:
+        question = _FRAME_BEFORE.sub("", before.strip()).strip()
+        question = re.sub(r"^(?:answer|question)\s*:?\s*", "", question, flags=re.IGNORECASE)
+    return clean(question), clean(inner[0])
+
+
+_LABEL_KEY = re.compile(r"\b(?:about|as|into|under|to|of|with|between|fits?|is it|a|an|is|categories|labels|topics?|classes)\b",
+                        re.IGNORECASE)
+
+
+def labels(text: str) -> str | None:
+    """Zero-shot labels listed in a request ("… about sports, politics or business?") as "a, b, c"."""
+    rest = QUOTE_RE.sub(" | ", text)
+    segments = [seg for seg in re.split(r"[|:?!;]", rest) if " or " in f" {seg} " or seg.count(",") >= 2]
+    if not segments:
+        return None
+    parts = re.split(r",|\bor\b", segments[-1])
+    # The first item carries the words before the list ("… about sports"): keep what follows them.
+    keys = list(_LABEL_KEY.finditer(parts[0]))
+    if keys and parts[0][keys[-1].end():].strip():
+        parts[0] = parts[0][keys[-1].end():]
+    parts = [re.sub(r"^(?:an?|the)\s+", "", p.strip(" .'\"")) for p in parts]
+    parts = [p for p in parts if p]
+    return ", ".join(parts) if len(parts) >= 2 else None

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import tasks as registry
-from .content import Resource, clean, order_resources, pick_file, refers_back
+from .content import Resource, clean, labels, order_resources, pick_file, question_and_passage, refers_back
 from .router import (
     QUOTE_TOKEN,
     Analysis,
@@ -33,9 +33,7 @@ from .router import (
     TaskRouter,
     controlnet_steps,
     file_question,
-    labels,
     payload,
-    question_and_passage,
     target_language,
 )
 from .types import GENERATED_PREFIX, Kind

@@ -32,14 +32,22 @@ import numpy as np
 import yaml
 
 from . import tasks as registry
-from .content import Framing, Resource, clean, has_kind, order_resources, pick_file, refers_back
+from .content import (
+    QUOTE_RE,
+    Framing,
+    Resource,
+    has_kind,
+    labels,
+    order_resources,
+    pick_file,
+    question_and_passage,
+    refers_back,
+)
 from .embeddings import Embedder, MiniLMEmbedder, OnnxMiniLMEmbedder, default_embedder
 from .types import FILE_KINDS, Kind
 
 QUOTE_TOKEN = "«q»"
-_QUOTE_RE = re.compile(
-    r"(?<![\w])'(?P<s>(?:[^']|(?<=\w)'(?=\w))*?\S)'(?![\w])|\"(?P<d>[^\"]+)\"|“(?P<c>[^”]+)”|‘(?P<a>[^’]+)’(?![\w])"
-)
+
 
 
 _LANG_RE = re.compile(
@@ -150,7 +158,7 @@ class Lexicon:
             quotes.append(inner)
             return f" {QUOTE_TOKEN} "
 
-        return _QUOTE_RE.sub(repl, text).lower(), tuple(quotes)
+        return QUOTE_RE.sub(repl, text).lower(), tuple(quotes)
 
     def analyse(self, text: str, attachment_kinds: Sequence[Kind] = ()) -> Analysis:
         """Find the tasks a request mentions, in reading order (see the module docstring).
@@ -488,58 +496,6 @@ def step_text(lexicon: Lexicon, task: str, text: str, quotes: Sequence[str], pre
     if content == "":
         return previous_text
     return text
-
-
-_QUESTION_LABEL = re.compile(r"^\W*(?:and |so |then )?(?:question|q|answer(?: this)?|tell me)?\s*[:,-]?\s*", re.IGNORECASE)
-_FRAME_BEFORE = re.compile(r"^(?:please )?(?:read (?:this|it)|look at (?:this|it))(?: and)?\s+|(?:\s*(?:using|from|in|based on|"
-                           r"given|according to) (?:this|the|that) (?:text|passage|paragraph|context))?\s*[:,]?\s*$",
-                           re.IGNORECASE)
-_WH = re.compile(r"\b(?:who|what|when|where|which|why|how|is|are|does|do|did|can|was|were)\b", re.IGNORECASE)
-
-
-def question_and_passage(text: str) -> tuple[str, str] | None:
-    """A QA request's question and passage: with two quoted literals, the one asked ("?", or after
-    "question") and the other; with one, the quote is the passage and the question is the request's
-    own words after it (else before it), framing removed. None without a quote."""
-    found = [m for m in _QUOTE_RE.finditer(text)]
-    if not found:
-        return None
-    inner = [next(g for g in m.groups() if g is not None) for m in found]
-    if len(found) >= 2:
-        a, b = inner[0], inner[1]
-        asked_b = b.rstrip().endswith("?") or re.search(r"\bquestion\W*$", text[found[0].end():found[1].start()], re.I)
-        asked_a = a.rstrip().endswith("?") or re.search(r"\bquestion\W*$", text[:found[0].start()], re.I)
-        q, ctx = (b, a) if asked_b and not asked_a else (a, b)
-        return clean(q), clean(ctx)
-    m = found[0]
-    after = _QUESTION_LABEL.sub("", text[m.end():]).strip()
-    before = text[:m.start()]
-    if after and ("?" in after or _WH.search(after)):
-        question = after
-    else:
-        question = _FRAME_BEFORE.sub("", before.strip()).strip()
-        question = re.sub(r"^(?:answer|question)\s*:?\s*", "", question, flags=re.IGNORECASE)
-    return clean(question), clean(inner[0])
-
-
-_LABEL_KEY = re.compile(r"\b(?:about|as|into|under|to|of|with|between|fits?|is it|a|an|is|categories|labels|topics?|classes)\b",
-                        re.IGNORECASE)
-
-
-def labels(text: str) -> str | None:
-    """Zero-shot labels listed in a request ("… about sports, politics or business?") as "a, b, c"."""
-    rest = _QUOTE_RE.sub(" | ", text)
-    segments = [seg for seg in re.split(r"[|:?!;]", rest) if " or " in f" {seg} " or seg.count(",") >= 2]
-    if not segments:
-        return None
-    parts = re.split(r",|\bor\b", segments[-1])
-    # The first item carries the words before the list ("… about sports"): keep what follows them.
-    keys = list(_LABEL_KEY.finditer(parts[0]))
-    if keys and parts[0][keys[-1].end():].strip():
-        parts[0] = parts[0][keys[-1].end():]
-    parts = [re.sub(r"^(?:an?|the)\s+", "", p.strip(" .'\"")) for p in parts]
-    parts = [p for p in parts if p]
-    return ", ".join(parts) if len(parts) >= 2 else None
 
 
 def payload(text: str) -> str | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.content import order_resources, pick_file, refers_back
-from orchestrator.router import Lexicon, labels, question_and_passage
+from orchestrator.content import labels, order_resources, pick_file, question_and_passage, refers_back
+from orchestrator.router import Lexicon
 from orchestrator.types import Kind
 
 MEMO: tuple[str, Kind] = ("artifact:memo", "audio")
