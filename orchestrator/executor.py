@@ -159,7 +159,7 @@ class Executor:
                 art = artifacts.get(value) or await self.store.get_artifact(conversation_id, value[len(HANDLE_PREFIX):])
                 if art.conversation_id != conversation_id:
                     raise ArtifactNotFound(f"{value} is not a file of this conversation.")
-                if art.kind != want:
+                if art.kind != want and not (want == "audio" and art.kind == "video"):  # a video's audio track
                     raise InputError(f"{value} is {art.kind}, but {pt.task} needs {want} there")
                 inputs[key] = art.path if want != "text" else art.path.read_text(encoding="utf-8", errors="replace")
             else:

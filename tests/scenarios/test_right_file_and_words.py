@@ -49,3 +49,16 @@ async def test_sign_after_a_voice_memo_then_say_it_out_loud(make_app: Any, fake_
     missing = await app.orchestrator.handle(Request(KEY, "translate 'good morning' into French"))
     assert missing.error is not None and "translation can't run here" in missing.text
     assert not missing.runs  # nothing ran
+
+
+@pytest.mark.slow  # loads the planner's MiniLM (about 2 s)
+async def test_a_video_is_transcribed_through_its_audio_track(make_app: Any, fake_backend: FakeBackend) -> None:
+    app = await make_app(catalog=[card("asr", "automatic-speech-recognition")],
+                         llm_base_url="", llm_api_key="", local_llm="none", fast_path=True)
+    mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 200  # what the intake sniffs as video
+    reply = await app.orchestrator.handle(Request(ConversationKey("test", "w", "video", ""),
+                                                  "transcribe the dialogue in this video",
+                                                  (Attachment("talk.mp4", mp4),)))
+    assert reply.ok, reply.text
+    assert [r.task for r in reply.runs] == ["automatic-speech-recognition"]
+    assert "audio=" in reply.runs[0].texts[0] and ".mp4" in reply.runs[0].texts[0]  # the model got the video file
