@@ -47,10 +47,19 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help="check configuration, LLM, GPU, disk and database")
 
+    plan = sub.add_parser("plan", help="show the plan for a request (tasks, args, models) and run nothing")
+    plan.add_argument("text", help="the request")
+    plan.add_argument("--attach", "-a", action="append", default=[], metavar="FILE", help="attach a file (repeatable)")
+    plan.add_argument("--channel", "-c", default="cli", help="conversation whose earlier files and answers count")
+    plan.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+
     ev = sub.add_parser("eval", help="evaluate the planner")
-    ev.add_argument("suite", choices=["taskbench"])
-    ev.add_argument("file", help="TaskBench-format records (JSON lines)")
+    ev.add_argument("suite", choices=["taskbench", "chat"])
+    ev.add_argument("file", help="TaskBench or chat-style records (JSON lines)")
     ev.add_argument("--limit", type=int, default=None)
+    ev.add_argument("--part", choices=["all", "tune", "untouched"], default="all",
+                    help="a fixed half of the set (by id parity): tune = even ids, untouched = odd ids")
+    ev.add_argument("--predictions", metavar="OUT.jsonl", help="write one predicted graph per record")
     ev.add_argument("--planner", choices=["auto", "embedded", "llm"], default="auto",
                     help="auto: the configured planner (LLM when an endpoint is set, else embedded)")
 

@@ -245,7 +245,20 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.evaluation import format_report, load_taskbench, run_eval
+    import json
+
+    from orchestrator.evaluation import (
+        TBRecord,
+        chat_scores,
+        collect,
+        format_chat_report,
+        format_report,
+        load_records,
+        prediction_line,
+        record_inputs,
+        score,
+        split_half,
+    )
     from orchestrator.planner import PlanningContext
 
     from .app import build_app
@@ -253,7 +266,12 @@ async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file).expanduser()
     if not path.is_file():
         raise ConfigError(f"No such file: {path}")
-    records = load_taskbench(path, args.limit)
+    try:
+        records = load_records(path, args.limit)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path} is not a TaskBench or chat-style JSON-lines file ({exc}).") from exc
+    if args.part != "all":
+        records = split_half(records, "tune" if args.part == "tune" else "heldout")
     if args.planner == "embedded":
         settings.llm_base_url = settings.llm_api_key = ""
         settings.local_llm = "none"
@@ -263,22 +281,46 @@ async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     planner = app.orchestrator.planner
     err = Console(stderr=True)
 
-    async def plan_fn(text: str) -> Any:
+    async def plan_fn(rec: TBRecord) -> Any:
+        # Planning quality over the whole task registry, whatever this machine's catalog runs.
+        if rec.chat_style:
+            resources, attached, previous = record_inputs(rec)
+            ctx = PlanningContext(rec.request, (), resources, attached=attached, any_task=True,
+                                  previous_text=previous)
+        else:
+            ctx = PlanningContext(rec.request, (), (), allow_literal_files=True, any_task=True)
         try:
-            return await planner.plan(PlanningContext(text, (), (), allow_literal_files=True))
+            return await planner.plan(ctx)
         except HgbotError:
             return None
 
     try:
         started = time.perf_counter()
         with err.status(f"Planning {len(records)} requests…"):
-            scores = await run_eval(records, plan_fn)
+            predictions, seconds = await collect(records, plan_fn)
     finally:
         await app.close()
     source = "LLM " + settings.llm_model if settings.llm_configured else "embedded planner (no LLM)"
-    print(f"TaskBench HF tools · {len(records)} records · planner: {source} · {time.perf_counter() - started:.1f}s")
-    print(format_report(scores))
+    suite = "TaskBench HF tools" if args.suite == "taskbench" else "chat-style set"
+    print(f"{suite} · {len(records)} records · planner: {source} · {time.perf_counter() - started:.1f}s")
+    print(format_report(score(records, predictions, seconds)))
+    chat = [i for i, r in enumerate(records) if r.chat_style]
+    if chat:
+        print(format_chat_report(chat_scores([records[i] for i in chat], [predictions[i] for i in chat])[0]))
+    ms = sorted(1000 * s for s in seconds)
+    if ms:
+        print(f"ms per plan: median {ms[len(ms) // 2]:.1f}, max {ms[-1]:.1f}")
+    if args.predictions:
+        with Path(args.predictions).expanduser().open("w", encoding="utf-8") as fh:
+            for rec, plan in zip(records, predictions, strict=True):
+                fh.write(json.dumps(prediction_line(rec, plan)) + "\n")
     return EXIT_OK
+
+
+async def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    from .plan_command import run_plan
+
+    return await run_plan(args, settings)
 
 
 async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -20,12 +20,22 @@ How it plans:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import tasks as registry
-from .router import QUOTE_TOKEN, Analysis, Mention, TaskRouter, payload, target_language
+from .content import Resource, clean, labels, order_resources, pick_file, question_and_passage, refers_back
+from .router import (
+    QUOTE_TOKEN,
+    Analysis,
+    Mention,
+    TaskRouter,
+    controlnet_steps,
+    file_question,
+    payload,
+    target_language,
+)
 from .types import GENERATED_PREFIX, Kind
 
 _MAX_TASKS = 12  # the validator's limit
@@ -50,6 +60,64 @@ class _Step:
         return {"id": self.id, "task": self.task, "deps": sorted(set(self.deps)), "args": self.args}
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every step of one request is wired from."""
+
+    text: str
+    analysis: Analysis
+    resources: Sequence[Resource]  # in the order steps should look at them
+    allow_literal_files: bool
+    previous_text: str | None
+    mentions: Sequence[Mention]
+
+
+def _own_span(mention: Mention, ctx: _Context) -> str:
+    """The request's words that belong to ``mention``: from its clause to the next step's clause.
+
+    Positions refer to the masked text, which matches the request only without quoted literals
+    (a quoted step reads its quote anyway): then the whole request is the span.
+    """
+    a = ctx.analysis
+    if a.quotes or len(a.masked) != len(ctx.text):
+        return ctx.text
+    later = [m for m in ctx.mentions if m.start > mention.start]
+    start = a.clauses[mention.clause][0] if a.clauses else 0
+    if not later:
+        end = len(ctx.text)
+    else:
+        nxt = min(later, key=lambda m: m.start)
+        end = a.clauses[nxt.clause][0] if nxt.clause != mention.clause and a.clauses else nxt.start
+    if later or start > 0:
+        return ctx.text[start:end]
+    return ctx.text
+
+
+def _reads(task: str, kind: str) -> bool:
+    t = registry.TASKS[task]
+    return kind in t.inputs or (kind == "video" and "audio" in t.inputs) or (kind == "text" and t.inputs == ("text",))
+
+
+# Words that chain two steps; without them a consumer named first reads a producer named after it.
+_CHAIN = re.compile(r"\bthen\b|\band\b|\bafter\b|[,;.!?]")
+
+
+def _producers_first(mentions: list[Mention], analysis: Analysis) -> list[Mention]:
+    """Move a producer named right after its consumer before it: "an audio file describing what is
+    in the image" is image-to-text, then text-to-speech."""
+    out = list(mentions)
+    for i in range(len(out) - 1):
+        a, b = out[i], out[i + 1]
+        ta, tb = registry.TASKS[a.task], registry.TASKS[b.task]
+        if ta.inputs != ("text",) or tb.output != "text" or "text" in tb.inputs:
+            continue
+        if any(registry.TASKS[m.task].produces("text") for m in out[:i]):
+            continue
+        if not _CHAIN.search(analysis.masked[a.end:b.start]):
+            out[i], out[i + 1] = b, a
+    return out
+
+
 _PARALLEL = re.compile(r"\balso\b|\bas well\b|\bin parallel\b|\bseparately\b|\badditionally\b|\bat the same time\b")
 
 
@@ -60,33 +128,58 @@ class EmbeddedPlanner:
         self.router = router
         self.lexicon = router.lexicon
 
-    def plan(self, text: str, resources: Sequence[tuple[str, Kind]], *,
-             allow_literal_files: bool = False) -> dict[str, Any]:
-        """Plan ``text`` with ``resources`` (``(handle, kind)``, newest first) as the inputs at hand."""
-        analysis = self.lexicon.analyse(text, [k for _, k in resources])
-        audio_at_hand = any(k == "audio" for _, k in resources) or any(k == "audio" for _, k in analysis.files)
-        mentions = list(analysis.mentions)
+    def plan(self, text: str, resources: Sequence[Resource], *, allow_literal_files: bool = False,
+             attached: Collection[str] = (), previous_text: str | None = None,
+             runnable: Collection[str] | None = None) -> dict[str, Any]:
+        """Plan ``text`` with ``resources`` (``(handle, kind)``, newest first) as the inputs at hand.
+
+        ``attached``: the handles that came with this message (they go first, see ``content``);
+        ``previous_text``: the previous turn's text output, for "now say it out loud";
+        ``runnable``: task names a model here can run (None: all). Steps of other tasks are kept
+        in the plan but named in its ``unrunnable`` list, which the caller must not run.
+        """
+        ordered = order_resources(text, resources, attached)
+        analysis = self.lexicon.analyse(text, [k for _, k in ordered])
+        audio_at_hand = any(k in ("audio", "video") for _, k in ordered) or \
+            any(k in ("audio", "video") for _, k in analysis.files)
+        image_at_hand = any(k == "image" for _, k in ordered) or any(k == "image" for _, k in analysis.files)
+        mentions = _producers_first(controlnet_steps(analysis, image_at_hand), analysis)
+        fresh = [k for h, k in ordered if h in attached] or ([k for _, k in ordered] if refers_back(text) else [])
+        asked = file_question(self.lexicon, analysis, text, fresh)
+        if not mentions and asked is not None:
+            mentions = [Mention(asked, 0, len(analysis.masked), 0)]
         if not mentions:
             sims = self.router.similarities(text)
+            if fresh:
+                # A file came with the message: it is what the request is about, so only tasks that
+                # read a file of its kind compete.
+                readers = {n: v for n, v in sims.items() if _reads(n, fresh[0])}
+                sims = readers or sims
             best = max(sims, key=lambda n: sims[n])
             # Without a cue word, a two-word message ("hello", "thanks a lot") is small talk whatever
             # it resembles: "hello" alone is closer to "say hello in a robot voice" than to nothing.
-            if self.lexicon.is_chat(sims[best]) or len(text.split()) < 3:
+            if not fresh and (self.lexicon.is_chat(sims[best]) or len(text.split()) < 3):
                 return {"tasks": []}
             mentions = [Mention(best, 0, len(analysis.masked), 0)]
         steps: list[_Step] = []
+        ctx = _Context(text, analysis, ordered, allow_literal_files, previous_text, mentions)
         for m in mentions:
             if len(steps) >= _MAX_TASKS:
                 break
             # "classify the sentiment of: …" brings its own text: no transcript of an older recording
             if audio_at_hand and payload(text) is None and self._needs_transcript(m, steps, analysis):
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
-                if self._wire(bridge, steps, analysis, text, resources, allow_literal_files):
+                if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
             step = _Step(len(steps) + 1, m.task, m)
-            if self._wire(step, steps, analysis, text, resources, allow_literal_files):
+            if self._wire(step, steps, ctx):
                 steps.append(step)
-        return {"tasks": [s.to_json() for s in steps[:_MAX_TASKS]]}
+        out: dict[str, Any] = {"tasks": [s.to_json() for s in steps[:_MAX_TASKS]]}
+        if runnable is not None:
+            missing = sorted({s.task for s in steps[:_MAX_TASKS]} - set(runnable))
+            if missing:
+                out["unrunnable"] = missing
+        return out
 
     @staticmethod
     def _needs_transcript(mention: Mention, earlier: list[_Step], analysis: Analysis) -> bool:
@@ -104,9 +197,9 @@ class EmbeddedPlanner:
         cs, ce = analysis.clauses[mention.clause]
         return QUOTE_TOKEN not in analysis.masked[cs:ce]
 
-    def _wire(self, step: _Step, earlier: list[_Step], analysis: Analysis, text: str,
-              resources: Sequence[tuple[str, Kind]], allow_literal_files: bool) -> bool:
+    def _wire(self, step: _Step, earlier: list[_Step], ctx: _Context) -> bool:
         """Fill ``step.args``/``deps``; False when a required file input is nowhere to be found."""
+        analysis, text = ctx.analysis, ctx.text
         task = registry.TASKS[step.task]
         prev = earlier[-1] if earlier else None
         # "detect the objects and also estimate the depth": a parallel step reads the same file
@@ -121,7 +214,7 @@ class EmbeddedPlanner:
             if source is not None:
                 self._use(step, kind, source)
                 continue
-            value = self._file(kind, step.mention, analysis, resources, allow_literal_files)
+            value = self._file(kind, step.mention, analysis, ctx.resources, ctx.allow_literal_files)
             if value is None:
                 return False
             step.args[kind] = value
@@ -133,23 +226,38 @@ class EmbeddedPlanner:
                 # the preceding text step (a transcript, a translation) asks it.
                 if quote is None and prev is not None and prev.output == "text":
                     self._use(step, "text", prev)
+                elif step.task.endswith("-text-to-image"):
+                    step.args["text"] = quote or self.lexicon.framing.content("controlnet", _own_span(
+                        step.mention, ctx)) or self.lexicon.framing.content("controlnet", text) or text
                 else:
                     step.args["text"] = quote or text
             else:
                 source = next((s for s in reversed(earlier) if s.produces("text")), None)
+                attached_text = pick_file("text", ctx.resources)
                 if step.task == "question-answering":
-                    # Passage from the earlier step, question from the request.
-                    step.args["text"] = quote or text
+                    # Passage from the earlier step (or an attached text), question from the request.
+                    qp = question_and_passage(text) if source is None else None
+                    if qp is not None:
+                        step.args["text"], step.args["context"] = qp
+                    else:
+                        step.args["text"] = quote or text
                     if source is not None:
                         self._use(step, "context", source)
+                    elif attached_text is not None and qp is None:
+                        step.args["context"] = attached_text
                 elif quote is not None and source is not None and parallel and \
                         self._quote_in_clause(step.mention, analysis):
                     # "…, and also say 'good morning' out loud": its own literal, not the step before.
                     step.args["text"] = quote
                 elif source is not None:
                     self._use(step, "text", source)
+                elif attached_text is not None and quote is None:
+                    step.args["text"] = attached_text  # "summarize the attached report"
                 else:
-                    step.args["text"] = quote or text
+                    own = quote or self._content(step, ctx)
+                    if own is None:
+                        return False  # "say it out loud" with nothing said before: nothing to read
+                    step.args["text"] = own
         elif task.accepts("text"):
             # Optional instruction (image-to-image): the preceding text step, else the request.
             if prev is not None and prev.output == "text":
@@ -157,7 +265,7 @@ class EmbeddedPlanner:
             else:
                 step.args["text"] = quote or text
         if task.accepts("context") and "context" not in step.args:
-            context = self._context(step, analysis, quote)
+            context = self._context(step, analysis, quote, text)
             if context:
                 step.args["context"] = context
         return True
@@ -167,9 +275,23 @@ class EmbeddedPlanner:
         step.args[key] = f"{GENERATED_PREFIX}{source.id}"
         step.deps.append(source.id)
 
+    def _content(self, step: _Step, ctx: _Context) -> str | None:
+        """The words a text-only step reads once its framing is stripped (``content`` module); the
+        previous turn's text when only a pronoun is left; None when that is wanted and missing."""
+        span = _own_span(step.mention, ctx)
+        found = self.lexicon.framing.content(step.task, span)
+        if found == "":
+            # "it": a literal this request quoted earlier, else the previous turn's answer
+            return ctx.analysis.quotes[-1] if ctx.analysis.quotes else ctx.previous_text
+        if found is None:
+            found = clean(span) if span is not ctx.text else None
+            if found is not None and len(found.split()) < 2:
+                found = None
+        return found or ctx.text
+
     def _file(self, kind: Kind, mention: Mention, analysis: Analysis,
-              resources: Sequence[tuple[str, Kind]], allow_literal_files: bool) -> str | None:
-        handle = next((h for h, k in resources if k == kind), None)
+              resources: Sequence[Resource], allow_literal_files: bool) -> str | None:
+        handle = pick_file(kind, resources)
         if handle is not None or not allow_literal_files:
             return handle
         named = [(pos, name) for pos, (name, k) in zip(analysis.file_positions, analysis.files, strict=True)
@@ -196,7 +318,7 @@ class EmbeddedPlanner:
         cs, ce = analysis.clauses[mention.clause] if analysis.clauses else (0, len(analysis.masked))
         return any(cs <= m.start() < ce for m in re.finditer(re.escape(QUOTE_TOKEN), analysis.masked))
 
-    def _context(self, step: _Step, analysis: Analysis, quote: str | None) -> str | None:
+    def _context(self, step: _Step, analysis: Analysis, quote: str | None, text: str) -> str | None:
         """The second text of a task: target language, the other sentence, the QA passage."""
         if step.task == "translation":
             return target_language(analysis.masked, step.mention.start)
@@ -206,4 +328,6 @@ class EmbeddedPlanner:
         if step.task == "question-answering":
             others = [q for q in analysis.quotes if q != quote]
             return others[0] if others else None
+        if step.task == "zero-shot-classification":
+            return labels(text)
         return None

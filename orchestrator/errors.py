@@ -8,6 +8,7 @@
     │   ├── LLMUnavailable          unreachable, timed out, or rate limited past our retries
     │   └── LLMBadResponse          answered, but with an error body or an unusable message
     ├── PlanError                   the plan is invalid (after the repair turn); ``.problems`` lists why
+    │   └── TaskUnavailable         the request needs tasks no model here can run; ``.tasks`` names them
     ├── ModelError                  a model could not be loaded or failed while running
     │   └── BackendUnavailable      no installed backend can run this task/model
     ├── TaskTimeout                 a task ran past its time limit
@@ -63,6 +64,23 @@ class PlanError(HgbotError):
     def __init__(self, message: str, problems: list[str] | None = None, *, hint: str = "") -> None:
         super().__init__(message, hint=hint)
         self.problems = list(problems or [])
+
+
+class TaskUnavailable(PlanError):
+    """The embedded planner understood the request, but no model in the active catalog runs
+    ``tasks``. ``plan`` is what would have run (for ``hgbot plan``); nothing ran."""
+
+    def __init__(self, tasks: list[str], plan: object = None) -> None:
+        names = ", ".join(tasks)
+        one = len(tasks) == 1
+        super().__init__(
+            f"{names} can't run here: no model for {'it' if one else 'them'} in the active catalog.",
+            [f"no runnable model for {t}" for t in tasks],
+            hint="To enable it, set OPENAI_BASE_URL to an LLM endpoint (the hub catalog then covers every task), "
+                 f"pull a model (hgbot models pull --task {tasks[0]}), or add a catalog entry for it "
+                 "(HGBOT_CATALOG=/path/catalog.jsonl).")
+        self.tasks = list(tasks)
+        self.plan = plan
 
 
 class ModelError(HgbotError):

@@ -15,6 +15,18 @@ plan that says ``conversational`` scores as ``text-generation``.
 
 A record's prediction of ``None`` means the planner produced no valid plan: it scores as an empty
 prediction and lowers ``valid_share``.
+
+**Chat-style records** (``load_records`` reads both kinds, line by line)::
+
+    {"id", "request", "attachments": [{"name", "kind"}], "nodes": [{"id", "task"}], "links": [[a, b]],
+     "files": [names] (optional), "payload": [strings] (optional)}
+
+``links`` name node ids (task names are accepted too). An attachment named ``previous:<kind>`` is
+an earlier output of the conversation, not a file of this message; ``previous:text`` is the
+previous turn's text answer. ``files`` are the files the plan must read (metric "file right") and
+``payload`` the literal texts its steps must get (metric "payload right", compared case- and
+punctuation-insensitively; ``previous:text`` means "the previous answer"). Records without nodes
+are chat (or a request whose file is missing): the plan must be empty ("plan-vs-chat").
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ from typing import Any
 
 from . import tasks as registry
 from .errors import HgbotError
-from .types import GENERATED_PREFIX, Plan
+from .types import GENERATED_PREFIX, HANDLE_PREFIX, Artifact, Kind, Plan
 
 Link = tuple[str, str]
 Prediction = Plan | Mapping[str, Any] | None
@@ -39,7 +51,7 @@ TASKBENCH_SPECIAL: dict[str, str] = {
     "Text Generation": "text-generation",
     "Image Editing": "image-to-image",
 }
-GROUPS: tuple[str, ...] = ("overall", "single", "chain", "dag")
+GROUPS: tuple[str, ...] = ("overall", "single", "chain", "dag", "chat")
 
 
 def map_tool_name(name: str) -> str:
@@ -60,10 +72,50 @@ class TBRecord:
     request: str
     nodes: list[str]  # hgbot task names, in the record's order (duplicates kept)
     links: list[Link]
+    attachments: tuple[tuple[str, str], ...] = ()  # (name, kind); "previous:<kind>" = an earlier output
+    files: tuple[str, ...] | None = None  # the attachment names the plan must read (chat records)
+    payload: tuple[str, ...] = ()  # literal texts the plan's steps must get (chat records)
+
+    @property
+    def chat_style(self) -> bool:
+        return self.files is not None
+
+
+PREVIOUS = "previous:"
+
+
+def _graph_type(nodes: Sequence[str], links: Sequence[Link]) -> str:
+    if not nodes:
+        return "chat"
+    if len(nodes) == 1:
+        return "single"
+    outs: dict[str, int] = {}
+    ins: dict[str, int] = {}
+    for a, b in links:
+        outs[a] = outs.get(a, 0) + 1
+        ins[b] = ins.get(b, 0) + 1
+    chain = len(links) == len(nodes) - 1 and all(v <= 1 for v in (*outs.values(), *ins.values()))
+    return "chain" if chain else "dag"
+
+
+def _chat_record(row: Mapping[str, Any], index: int) -> TBRecord:
+    ids: dict[str, str] = {}
+    nodes: list[str] = []
+    for pos, n in enumerate(row.get("nodes", []), 1):
+        name = registry.ALIASES.get(str(n["task"]), str(n["task"]))
+        ids[str(n.get("id", pos))] = name
+        nodes.append(name)
+    links = [(ids.get(str(a), str(a)), ids.get(str(b), str(b))) for a, b in row.get("links", [])]
+    atts = tuple((str(a["name"]), str(a["kind"])) for a in row.get("attachments", []))
+    payload = row.get("payload") or []
+    return TBRecord(str(row.get("id", index)), str(row.get("type") or _graph_type(nodes, links)), str(row["request"]),
+                    nodes, links, atts, tuple(row.get("files") or ()),
+                    tuple([payload] if isinstance(payload, str) else payload))
 
 
 def load_taskbench(path: Path, limit: int | None = None) -> list[TBRecord]:
-    """Read a TaskBench JSON-lines file (``labelled_sample.jsonl`` or ``data.json`` rows).
+    """Read a TaskBench JSON-lines file (``labelled_sample.jsonl`` or ``data.json`` rows), or
+    chat-style records (a row with ``attachments``; see the module docstring), or both mixed.
 
     Accepts ``request`` or ``user_request`` as the text and nodes as dicts with ``task`` or as
     plain names. Blank lines are skipped; ``limit`` keeps the first N records.
@@ -74,6 +126,11 @@ def load_taskbench(path: Path, limit: int | None = None) -> list[TBRecord]:
             if not line.strip():
                 continue
             row = json.loads(line)
+            if "attachments" in row:
+                out.append(_chat_record(row, len(out)))
+                if limit is not None and len(out) >= limit:
+                    break
+                continue
             nodes = [map_tool_name(n["task"] if isinstance(n, dict) else str(n)) for n in row.get("nodes", [])]
             links = [(map_tool_name(lk["source"]), map_tool_name(lk["target"])) for lk in row.get("links", [])]
             text = row.get("request") or row.get("user_request") or row.get("instruction") or ""
@@ -83,12 +140,19 @@ def load_taskbench(path: Path, limit: int | None = None) -> list[TBRecord]:
     return out
 
 
+load_records = load_taskbench
+
+
 def split_half(records: Sequence[TBRecord], part: str) -> list[TBRecord]:
-    """A fixed two-way split by id parity: ``"tune"`` (even ids) or ``"heldout"`` (odd ids)."""
+    """A fixed two-way split by id parity: ``"tune"`` (even ids) or ``"heldout"`` (odd ids).
+
+    A chat-style record's id ends in its number ("c0137"); that number's parity decides.
+    """
     want = 0 if part == "tune" else 1
 
     def parity(rec: TBRecord) -> int:
-        return int(rec.id) % 2 if rec.id.isdigit() else sum(map(ord, rec.id)) % 2
+        digits = rec.id[len(rec.id.rstrip("0123456789")):]
+        return int(digits) % 2 if digits else sum(map(ord, rec.id)) % 2
 
     return [r for r in records if parity(r) == want]
 
@@ -189,9 +253,9 @@ def score(records: Sequence[TBRecord], predictions: Sequence[Prediction],
     return out
 
 
-async def run_eval(records: Sequence[TBRecord],
-                   plan_fn: Callable[[str], Awaitable[Plan | dict[str, Any] | None]]) -> dict[str, Scores]:
-    """Plan every record's request with ``plan_fn`` (one at a time, timed) and score the plans.
+async def collect(records: Sequence[TBRecord], plan_fn: Callable[[TBRecord], Awaitable[Prediction]]
+                  ) -> tuple[list[Prediction], list[float]]:
+    """Plan every record with ``plan_fn`` (one at a time, timed): the predictions and seconds.
 
     ``plan_fn`` returning ``None`` or raising an ``HgbotError`` (e.g. ``PlanError``) counts as an
     invalid plan; any other exception is a bug and propagates.
@@ -201,12 +265,123 @@ async def run_eval(records: Sequence[TBRecord],
     for rec in records:
         start = time.perf_counter()
         try:
-            plan = await plan_fn(rec.request)
+            plan = await plan_fn(rec)
         except HgbotError:
             plan = None
         seconds.append(time.perf_counter() - start)
         predictions.append(plan)
+    return predictions, seconds
+
+
+async def run_eval(records: Sequence[TBRecord],
+                   plan_fn: Callable[[str], Awaitable[Plan | dict[str, Any] | None]]) -> dict[str, Scores]:
+    """Plan every record's request text with ``plan_fn`` (see ``collect``) and score the plans."""
+    predictions, seconds = await collect(records, lambda rec: plan_fn(rec.request))
     return score(records, predictions, seconds)
+
+
+# --- chat-style records: inputs for the planner, and the metrics beyond n-F1/e-F1
+
+def record_inputs(rec: TBRecord) -> tuple[list[Artifact], list[str], str | None]:
+    """A chat record's attachments as planner inputs: artifacts (newest first: this message's files,
+    then earlier outputs), the handles attached to this message, and the previous text answer."""
+    fresh: list[Artifact] = []
+    older: list[Artifact] = []
+    previous_text = None
+    for i, (name, kind) in enumerate(rec.attachments):
+        if name == f"{PREVIOUS}text":
+            previous_text = name
+            continue
+        art = Artifact(id=f"evalfile{i}", conversation_id=0, kind=_kind(kind), mime="", path=Path(name), size=0,
+                       filename=name, task="earlier step" if name.startswith(PREVIOUS) else None)
+        (older if name.startswith(PREVIOUS) else fresh).append(art)
+    return fresh + older, [a.handle for a in fresh], previous_text
+
+
+def _kind(kind: str) -> Kind:
+    return kind if kind in ("text", "image", "audio", "video") else "text"  # type: ignore[return-value]
+
+
+def _norm(text: str) -> str:
+    return " ".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+
+
+def _plan_args(plan: Prediction) -> list[dict[str, str]]:
+    if plan is None:
+        return []
+    if isinstance(plan, Plan):
+        return [t.wire_args() for t in plan.tasks]
+    return [dict(t.get("args") or {}) for t in plan.get("tasks", []) or [] if isinstance(t, Mapping)]
+
+
+@dataclass
+class ChatScores:
+    """Shares (0..1) over chat-style records; NaN when no record has what a metric needs."""
+
+    plan_vs_chat: float  # plan (some task) vs chat (none) decided as the record says
+    file_right: float  # of the records that name files: the plan reads exactly those files
+    payload_right: float  # of the records with a payload: every expected text reaches a step
+    file_count: int
+    payload_count: int
+
+
+def chat_scores(records: Sequence[TBRecord], predictions: Sequence[Prediction],
+                previous_text: str = f"{PREVIOUS}text") -> tuple[ChatScores, list[tuple[str, str]]]:
+    """The chat-set metrics, and ``(record id, metric)`` for each miss (for tuning reports)."""
+    chat_ok = files_ok = payload_ok = file_n = payload_n = 0
+    misses: list[tuple[str, str]] = []
+    for rec, pred in zip(records, predictions, strict=True):
+        args = _plan_args(pred)
+        if bool(args) == bool(rec.nodes):
+            chat_ok += 1
+        else:
+            misses.append((rec.id, "plan-vs-chat"))
+        names = {a.handle: a.filename for a in record_inputs(rec)[0]}
+        if rec.files:
+            file_n += 1
+            used = {names.get(v, v) for a in args for k, v in a.items()
+                    if k in ("image", "audio", "video", "text", "context") and v.startswith(HANDLE_PREFIX)}
+            if args and used == set(rec.files):
+                files_ok += 1
+            else:
+                misses.append((rec.id, "file"))
+        if rec.payload:
+            payload_n += 1
+            literals = {_norm(v) for a in args for v in a.values()
+                        if not v.startswith((HANDLE_PREFIX, GENERATED_PREFIX))}
+            if all(_norm(p) in literals for p in rec.payload):
+                payload_ok += 1
+            else:
+                misses.append((rec.id, "payload"))
+    n = len(records)
+    return ChatScores(chat_ok / n if n else math.nan, files_ok / file_n if file_n else math.nan,
+                      payload_ok / payload_n if payload_n else math.nan, file_n, payload_n), misses
+
+
+def prediction_line(rec: TBRecord, plan: Prediction) -> dict[str, Any]:
+    """One line of ``--predictions``: ``{"id", "nodes": [{"id", "task"}], "links": [[source, target]]}``
+    with node ids (a link goes from the step whose output the target reads)."""
+    nodes: list[dict[str, Any]] = []
+    links: list[list[int]] = []
+    if isinstance(plan, Plan):
+        for t in plan.tasks:
+            nodes.append({"id": t.id, "task": _canonical(t.task)})
+            links.extend([d, t.id] for d in sorted(set(t.deps) | _generated_refs(t.args.values())) if d != t.id)
+    elif plan is not None:
+        for pos, raw in enumerate(plan.get("tasks", []) or [], 1):
+            if not isinstance(raw, Mapping):
+                continue
+            tid = int(raw["id"]) if _is_int(raw.get("id")) else pos
+            nodes.append({"id": tid, "task": _canonical(str(raw.get("task", "")))})
+            deps = {int(d) for d in raw.get("deps", []) or [] if _is_int(d)}
+            links.extend([d, tid] for d in sorted(deps | _generated_refs((raw.get("args") or {}).values())) if d != tid)
+    known = {n["id"] for n in nodes}
+    return {"id": rec.id, "nodes": nodes, "links": [lk for lk in links if lk[0] in known]}
+
+
+def format_chat_report(s: ChatScores) -> str:
+    return (f"plan-vs-chat {_pct(s.plan_vs_chat).strip()} %   file right {_pct(s.file_right).strip()} % "
+            f"(of {s.file_count})   payload right {_pct(s.payload_right).strip()} % (of {s.payload_count})")
 
 
 def _pct(x: float) -> str:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from . import prompts
 from . import tasks as registry
-from .errors import LLMBadResponse, LLMError, LLMUnavailable, PlanError
+from .errors import LLMBadResponse, LLMError, LLMUnavailable, PlanError, TaskUnavailable
 from .llm import LLM, ChatMessage
 from .types import Artifact, Kind, Message, Plan
 from .validate import parse_plan_json, plan_schema, validate_plan
@@ -29,11 +29,14 @@ log = logging.getLogger(__name__)
 
 
 class Router(Protocol):
-    def plan(self, text: str, resources: Sequence[tuple[str, Kind]]) -> dict[str, Any] | None: ...
+    def plan(self, text: str, resources: Sequence[tuple[str, Kind]], *, attached: Collection[str] = (),
+             previous_text: str | None = None, runnable: Collection[str] | None = None) -> dict[str, Any] | None: ...
 
 
 class RulePlanner(Protocol):
-    def plan(self, text: str, resources: Sequence[tuple[str, Kind]], *, allow_literal_files: bool = False) -> dict[str, Any]: ...
+    def plan(self, text: str, resources: Sequence[tuple[str, Kind]], *, allow_literal_files: bool = False,
+             attached: Collection[str] = (), previous_text: str | None = None,
+             runnable: Collection[str] | None = None) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,9 @@ class PlanningContext:
     history: Sequence[Message]
     resources: Sequence[Artifact]  # newest first
     allow_literal_files: bool = False  # evaluation only: TaskBench names files in the text
+    attached: Sequence[str] = ()  # handles of the files that came with this message (the rest are older)
+    any_task: bool = False  # evaluation only: plan every registry task, whether a model here runs it or not
+    previous_text: str | None = None  # the previous turn's text output; None: taken from ``history``
 
     @property
     def handles(self) -> dict[str, Kind]:
@@ -50,6 +56,16 @@ class PlanningContext:
     @property
     def resource_pairs(self) -> list[tuple[str, Kind]]:
         return [(a.handle, a.kind) for a in self.resources]
+
+    def last_output_text(self) -> str | None:
+        """What "it" means in "now say it out loud": the previous answer, without its file notes."""
+        if self.previous_text is not None:
+            return self.previous_text
+        for msg in reversed(self.history):
+            if msg.role == "assistant":
+                text = "\n".join(line for line in msg.text.splitlines() if not line.startswith("[generated "))
+                return text.strip() or None
+        return None
 
 
 def _approx_tokens(text: str) -> int:
@@ -124,8 +140,13 @@ class Planner:
         await self._ensure_loaded()
         handles = ctx.handles
         cands = {t: self._candidates(t) for t in registry.TASKS}
+        # A zero-LLM planner never picks a task no model here can run (see TaskUnavailable).
+        runnable = None if ctx.any_task else frozenset(t for t, ids in cands.items() if ids)
         if self._router is not None:
-            raw = await asyncio.to_thread(self._router.plan, ctx.request, ctx.resource_pairs)
+            router = self._router
+            raw = await asyncio.to_thread(lambda: router.plan(
+                ctx.request, ctx.resource_pairs, attached=ctx.attached, previous_text=ctx.last_output_text(),
+                runnable=runnable))
             if raw is not None:
                 try:
                     return validate_plan(raw, handles=handles, candidates=cands, source="router",
@@ -138,25 +159,34 @@ class Planner:
             except (LLMUnavailable, LLMBadResponse) as exc:
                 # The LLM is down or answers garbage (a small local model running out of tokens):
                 # a rule-made plan beats no answer. Chat still needs the LLM.
-                plan = await self._plan_with_rules(ctx, handles, cands, "embedded (LLM unavailable)")
+                try:
+                    plan = await self._plan_with_rules(ctx, handles, cands, "embedded (LLM unavailable)", runnable)
+                except TaskUnavailable:
+                    raise exc from None
                 if plan is None or not plan.tasks:
                     raise
                 log.warning("LLM planning failed (%s); planned without it", exc)
                 return plan
-        plan = await self._plan_with_rules(ctx, handles, cands, "embedded")
+        plan = await self._plan_with_rules(ctx, handles, cands, "embedded", runnable)
         if plan is None:
             raise PlanError("No planner is available: configure an LLM endpoint or install hgbot[offline].", [])
         return plan
 
     async def _plan_with_rules(self, ctx: PlanningContext, handles: dict[str, Kind], cands: dict[str, list[str]],
-                               source: str) -> Plan | None:
+                               source: str, runnable: Collection[str] | None = None) -> Plan | None:
+        """The embedded planner's plan; raises ``TaskUnavailable`` when it needs a task no model here runs."""
         rules = await self._rule_planner()
         if rules is None:
             return None
-        raw = await asyncio.to_thread(lambda: rules.plan(ctx.request, ctx.resource_pairs,
-                                                         allow_literal_files=ctx.allow_literal_files))
-        return validate_plan(raw, handles=handles, candidates=cands, source=source,
+        previous = ctx.last_output_text()
+        raw = await asyncio.to_thread(lambda: rules.plan(
+            ctx.request, ctx.resource_pairs, allow_literal_files=ctx.allow_literal_files, attached=ctx.attached,
+            previous_text=previous, runnable=runnable))
+        plan = validate_plan(raw, handles=handles, candidates=cands, source=source,
                              allow_literal_files=ctx.allow_literal_files)
+        if raw.get("unrunnable"):
+            raise TaskUnavailable(list(raw["unrunnable"]), plan)
+        return plan
 
     def messages(self, ctx: PlanningContext, cands: dict[str, list[str]]) -> list[ChatMessage]:
         p = prompts.load("planner")

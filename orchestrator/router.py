@@ -22,7 +22,7 @@ a shared 2-core box, mostly importing torch and transformers).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources as pkg_resources
@@ -32,13 +32,22 @@ import numpy as np
 import yaml
 
 from . import tasks as registry
+from .content import (
+    QUOTE_RE,
+    Framing,
+    Resource,
+    has_kind,
+    labels,
+    order_resources,
+    pick_file,
+    question_and_passage,
+    refers_back,
+)
 from .embeddings import Embedder, MiniLMEmbedder, OnnxMiniLMEmbedder, default_embedder
 from .types import FILE_KINDS, Kind
 
 QUOTE_TOKEN = "«q»"
-_QUOTE_RE = re.compile(
-    r"(?<![\w])'(?P<s>[^']*?\S)'(?![\w])|\"(?P<d>[^\"]+)\"|“(?P<c>[^”]+)”|‘(?P<a>[^’]+)’(?![\w])"
-)
+
 
 
 _LANG_RE = re.compile(
@@ -132,6 +141,7 @@ class Lexicon:
             for c in spec.get("cues", []):
                 cues.append(_Cue(re.compile(c["pattern"]), float(c["priority"]), name))
         self.cues = cues
+        self.framing = Framing(data.get("framing", {}))
 
     @classmethod
     def packaged(cls) -> Lexicon:
@@ -148,7 +158,7 @@ class Lexicon:
             quotes.append(inner)
             return f" {QUOTE_TOKEN} "
 
-        return _QUOTE_RE.sub(repl, text).lower(), tuple(quotes)
+        return QUOTE_RE.sub(repl, text).lower(), tuple(quotes)
 
     def analyse(self, text: str, attachment_kinds: Sequence[Kind] = ()) -> Analysis:
         """Find the tasks a request mentions, in reading order (see the module docstring).
@@ -296,58 +306,196 @@ class TaskRouter:
             needs = _file_inputs(name)
             prior = 0.0
             if needs:
-                prior = w["kind_match"] if all(k in attachment_kinds for k in needs) else -w["kind_missing"]
+                prior = w["kind_match"] if all(has_kind(k, attachment_kinds) for k in needs) else -w["kind_missing"]
             combined[name] = sim + prior + (w["cue"] if name in cue_tasks else 0.0)
         return combined, sims, analysis
 
-    def route(self, text: str, attachment_kinds: Sequence[Kind]) -> Route:
-        """Pick one task for ``text``; ``accepted`` only when it is clearly one task, inputs at hand."""
+    def route(self, text: str, attachment_kinds: Sequence[Kind], runnable: Collection[str] | None = None) -> Route:
+        """Pick one task for ``text``; ``accepted`` only when it is clearly one task, inputs at hand, and
+        (when ``runnable`` is given) a model here can run it: otherwise the full planner decides."""
         combined, sims, analysis = self.scores(text, attachment_kinds)
         ranked = sorted(combined, key=lambda n: combined[n], reverse=True)
         top, runner = ranked[0], (ranked[1] if len(ranked) > 1 else None)
         margin = combined[top] - (combined[runner] if runner else 0.0)
         confidence = max(0.0, min(1.0, margin))
-        missing = [k for k in _file_inputs(top) if k not in attachment_kinds]
+        missing = [k for k in _file_inputs(top) if not has_kind(k, attachment_kinds)]
         if len(set(analysis.tasks)) > 1:
             reason, ok = f"several tasks mentioned: {', '.join(analysis.tasks)}", False
+        elif analysis.tasks and top != analysis.tasks[0]:
+            reason, ok = f"the request names {analysis.tasks[0]}, the similarity prefers {top}", False
         elif analysis.multi_step:
             reason, ok = f"multi-step wording: {analysis.multi_step[0]!r}", False
         elif not analysis.tasks and self.lexicon.is_chat(max(sims.values())):
             reason, ok = "no task mentioned", False
         elif missing:
             reason, ok = f"{top} needs an attached {missing[0]}", False
+        elif runnable is not None and top not in runnable:
+            reason, ok = f"no model here can run {top}", False
         elif margin < self.threshold:
             reason, ok = f"margin {margin:.2f} over {runner} is below {self.threshold:.2f}", False
         else:
             reason, ok = f"margin {margin:.2f} over {runner}", True
         return Route(top, confidence, ok, reason, runner)
 
-    def plan(self, text: str, resources: Sequence[tuple[str, Kind]]) -> dict[str, Any] | None:
+    def plan(self, text: str, resources: Sequence[Resource], *, attached: Collection[str] = (),
+             previous_text: str | None = None, runnable: Collection[str] | None = None) -> dict[str, Any] | None:
         """A one-task raw plan when the route is accepted, else ``None``.
 
-        ``resources`` are ``(handle, kind)`` pairs, newest first; each file input is wired to the
-        newest resource of its kind. The text input of a text-only task is what the request is
-        about: its one quoted literal, else what follows "…: ", else the whole request (which is
-        also the question of a task that reads a file). A translation also gets the target
-        language as ``context`` when the request names one.
+        ``resources`` are ``(handle, kind)`` pairs, newest first, ``attached`` the handles that came
+        with this message: each file input is wired to the file ``content.order_resources`` puts
+        first. The text input of a text-only task is its content (see ``step_text``); a file task's
+        text is the request itself (the question about the file). A translation also gets the
+        target language as ``context`` when the request names one. ``runnable`` (task names with a
+        model here; None: all) makes the fast path decline a task it could not run.
         """
-        route = self.route(text, [k for _, k in resources])
+        ordered = order_resources(text, resources, attached)
+        kinds = [k for _, k in ordered]
+        analysis = self.lexicon.analyse(text, kinds)
+        fresh = [k for h, k in ordered if h in attached] or (kinds if refers_back(text) else [])
+        asked = file_question(self.lexicon, analysis, text, fresh)
+        if controlnet_steps(analysis, "image" in kinds) != list(analysis.mentions):
+            return None  # guided generation: the embedded planner resolves it
+        if asked is not None:
+            route = Route(asked, 1.0, runnable is None or asked in runnable, "a question about the attached image", None)
+        else:
+            route = self.route(text, kinds, runnable)
         if not route.accepted:
             return None
         task = registry.TASKS[route.task]
         args: dict[str, str] = {}
         quotes = self.lexicon.mask(text)[1]
-        subject = (quotes[0] if len(quotes) == 1 else None) or payload(text)
         for kind in task.inputs:
             if kind == "text":
-                args["text"] = subject if subject and task.inputs == ("text",) else text
+                args["text"] = text
+                if task.inputs == ("text",):
+                    subject = step_text(self.lexicon, route.task, text, quotes, previous_text)
+                    attached_text = pick_file("text", ordered)
+                    if attached_text is not None and not quotes and payload(text) is None:
+                        subject = attached_text  # "summarize the attached report"
+                    if subject is None:
+                        return None  # "say it out loud" with nothing said before: let the planner decide
+                    args["text"] = subject
             else:
-                args[kind] = next(h for h, k in resources if k == kind)
+                handle = pick_file(kind, ordered)
+                if handle is None:
+                    return None
+                args[kind] = handle
         if route.task == "translation" and (lang := target_language(self.lexicon.mask(text)[0])):
             args["context"] = lang
-        if route.task in ("sentence-similarity", "question-answering") and len(quotes) >= 2:
-            args["text"], args["context"] = quotes[0], quotes[1]  # the two sentences; the question, the passage
+        if route.task == "sentence-similarity" and len(quotes) >= 2:
+            args["text"], args["context"] = quotes[0], quotes[1]  # the two sentences
+        if route.task == "question-answering" and (qp := question_and_passage(text)):
+            args["text"], args["context"] = qp
+        if route.task == "zero-shot-classification" and (found := labels(text)):
+            args["context"] = found
         return {"tasks": [{"id": 1, "task": route.task, "deps": [], "args": args}]}
+
+
+_QUESTION_SHAPE = re.compile(r"\?\s*$|^(?:who|what|whats|when|where|which|why|how|is|are|does|do|did|can|could|was|were|"
+                             r"has|have)\b", re.IGNORECASE)
+
+
+def file_question(lexicon: Lexicon, analysis: Analysis, text: str, fresh_kinds: Sequence[str]) -> str | None:
+    """A question that names no task, asked with an image at hand, is about that image: visual
+    question answering, or document QA when it names a document ("what's the due date on the bill?")."""
+    if analysis.tasks or not _QUESTION_SHAPE.search(text.strip()):
+        return None
+    if not fresh_kinds and len(analysis.quotes) == 1:
+        # "Based on this text: '…' When was it built?": a question about the quoted passage
+        qp = question_and_passage(text)
+        return "question-answering" if qp is not None and text.rstrip().endswith("?") and qp[0] else None
+    if not fresh_kinds or fresh_kinds[0] != "image":
+        return None
+    return "document-question-answering" if lexicon.kind_nouns["document"].search(analysis.masked) \
+        else "visual-question-answering"
+
+
+# ControlNet families: the words that name a control map, most specific first.
+_FAMILIES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(p)) for name, p in (
+    ("hed", r"\bhed\b|\bsoft[- ]edges?\b|\bholistic"),
+    ("mlsd", r"\bm-?lsd\b|\bstraight lines?\b|\bline segments?\b|\blines\b"),
+    ("openpose", r"\bopen ?pose\b|\bposes?\b|\bskeleton\b"),
+    ("scribble", r"\bscribbl\w*|\bdoodle\b"),
+    ("canny", r"\bcanny\b|\bedges?\b|\boutlines?\b"),
+    ("depth", r"\bdepth\b"),
+    ("seg", r"\bseg\b|\bsegmentation\b"),
+))
+_CONTROL_LIKE = {"depth-estimation": "depth", "image-segmentation": "seg"}
+_GENERATE = re.compile(r"\b(?:generat\w*|creat\w*|render\w*|draw\w*|paint\w*|design\w*)\b|\bmake (?:it|this|that) (?:into )?an?\b"
+                       r"|\bmake (?:me )?(?:an? |some )(?!(?:\w+ )?(?:map|mask|depth|pose|scribble|outline|edge|skeleton|seg\w*|canny|hed|control))"
+                       r"|\binto an? (?!(?:\w+ )?(?:scribble|outline|sketch|map|mask|skeleton|edge))")
+_EXTRACT = re.compile(r"\b(?:extract|get|detect|find|compute|estimate|trace|produce|give me|make (?:a|an|the) (?:\w+ )?(?:map|skeleton))\w*\b")
+
+
+def controlnet_steps(analysis: Analysis, image_at_hand: bool) -> list[Mention]:
+    """The mentions with ControlNet generation resolved: a picture made *following* a control map
+    ("draw a ballerina in the pose from this photo", "turn my scribble into a house") is one
+    ``{family}-text-to-image`` step, or two ("extract the pose, then generate a superhero in it")
+    when the map is extracted as a step of its own. Other requests come back unchanged."""
+    mentions = list(analysis.mentions)
+    if not image_at_hand:
+        return mentions
+    masked = analysis.masked
+    control = [m for m in mentions if m.task.endswith("-control") or m.task in _CONTROL_LIKE]
+    others = [m for m in mentions if m not in control and m.task not in ("text-to-image", "image-to-image")]
+    fam: str | None = None
+    for name, pat in _FAMILIES:
+        for fm in pat.finditer(masked):
+            if not any(o.start <= fm.start() < o.end for o in others):
+                fam = name
+                break
+        if fam:
+            break
+    if fam is None:
+        return mentions
+    if fam in ("depth", "seg") and not re.search(
+            r"\b(?:depth|seg|segmentation) (?:map|layout|guid\w*|condition\w*|control)|\b(?:depth|layout) of (?:this|the|that) (?:scene|photo|picture|image|room)", masked):
+        return mentions  # depth and segmentation are tasks of their own unless a map guides a picture
+    gens = [m for m in mentions if m.task in ("text-to-image", "image-to-image")]
+    spans = [(m.start, m.end) for m in control]
+    fam_pat = dict(_FAMILIES)[fam]
+    # "create a depth map" makes the map itself: a generation word must not have the map as its object
+    gen_word = next((g for g in _GENERATE.finditer(masked) if not any(s <= g.start() < e for s, e in spans)
+                     and not fam_pat.search(masked[g.end():g.end() + 12])
+                     and not re.match(r"\s+(?:an? |the )?(?:\w+ )?(?:map|mask)", masked[g.end():])), None)
+    if not gens and gen_word is None:
+        return mentions
+    c = next((m for m in control if (m.task == f"{fam}-control" or _CONTROL_LIKE.get(m.task) == fam)), None)
+    g = gens[0] if gens else None
+    if c is not None and g is not None and g.start < c.start and g.clause != c.clause:
+        return mentions  # "draw a village, then estimate its depth": a picture, then its depth
+    if c is None and g is None and (mentions or gen_word is None):
+        return mentions
+    at = g.start if g is not None else (gen_word.start() if gen_word is not None else 0)
+    clause = g.clause if g is not None else next(
+        (i for i, (cs, ce) in enumerate(analysis.clauses) if cs <= at < ce), len(analysis.clauses) - 1)
+    made = Mention(f"{fam}-text-to-image", at, g.end if g is not None else at + 1, clause)
+    out = [m for m in mentions if m is not g and m is not c]
+    two_step = c is not None and c.clause != clause and bool(
+        _EXTRACT.search(masked, analysis.clauses[c.clause][0], c.end))
+    if two_step and c is not None:
+        kept = Mention(f"{fam}-control", c.start, c.end, c.clause) if c.task in _CONTROL_LIKE else c
+        out.append(kept)
+    out.append(made)
+    return sorted(out, key=lambda m: m.start)
+
+
+def step_text(lexicon: Lexicon, task: str, text: str, quotes: Sequence[str], previous_text: str | None) -> str | None:
+    """The text a text-only step reads: its one quoted literal, else the content left once the
+    task's framing is stripped, else what follows "…: "; the previous turn's text when only a
+    pronoun is left ("now say it out loud"), None when that is wanted but there is none; else the
+    request itself."""
+    if len(quotes) == 1:
+        return quotes[0]
+    content = lexicon.framing.content(task, text)
+    if content:
+        return content
+    after_colon = payload(text)
+    if after_colon:
+        return after_colon
+    if content == "":
+        return previous_text
+    return text
 
 
 def payload(text: str) -> str | None:

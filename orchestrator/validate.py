@@ -249,7 +249,7 @@ def _parse_arg(where: str, key: str, value: Any, handles: Mapping[str, Kind],
         kind = handles.get(text)
         if kind is None:
             return f"{where}: {text} is not an artifact of this conversation"
-        if kind != want:
+        if kind != want and not (want == "audio" and kind == "video"):  # a video's audio track
             return f"{where}: {key!r} needs {want}, but {text} is {kind}"
         return ArtifactRef(m.group(1))
     folded = unicodedata.normalize("NFKC", text).casefold()

@@ -45,7 +45,7 @@ def test_image_chain_and_fan_out(planner: EmbeddedPlanner) -> None:
     text = "Generate an image of a red car, then estimate its depth and detect the objects in it."
     tasks = _check(planner.plan(text, []))
     assert [t["task"] for t in tasks] == ["text-to-image", "depth-estimation", "object-detection"]
-    assert tasks[0]["args"] == {"text": text}
+    assert tasks[0]["args"] == {"text": "a red car"}  # the picture's content, not the whole request
     # A chain: each image consumer takes the nearest earlier image.
     assert tasks[1]["deps"] == [1] and tasks[2]["deps"] == [2]
     # "also" makes a parallel step: detection reads the generated image, not the depth map.
@@ -156,3 +156,59 @@ def test_a_request_that_brings_its_text_does_not_transcribe_an_old_recording(pla
     tasks = _check(planner.plan("classify the sentiment of: the food was awful and the waiter was rude", res), res)
     assert [t["task"] for t in tasks] == ["text-classification"]
     assert tasks[0]["args"]["text"] == "the food was awful and the waiter was rude"
+
+
+def test_an_image_question_never_transcribes_an_older_recording(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:memo", "audio"), ("artifact:sign", "image")]
+    tasks = _check(planner.plan("what does this sign say?", res, attached=["artifact:sign"]), res)
+    assert tasks == [{"id": 1, "task": "image-to-text", "deps": [], "args": {"image": "artifact:sign"}}]
+
+
+def test_read_it_out_loud_is_ocr_then_speech(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:img", "image")]
+    tasks = _check(planner.plan("read the text in this image out loud", res, attached=["artifact:img"]), res)
+    assert [t["task"] for t in tasks] == ["image-to-text", "text-to-speech"]
+    assert tasks[1]["args"] == {"text": "<GENERATED>-1"}
+
+
+def test_a_producer_named_after_its_consumer_runs_first(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:img", "image")]
+    tasks = _check(planner.plan("an audio file describing what is in the image", res, attached=["artifact:img"]), res)
+    assert [t["task"] for t in tasks] == ["image-to-text", "text-to-speech"] and tasks[1]["deps"] == [1]
+
+
+def test_say_it_out_loud_reads_the_previous_answer(planner: EmbeddedPlanner) -> None:
+    tasks = _check(planner.plan("now say it out loud", [], previous_text="Closed on Sundays."))
+    assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "Closed on Sundays."}}]
+    assert planner.plan("now say it out loud", []) == {"tasks": []}  # nothing said before: nothing to speak
+
+
+@pytest.mark.parametrize(("text", "tasks", "prompt"), [
+    ("draw a ballerina in the pose from this photo", ["openpose-text-to-image"], "a ballerina"),
+    ("turn my scribble into a realistic red house with a garden", ["scribble-text-to-image"],
+     "a realistic red house with a garden"),
+    ("extract the pose from this photo, then generate a superhero in that pose",
+     ["openpose-control", "openpose-text-to-image"], "a superhero in that pose"),
+    ("detect the edges in this image", ["canny-control"], None),
+])
+def test_controlnet_requests(planner: EmbeddedPlanner, text: str, tasks: list[str], prompt: str | None) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:img", "image")]
+    got = _check(planner.plan(text, res, attached=["artifact:img"]), res)
+    assert [t["task"] for t in got] == tasks
+    if prompt is not None:
+        assert got[-1]["args"]["text"] == prompt
+
+
+def test_text_tasks_get_their_passage_labels_and_attached_text(planner: EmbeddedPlanner) -> None:
+    tasks = _check(planner.plan("is 'the striker scored twice' about sports, politics or business?", []))
+    assert tasks[0]["task"] == "zero-shot-classification"
+    assert tasks[0]["args"] == {"text": "the striker scored twice", "context": "sports, politics, business"}
+    res: list[tuple[str, Kind]] = [("artifact:doc", "text")]
+    tasks = _check(planner.plan("give me the main points of this article", res, attached=["artifact:doc"]), res)
+    assert tasks == [{"id": 1, "task": "summarization", "deps": [], "args": {"text": "artifact:doc"}}]
+
+
+def test_unrunnable_tasks_are_named_not_dropped(planner: EmbeddedPlanner) -> None:
+    raw = planner.plan("translate 'good morning' into French", [], runnable={"image-to-text"})
+    assert raw["unrunnable"] == ["translation"]
+    assert "unrunnable" not in planner.plan("translate 'good morning' into French", [], runnable={"translation"})

@@ -111,6 +111,6 @@ async def test_a_local_model_that_runs_out_of_tokens_hands_over_to_the_rules() -
     from orchestrator.llm import InProcessLLM
 
     model = _ScriptedLocalModel(LLMBadResponse("the plan was cut off at 512 tokens"))
-    p = Planner(llm=InProcessLLM(lambda: model), candidates=lambda t: [], rule_planner=_rules)
+    p = Planner(llm=InProcessLLM(lambda: model), candidates=lambda t: ["ocr"], rule_planner=_rules)
     plan = await p.plan(PlanningContext("read the text in this image", [], [IMG]))
     assert plan.source.startswith("embedded") and [t.task for t in plan.tasks] == ["image-to-text"]

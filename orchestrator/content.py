@@ -1,0 +1,171 @@
+"""What a planned step reads: the right file and the right words (shared by both zero-LLM planners).
+
+* **The right file** (``order_resources``): the files attached to *this* message come first. An
+  earlier artifact of the conversation goes first only when the request refers back to one
+  ("the image you made", "that recording", "again"); otherwise it is used only when nothing of
+  the needed kind is attached. ``pick_file`` takes the first resource of the kind a step needs;
+  a video stands in for audio (its audio track), never the other way round.
+* **The right words** (``Framing.content``): a step gets its content, not the request's framing:
+  "say hello world out loud" speaks "hello world", "make me a picture of a red car, please"
+  prompts "a red car". The patterns are data (``router.yaml``, ``framing``): per task, regular
+  expressions whose group ``c`` is the content. When what is left is only a pronoun ("say it out
+  loud"), the step reads the previous turn's text output instead (``PREVIOUS_TEXT`` marks it).
+  ``question_and_passage`` splits a QA request, ``labels`` finds zero-shot labels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from .types import Kind
+
+Resource = tuple[str, Kind]
+
+# The request points at an earlier file rather than the one it brings.
+_BACK_REF = re.compile(
+    r"\b(?:you(?: just)? (?:made|created|generated|produced|drew|drawn|rendered|transcribed|sent|gave|returned|edited)"
+    r"|(?:that|those|the (?:previous|last|earlier|same|generated|edited|resulting|old|other)|your)"
+    r" (?:[\w-]+ )?(?:image|picture|photo|pic|drawing|recording|audio|clip|sound|voice|file|video|one|result|output)s?"
+    r"|from (?:before|earlier|the last turn)|(?:made|generated|created) (?:earlier|before|just now)"
+    r"|earlier|previous(?:ly)?|again)\b",
+    re.IGNORECASE,
+)
+
+# What is left of a request when it names no content of its own ("say it out loud").
+_PRONOUN = re.compile(
+    r"^(?:(?:now|then|and|ok(?:ay)?|please|pls|just|also)\s+)*"
+    r"(?:it|this|that|them|those|these|the (?:text|result|answer|output|transcript(?:ion)?|caption|summary|translation|"
+    r"words|reply|response|same)|what (?:you|it) (?:just )?(?:said|says|wrote|found|read|told me|answered)"
+    r"|(?:your|the) (?:last |previous |latest )?(?:answer|reply|response|result|message|output)"
+    r"|(?:this|that) (?:text|answer|result|one))?"
+    r"(?:\s+(?:please|again|too|as well|for me|now))*$",
+    re.IGNORECASE,
+)
+
+QUOTE_RE = re.compile(
+    r"(?<![\w])'(?P<s>(?:[^']|(?<=\w)'(?=\w))*?\S)'(?![\w])|\"(?P<d>[^\"]+)\"|“(?P<c>[^”]+)”|‘(?P<a>[^’]+)’(?![\w])"
+)
+
+PREVIOUS_TEXT = "previous:text"  # evaluation's name for the previous turn's text output
+
+_TRAILING = re.compile(r"(?:[\s,;:.!?]+|\s+(?:please|pls|plz|thanks|thank you|for me|if you can|if possible|and|then"
+                       r"|and then|so|ok|okay)\b)+$",
+                       re.IGNORECASE)
+_LEADING = re.compile(r"^(?:[\s,;:]+|(?:the following|following)\s*:?\s*|the (?:words?|phrase|sentence|line)\s*:?\s+(?=\S))+",
+                      re.IGNORECASE)
+# A request that is a verb and its object ("summarize what you just said"): the object, for the pronoun check.
+_VERB_OBJECT = re.compile(r"^\W*(?:(?:please|pls|now|ok|and|then|can you|could you|would you)\s+)*\w+\s+(?P<c>.+?)[\s.!?]*$",
+                          re.IGNORECASE)
+
+
+def refers_back(text: str) -> bool:
+    """True when the request points at an earlier artifact ("the picture you made", "that recording")."""
+    return bool(_BACK_REF.search(text))
+
+
+def order_resources(text: str, resources: Sequence[Resource], attached: Collection[str]) -> list[Resource]:
+    """``resources`` (newest first) in the order a step should look at them (see the module docstring)."""
+    fresh = [r for r in resources if r[0] in attached]
+    older = [r for r in resources if r[0] not in attached]
+    return older + fresh if fresh and refers_back(text) else fresh + older
+
+
+def pick_file(kind: Kind, resources: Sequence[Resource]) -> str | None:
+    """The first resource of ``kind``; for audio, a video's audio track when no audio is at hand."""
+    fits = ("audio", "video") if kind == "audio" else (kind,)
+    return next((h for h, k in resources if k in fits), None)
+
+
+def has_kind(kind: Kind, kinds: Collection[str]) -> bool:
+    return kind in kinds or (kind == "audio" and "video" in kinds)
+
+
+def clean(span: str) -> str:
+    """Trim politeness, punctuation and a leading "the following:" from an extracted span."""
+    out = _LEADING.sub("", span.strip())
+    previous = None
+    while previous != out:
+        previous = out
+        out = _TRAILING.sub("", out).strip()
+    return out.strip(" \"'“”‘’")
+
+
+def is_pronoun(span: str) -> bool:
+    return not span.strip() or bool(_PRONOUN.match(span.strip(" .!?,")))
+
+
+class Framing:
+    """Per-task framing patterns from ``router.yaml`` (``framing``: task → list of regexes with group ``c``)."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.patterns: dict[str, list[re.Pattern[str]]] = {
+            task: [re.compile(p, re.IGNORECASE) for p in pats] for task, pats in (data or {}).items()}
+
+    def content(self, task: str, text: str) -> str | None:
+        """The content ``text`` gives ``task`` once the framing is stripped; "" when only a pronoun is
+        left (the step should read an earlier output); None when no pattern recognises the framing."""
+        for pat in self.patterns.get(task, ()):
+            m = pat.search(text)
+            if m is None:
+                continue
+            span = clean(m.group("c"))
+            head, sep, tail = span.partition(": ")
+            if sep and len(head.split()) <= 6 and "=" not in head and task != "tabular-classification":
+                span = clean(tail)  # "translation to french of: the kitchen is closed"
+            return "" if is_pronoun(span) else span
+        m = _VERB_OBJECT.match(text)
+        return "" if m is not None and is_pronoun(clean(m.group("c"))) else None
+
+
+_QUESTION_LABEL = re.compile(r"^\W*(?:and |so |then )?(?:question|q|answer(?: this)?|tell me)?\s*[:,-]?\s*", re.IGNORECASE)
+_FRAME_BEFORE = re.compile(r"^(?:please )?(?:read (?:this|it)|look at (?:this|it))(?: and)?\s+|(?:\s*(?:using|from|in|based on|"
+                           r"given|according to) (?:this|the|that) (?:text|passage|paragraph|context))?\s*[:,]?\s*$",
+                           re.IGNORECASE)
+_WH = re.compile(r"\b(?:who|what|when|where|which|why|how|is|are|does|do|did|can|was|were)\b", re.IGNORECASE)
+
+
+def question_and_passage(text: str) -> tuple[str, str] | None:
+    """A QA request's question and passage: with two quoted literals, the one asked ("?", or after
+    "question") and the other; with one, the quote is the passage and the question is the request's
+    own words after it (else before it), framing removed. None without a quote."""
+    found = [m for m in QUOTE_RE.finditer(text)]
+    if not found:
+        return None
+    inner = [next(g for g in m.groups() if g is not None) for m in found]
+    if len(found) >= 2:
+        a, b = inner[0], inner[1]
+        asked_b = b.rstrip().endswith("?") or re.search(r"\bquestion\W*$", text[found[0].end():found[1].start()], re.I)
+        asked_a = a.rstrip().endswith("?") or re.search(r"\bquestion\W*$", text[:found[0].start()], re.I)
+        q, ctx = (b, a) if asked_b and not asked_a else (a, b)
+        return clean(q), clean(ctx)
+    m = found[0]
+    after = _QUESTION_LABEL.sub("", text[m.end():]).strip()
+    before = text[:m.start()]
+    if after and ("?" in after or _WH.search(after)):
+        question = after
+    else:
+        question = _FRAME_BEFORE.sub("", before.strip()).strip()
+        question = re.sub(r"^(?:answer|question)\s*:?\s*", "", question, flags=re.IGNORECASE)
+    return clean(question), clean(inner[0])
+
+
+_LABEL_KEY = re.compile(r"\b(?:about|as|into|under|to|of|with|between|fits?|is it|a|an|is|categories|labels|topics?|classes)\b",
+                        re.IGNORECASE)
+
+
+def labels(text: str) -> str | None:
+    """Zero-shot labels listed in a request ("… about sports, politics or business?") as "a, b, c"."""
+    rest = QUOTE_RE.sub(" | ", text)
+    segments = [seg for seg in re.split(r"[|:?!;]", rest) if " or " in f" {seg} " or seg.count(",") >= 2]
+    if not segments:
+        return None
+    parts = re.split(r",|\bor\b", segments[-1])
+    # The first item carries the words before the list ("… about sports"): keep what follows them.
+    keys = list(_LABEL_KEY.finditer(parts[0]))
+    if keys and parts[0][keys[-1].end():].strip():
+        parts[0] = parts[0][keys[-1].end():]
+    parts = [re.sub(r"^(?:an?|the)\s+", "", p.strip(" .'\"")) for p in parts]
+    parts = [p for p in parts if p]
+    return ", ".join(parts) if len(parts) >= 2 else None

@@ -1,0 +1,70 @@
+"""What a step reads: this message's files first, back-references, and content without framing."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.content import labels, order_resources, pick_file, question_and_passage, refers_back
+from orchestrator.router import Lexicon
+from orchestrator.types import Kind
+
+MEMO: tuple[str, Kind] = ("artifact:memo", "audio")
+OLD_IMG: tuple[str, Kind] = ("artifact:made", "image")
+SIGN: tuple[str, Kind] = ("artifact:sign", "image")
+
+
+def test_this_messages_files_come_first() -> None:
+    # newest first as the store lists them, but the attachment of this message leads
+    assert order_resources("what does this sign say?", [OLD_IMG, SIGN], ["artifact:sign"])[0] == SIGN
+    assert pick_file("image", order_resources("caption this", [OLD_IMG, SIGN], ["artifact:sign"])) == "artifact:sign"
+
+
+@pytest.mark.parametrize("text", ["now caption the image you just made", "describe that picture", "transcribe the earlier "
+                                  "recording again", "segment the generated image"])
+def test_a_back_reference_puts_older_files_first(text: str) -> None:
+    assert refers_back(text)
+    assert order_resources(text, [SIGN, OLD_IMG], ["artifact:sign"])[0] == OLD_IMG
+
+
+def test_an_older_file_is_used_when_nothing_of_the_kind_is_attached() -> None:
+    ordered = order_resources("transcribe this", [SIGN, MEMO], ["artifact:sign"])
+    assert pick_file("audio", ordered) == "artifact:memo"
+    assert not refers_back("transcribe the new recording")
+
+
+def test_a_video_stands_in_for_audio_never_the_reverse() -> None:
+    assert pick_file("audio", [("artifact:v", "video"), MEMO]) == "artifact:v"
+    assert pick_file("video", [MEMO]) is None
+
+
+@pytest.mark.parametrize(("task", "text", "want"), [
+    ("text-to-speech", "say hello world out loud", "hello world"),
+    ("text-to-speech", "please say good night everyone in a calm voice", "good night everyone"),
+    ("text-to-speech", "make an audio clip saying welcome to the team", "welcome to the team"),
+    ("text-to-speech", "now say it out loud", ""),  # a pronoun: the previous answer
+    ("text-to-speech", "read your last answer aloud", ""),
+    ("text-to-image", "Make me a picture of a red car on a road, please.", "a red car on a road"),
+    ("text-to-image", "draw a fox reading a book under a tree", "a fox reading a book under a tree"),
+    ("translation", "translate good morning my friend into Spanish", "good morning my friend"),
+    ("translation", "how do you say where is the station in German?", "where is the station"),
+    ("text-to-video", "make a video of a dog running on the beach", "a dog running on the beach"),
+])
+def test_framing_is_stripped(task: str, text: str, want: str) -> None:
+    assert Lexicon.packaged().framing.content(task, text) == want
+
+
+def test_question_and_passage() -> None:
+    assert question_and_passage("Based on this text: 'The tower was finished in 1889.' When was it finished?") == (
+        "When was it finished", "The tower was finished in 1889")
+    assert question_and_passage("passage: 'Curie won two prizes.' question: 'which ones?'") == (
+        "which ones", "Curie won two prizes")
+    assert question_and_passage("no quote here") is None
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("is 'the striker scored twice' about sports, politics or business?", "sports, politics, business"),
+    ("put 'the soup needs salt' into one of these categories: food, travel, tech", "food, travel, tech"),
+    ("is the message 'server down!!' urgent or not urgent?", "urgent, not urgent"),
+])
+def test_zero_shot_labels(text: str, want: str) -> None:
+    assert labels(text) == want
