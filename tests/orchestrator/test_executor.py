@@ -46,12 +46,14 @@ async def test_timed_out_step_is_reported_at_its_timeout_but_holds_its_slot_unti
         tmp_path: Path) -> None:
     release = threading.Event()
 
+    slow_returned = threading.Event()
+
     def hook(task: str, inputs: dict[str, Any]) -> None:
         if inputs["text"] == "slow":
             release.wait(20)
+            slow_returned.set()
 
     ex, model, _ = make_executor(tmp_path, hook, task_timeout=0.3, max_parallel=1)
-    threads = threading.active_count()
 
     def plan(text: str) -> Plan:
         return validate_plan({"tasks": [{"id": 1, "task": "summarization", "deps": [], "args": {"text": text}}]},
@@ -71,5 +73,6 @@ async def test_timed_out_step_is_reported_at_its_timeout_but_holds_its_slot_unti
     assert done[0].status is RunStatus.OK
     assert [inputs["text"] for _, inputs in model.seen] == ["slow", "fast"]
     await ex.drain()
-    await asyncio.sleep(0.05)
-    assert threading.active_count() <= threads + 1  # the default executor may keep one idle worker
+    # drained means the timed-out step's work has really returned (a pool thread may stay idle: that
+    # is not work, so the thread count is no measure here)
+    assert slow_returned.is_set()
