@@ -146,7 +146,7 @@ class Planner:
                 return plan
         plan = await self._plan_with_rules(ctx, handles, cands, "embedded")
         if plan is None:
-            raise PlanError("No planner is available: configure an LLM endpoint or install hgbot[offline].", [])
+            raise PlanError("No planner is available: configure an LLM endpoint or install the embedded default (pip install -e '.[offline]' in the hgbot checkout).", [])
         return plan
 
     async def _plan_with_rules(self, ctx: PlanningContext, handles: dict[str, Kind], cands: dict[str, list[str]],
