@@ -21,18 +21,24 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, Unreachable
+from orchestrator.redact import redact_url
 
-from .app import build_slack_parts
+from .app import build_client, build_slack_parts
+from .errors import api_error
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,7 @@ async def serve_slack(app: App, *, http: bool = False, port: int = 3000, host: s
     if not http and not settings.slack_app_token.startswith("xapp-"):
         raise ConfigError("SLACK_APP_TOKEN (xapp-…) is not set.",
                           hint="Socket Mode needs an app-level token with connections:write; or use --http.")
+    await check_credentials(settings, socket_mode=not http)
     bolt, listeners = build_slack_parts(app)
     try:
         if http:
@@ -66,6 +73,36 @@ async def serve_slack(app: App, *, http: bool = False, port: int = 3000, host: s
         # let answers in progress reach their threads before the process goes
         with contextlib.suppress(Exception):
             await asyncio.wait_for(listeners.drain(), 10)
+
+
+_BAD_TOKEN = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type"}
+
+
+async def check_credentials(settings: Settings, *, socket_mode: bool) -> str:
+    """Ask Slack whether the tokens work before serving (``auth.test``; in Socket Mode also
+    ``apps.connections.open`` with the app token), and return the bot's name.
+
+    Raises ``ConfigError`` for a token Slack refuses (one line for the operator, instead of
+    a reconnect loop printing tracebacks) and ``Unreachable`` when Slack cannot be reached.
+    """
+    where = redact_url(settings.slack_api_url) if settings.slack_api_url else "slack.com"
+    client = build_client(settings)
+    try:
+        auth = await client.auth_test()
+        if socket_mode:
+            await AsyncWebClient(token=settings.slack_app_token, base_url=client.base_url).apps_connections_open(
+                app_token=settings.slack_app_token)
+    except SlackApiError as exc:
+        code = api_error(exc)
+        which = "SLACK_APP_TOKEN" if exc.response.api_url.endswith("apps.connections.open") else "SLACK_BOT_TOKEN"
+        if code in _BAD_TOKEN:
+            raise ConfigError(f"Slack refused {which} ({code}).",
+                              hint="Copy the token again from the app's settings page (see adapters/slack/README.md).") \
+                from exc
+        raise Unreachable(f"Slack at {where} answered {code} to the token check.") from exc
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise Unreachable(f"Cannot reach Slack at {where} ({type(exc).__name__}: {exc}).") from exc
+    return str(auth.get("user") or "hgbot")
 
 
 async def _serve_socket_mode(bolt: AsyncApp, app_token: str, on_ready: Callable[[str], None] | None) -> None:
