@@ -93,13 +93,13 @@ class RedactingFilter(logging.Filter):
         except Exception:  # a record whose args do not fit its format: leave it to the handler
             return True
         clean = self.redactor(message)
-        if record.exc_info and record.exc_info[1] is not None:
-            # the traceback text is rendered later by the handler: render it now, redacted
-            clean += "\n" + self.redactor(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-            record.exc_text = None
         if clean != message or record.args:
             record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None:
+            # formatters print a cached exc_text instead of formatting exc_info again: cache it redacted
+            # (exc_info itself stays, for handlers that inspect the exception)
+            text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            record.exc_text = self.redactor(text)
         return True
 
 
@@ -108,5 +108,7 @@ def install_log_redaction(secrets: Iterable[str]) -> RedactingFilter:
     records from child loggers skip their ancestors' filters but not the handlers')."""
     flt = RedactingFilter(Redactor(secrets))
     for handler in logging.getLogger().handlers:
+        for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+            handler.removeFilter(old)  # one per handler, with the latest secrets
         handler.addFilter(flt)
     return flt

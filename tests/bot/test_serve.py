@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +27,18 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    """Environment for the real CLI, and the root handlers' filters put back afterwards (``main``
+    adds its log redaction to whatever handlers the process has, pytest's included)."""
     monkeypatch.setenv("HGBOT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HGBOT_CATALOG", "offline")
     monkeypatch.setenv("HGBOT_LOCAL_LLM", "none")
     for var in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DISCORD_TOKEN", "OPENAI_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
-    return monkeypatch
+    saved = {h: list(h.filters) for h in logging.getLogger().handlers}
+    yield monkeypatch
+    for handler, filters in saved.items():
+        handler.filters[:] = filters
 
 
 async def hgbot(*argv: str) -> int:

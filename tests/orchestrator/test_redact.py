@@ -44,3 +44,4 @@ def test_the_log_filter_masks_messages_args_and_tracebacks(caplog: pytest.LogCap
         caplog.handler.removeFilter(flt)
     assert "xoxb-secret-token" not in caplog.text and "u:p@" not in caplog.text
     assert "calling http://***@h/v1 with ***" in caplog.text and "ValueError: token *** refused" in caplog.text
+    assert caplog.records[-1].exc_info is not None  # still there for handlers that look at the exception
