@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 MASK = "***"
-# A URL inside free text: scheme, then anything up to whitespace or a closing quote/bracket.
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]{}]+")
+# A URL inside free text: scheme, then anything up to whitespace or a closing quote/bracket, less
+# the sentence's own punctuation after it ("cannot reach http://host/v1: check …").
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]{}]*[^\s'\"<>()\[\]{}.,:;!?]")
 _SECRET_PARAM = re.compile(r"key|token|secret|pass|auth|sig|credential|session", re.IGNORECASE)
 _MIN_SECRET = 6  # shorter values ("k", "none", "test") would blank ordinary words
 

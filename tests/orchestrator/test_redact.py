@@ -26,6 +26,10 @@ def test_urls_inside_text_and_literal_secrets_are_masked() -> None:
     assert "hunter22" not in clean and "sk-live" not in clean and "bob" not in clean
 
 
+def test_punctuation_after_a_url_stays() -> None:
+    assert redact_urls("cannot reach http://u:p@h/v1?api-key=k: check it.") == "cannot reach http://***@h/v1?api-key=***: check it."
+
+
 def test_short_values_are_not_treated_as_secrets() -> None:
     assert Redactor(["k", "none"])("keep none of it") == "keep none of it"
 
