@@ -122,7 +122,12 @@ async def _serve_http(bolt: AsyncApp, signing_secret: str, host: str, port: int,
     runner = web.AppRunner(build_http_app(bolt, signing_secret))
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # a port in use or not ours to take: the operator's to fix, not a bug
+        await runner.cleanup()
+        raise ConfigError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}).",
+                          hint="Choose another --port, or stop what is using it.") from exc
     bound = runner.addresses[0][1] if runner.addresses else port
     url = f"http://{host}:{bound}{EVENTS_PATH}"
     log.info("Slack: listening on %s", url)

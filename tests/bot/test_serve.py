@@ -137,3 +137,22 @@ async def test_an_unreachable_platform_is_named_and_retried_with_backoff(
     assert len(attempts) >= 3, seen
     assert f"127.0.0.1:{port}" in attempts[0] and "please report" not in seen
     assert "Retrying in 0.1 s" in attempts[-1]  # doubled from 0.05, then held at the cap
+
+
+async def test_a_port_in_use_is_one_line_and_exit_2(env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    slack = FakeSlack()
+    await slack.start()
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        env.setenv("SLACK_API_URL", slack.api_url)
+        env.setenv("SLACK_BOT_TOKEN", slack.token)
+        env.setenv("SLACK_SIGNING_SECRET", slack.signing_secret)
+        port = str(taken.getsockname()[1])
+        assert await hgbot("serve", "slack", "--http", "--host", "127.0.0.1", "--port", port) == 2
+    finally:
+        taken.close()
+        await slack.stop()
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"Cannot listen on 127.0.0.1:{port}" in err.strip().splitlines()[-1]
