@@ -68,4 +68,3 @@ async def test_no_planner_is_a_failure(tmp_path: Path, monkeypatch: pytest.Monke
 async def test_discord_invite_url_is_shown(tmp_path: Path) -> None:
     code, out = await doctor(Settings(home=tmp_path, discord_token="MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.xyz"))
     assert "client_id=123456789012345678" in out
-
