@@ -8,18 +8,40 @@ from dataclasses import dataclass, field
 
 from orchestrator.types import RunStatus, TaskRun
 
-_MASS_MENTIONS = re.compile(r"@(everyone|here|channel)\b", re.IGNORECASE)
+# Characters that render as nothing: a mention hidden behind one of them must still be caught,
+# and one put there by us would leave the text carrying the mention for anything that strips them.
+_INVISIBLE = "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
+_AT = "@\uff20\ufe6b"  # @, full-width ＠, small ﹫
+
+
+def _letters(word: str) -> str:
+    """A pattern for ``word`` in ASCII or full-width letters, with invisible characters between them."""
+    return f"[{_INVISIBLE}]*".join(f"[{c}{c.upper()}{chr(ord(c) + 0xFEE0)}{chr(ord(c.upper()) + 0xFEE0)}]"
+                                   for c in word)
+
+
+# No \b at the end: "@everyones", "@everyone_" and "@here123" are parsed as mentions by some clients
+_MASS_MENTIONS = re.compile(f"[{_AT}][{_INVISIBLE}]*(" + "|".join(_letters(w) for w in ("everyone", "here", "channel"))
+                            + ")")
 _SLACK_SPECIAL = re.compile(r"<!(everyone|here|channel)(\|[^>]*)?>", re.IGNORECASE)
-_ZWSP = "\u200b"
+_SLACK_GROUP = re.compile(r"<!subteam\^[^>|]*(?:\|([^>]*))?>", re.IGNORECASE)
+_DISCORD_ROLE = re.compile(r"<@&(\d+)>")
+_INVISIBLE_RUN = re.compile(f"[{_INVISIBLE}]+")
 
 
 def neutralize_mentions(text: str) -> str:
-    """Break ``@everyone``/``@here``/``@channel`` and Slack's ``<!everyone>`` so they never ping.
+    """Make every mass or group mention inert *as text*, whatever the platform.
 
-    A zero-width space after the ``@`` keeps the text readable but no platform parses it as a mention.
+    ``@everyone``/``@here``/``@channel`` (any case, full-width ``＠``, invisible characters inside,
+    letters or digits after) become ``@ everyone``: readable, and no client, and no check that
+    strips invisible characters, finds a mention in it. Slack's ``<!channel>``/``<!here>``/
+    ``<!everyone>`` and ``<!subteam^…>`` groups and Discord's ``<@&role>`` become plain words.
+    ``allowed_mentions`` none (Discord) and escaping (Slack) stay as the second line of defence.
     """
-    text = _SLACK_SPECIAL.sub(lambda m: f"@{_ZWSP}{m.group(1)}", text)
-    return _MASS_MENTIONS.sub(lambda m: f"@{_ZWSP}{m.group(1)}", text)
+    text = _SLACK_SPECIAL.sub(lambda m: f"@ {m.group(1).lower()}", text)
+    text = _SLACK_GROUP.sub(lambda m: "@ " + (m.group(1) or "group").lstrip("@＠﹫ "), text)
+    text = _DISCORD_ROLE.sub("@ role", text)
+    return _MASS_MENTIONS.sub(lambda m: "@ " + _INVISIBLE_RUN.sub("", m.group(1)), text)
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.errors import HgbotError
+from orchestrator.redact import Redactor, install_log_redaction
 
 from .config import Settings, load_settings
 
@@ -82,18 +83,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     pulling = args.command == "models" and args.action == "pull"  # a download keeps its progress bars
     if not args.verbose and not pulling:
         _quiet_libraries()
+    redact = Redactor()
     try:
         settings = load_settings()
+        redact = install_log_redaction(settings.secrets()).redactor  # no credential in any log line
         return asyncio.run(_dispatch(args, settings))
     except HgbotError as exc:
-        print(f"hgbot: {exc.user_message()}", file=sys.stderr)
+        print(f"hgbot: {redact(exc.user_message())}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("hgbot: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: one readable line, the traceback only when asked for
         logging.getLogger("hgbot").debug("unexpected error", exc_info=True)
-        print(f"hgbot: unexpected error ({type(exc).__name__}: {exc}). Run with -vv for the traceback, "
+        print(f"hgbot: unexpected error ({type(exc).__name__}: {redact(str(exc))}). Run with -vv for the traceback, "
               "and please report it.", file=sys.stderr)
         return EXIT_FAILED
 

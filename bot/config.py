@@ -79,6 +79,16 @@ class Settings:
     def max_file_bytes(self) -> int:
         return self.max_file_mb * 1024 * 1024
 
+    def secrets(self) -> list[str]:
+        """Every credential this configuration holds: tokens, keys, and what endpoint URLs carry
+        (userinfo, query values). Nothing hgbot prints or stores may contain one of them."""
+        from orchestrator.redact import url_secrets
+
+        found = [str(getattr(self, name)) for name in SECRETS]
+        for name in URLS:
+            found += url_secrets(str(getattr(self, name)))
+        return [s for s in found if s]
+
 
 ENV: dict[str, str] = {
     "home": "HGBOT_HOME",
@@ -118,6 +128,7 @@ ENV: dict[str, str] = {
 
 _SECTIONS = {"slack": "slack_", "discord": "discord_", "access": "", "llm": "llm_"}
 SECRETS = {"llm_api_key", "slack_bot_token", "slack_app_token", "slack_signing_secret", "discord_token"}
+URLS = {"llm_base_url", "slack_api_url", "discord_api_base", "discord_gateway_url"}  # shown redacted
 
 
 def _coerce(name: str, value: Any, kind: Any, origin: str) -> Any:

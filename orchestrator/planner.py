@@ -86,15 +86,22 @@ def trim_history(history: Sequence[Message], budget_tokens: int) -> list[Message
 
 
 def describe_resources(resources: Sequence[Artifact], limit: int = 20) -> str:
+    """One line per file. Handles, kinds, tasks and models are hgbot's own; filenames and
+    descriptions come from users and models, so they are marked as data."""
     if not resources:
         return "none"
     lines = []
     for a in resources[:limit]:
         origin = f"output of {a.task} ({a.model})" if a.task else "uploaded by the user"
-        name = f" {a.filename}" if a.filename else ""
-        desc = f" — {a.description[:80]}" if a.description else ""
+        name = f" named {prompts.as_data(a.filename)}" if a.filename else ""
+        desc = f" — {prompts.as_data(a.description[:80])}" if a.description else ""
         lines.append(f"- {a.handle} ({a.kind}){name}: {origin}{desc}")
     return "\n".join(lines)
+
+
+def describe_history(history: Sequence[Message]) -> str:
+    """Earlier turns, each marked as data: they quote filenames, OCR text and model answers."""
+    return "\n".join(f"{m.role}: {prompts.as_data(m.text)}" for m in history) or "(none)"
 
 
 class Planner:
@@ -169,7 +176,7 @@ class Planner:
                 return plan
         plan = await self._plan_with_rules(ctx, handles, cands, "embedded", runnable)
         if plan is None:
-            raise PlanError("No planner is available: configure an LLM endpoint or install hgbot[offline].", [])
+            raise PlanError("No planner is available: configure an LLM endpoint or install the embedded default (pip install -e '.[offline]' in the hgbot checkout).", [])
         return plan
 
     async def _plan_with_rules(self, ctx: PlanningContext, handles: dict[str, Kind], cands: dict[str, list[str]],
@@ -202,9 +209,12 @@ class Planner:
             msgs.append({"role": "user", "content": ex["user"].format_map({})})
             msgs.append({"role": "assistant", "content": ex["assistant"].format_map({})})
         history = trim_history(ctx.history, self.history_tokens)
-        hist_text = "\n".join(f"{m.role}: {m.text}" for m in history) or "(none)"
+        # this message's files apart from older ones: "this photo" means an attachment, not the last image made
+        attached = set(ctx.attached)
         msgs.append({"role": "user", "content": p["user"].format_map({
-            "history": hist_text, "request": ctx.request, "resources": describe_resources(ctx.resources)})})
+            "history": describe_history(history), "request": ctx.request,
+            "attachments": describe_resources([a for a in ctx.resources if a.handle in attached]),
+            "resources": describe_resources([a for a in ctx.resources if a.handle not in attached])})})
         return msgs
 
     async def _plan_with_llm(self, ctx: PlanningContext, handles: dict[str, Kind], cands: dict[str, list[str]]) -> Plan:

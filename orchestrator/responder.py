@@ -87,7 +87,7 @@ class Responder:
         p = prompts.load("responder")
         msgs: list[ChatMessage] = [
             {"role": "system", "content": p["system"]},
-            {"role": "user", "content": p["results"].format_map({"request": request, "results": summarize_results(runs)})},
+            {"role": "user", "content": p["results"].format_map({"request": request, "results": prompts.as_data(summarize_results(runs))})},
         ]
         try:
             return await self._stream(msgs, on_delta)

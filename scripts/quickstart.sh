@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export HF_HUB_OFFLINE=1 HGBOT_HOME="${HGBOT_HOME:-$PWD/.hgbot}"
+# HGBOT_HOME is left as it is: the same default as every later hgbot command (README, Configuration).
+export HF_HUB_OFFLINE=1
 .venv/bin/hgbot ask "read the text in this image aloud" --attach orchestrator/data/samples/text.png

@@ -1,35 +1,53 @@
 """Run the Slack app: Socket Mode (``SLACK_APP_TOKEN``, no public URL) or HTTP (Events API and
 the slash command at ``/slack/events``, signed with ``SLACK_SIGNING_SECRET``).
 
-HTTP mode checks ``X-Slack-Request-Timestamp`` before bolt does: bolt 1.30 answers a
-non-numeric timestamp with 500, and a refused request must be a 401 so nothing retries it.
+HTTP mode authenticates every request itself before bolt sees it, on the raw bytes: the
+timestamp header must be a short run of ASCII digits within five minutes, the body at most
+``MAX_BODY`` bytes, and ``X-Slack-Signature`` the HMAC of exactly those bytes. Anything else is
+a 401, never a 500: bolt 1.30 answers a non-numeric timestamp with 500, ``int()`` refuses a
+5,000-digit one, a 4,300-digit one overflows a float, and decoding a non-UTF-8 body before the
+check raises, and a 5xx makes Slack (and scanners) retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, Unreachable
+from orchestrator.redact import redact_url
 
-from .app import build_slack_parts
+from .app import build_client, build_slack_parts
+from .errors import api_error
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 MAX_CLOCK_SKEW = 300  # Slack's own window: older requests may be replays
+MAX_BODY = 1024 * 1024  # Slack's events and commands are a few KB; a bigger body cannot be genuine
+_DRAIN_LIMIT = 32 * 1024 * 1024  # read (and drop) this much of an oversized body so the 401 is seen
+_TIMESTAMP = re.compile(rb"[0-9]{1,12}")  # seconds since 1970: 10 digits until the year 2286
+_SIGNATURE = re.compile(rb"v0=[0-9a-f]{64}")
 
 
 async def serve_slack(app: App, *, http: bool = False, port: int = 3000, host: str = "0.0.0.0",
@@ -44,6 +62,7 @@ async def serve_slack(app: App, *, http: bool = False, port: int = 3000, host: s
     if not http and not settings.slack_app_token.startswith("xapp-"):
         raise ConfigError("SLACK_APP_TOKEN (xapp-…) is not set.",
                           hint="Socket Mode needs an app-level token with connections:write; or use --http.")
+    await check_credentials(settings, socket_mode=not http)
     bolt, listeners = build_slack_parts(app)
     try:
         if http:
@@ -54,6 +73,36 @@ async def serve_slack(app: App, *, http: bool = False, port: int = 3000, host: s
         # let answers in progress reach their threads before the process goes
         with contextlib.suppress(Exception):
             await asyncio.wait_for(listeners.drain(), 10)
+
+
+_BAD_TOKEN = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type"}
+
+
+async def check_credentials(settings: Settings, *, socket_mode: bool) -> str:
+    """Ask Slack whether the tokens work before serving (``auth.test``; in Socket Mode also
+    ``apps.connections.open`` with the app token), and return the bot's name.
+
+    Raises ``ConfigError`` for a token Slack refuses (one line for the operator, instead of
+    a reconnect loop printing tracebacks) and ``Unreachable`` when Slack cannot be reached.
+    """
+    where = redact_url(settings.slack_api_url) if settings.slack_api_url else "slack.com"
+    client = build_client(settings)
+    try:
+        auth = await client.auth_test()
+        if socket_mode:
+            await AsyncWebClient(token=settings.slack_app_token, base_url=client.base_url).apps_connections_open(
+                app_token=settings.slack_app_token)
+    except SlackApiError as exc:
+        code = api_error(exc)
+        which = "SLACK_APP_TOKEN" if exc.response.api_url.endswith("apps.connections.open") else "SLACK_BOT_TOKEN"
+        if code in _BAD_TOKEN:
+            raise ConfigError(f"Slack refused {which} ({code}).",
+                              hint="Copy the token again from the app's settings page (see adapters/slack/README.md).") \
+                from exc
+        raise Unreachable(f"Slack at {where} answered {code} to the token check.") from exc
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise Unreachable(f"Cannot reach Slack at {where} ({type(exc).__name__}: {exc}).") from exc
+    return str(auth.get("user") or "hgbot")
 
 
 async def _serve_socket_mode(bolt: AsyncApp, app_token: str, on_ready: Callable[[str], None] | None) -> None:
@@ -70,10 +119,15 @@ async def _serve_socket_mode(bolt: AsyncApp, app_token: str, on_ready: Callable[
 
 async def _serve_http(bolt: AsyncApp, signing_secret: str, host: str, port: int,
                       on_ready: Callable[[str], None] | None) -> None:
-    runner = web.AppRunner(build_http_app(bolt))
+    runner = web.AppRunner(build_http_app(bolt, signing_secret))
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # a port in use or not ours to take: the operator's to fix, not a bug
+        await runner.cleanup()
+        raise ConfigError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}).",
+                          hint="Choose another --port, or stop what is using it.") from exc
     bound = runner.addresses[0][1] if runner.addresses else port
     url = f"http://{host}:{bound}{EVENTS_PATH}"
     log.info("Slack: listening on %s", url)
@@ -85,14 +139,30 @@ async def _serve_http(bolt: AsyncApp, signing_secret: str, host: str, port: int,
         await runner.cleanup()
 
 
-def build_http_app(bolt: AsyncApp, *, clock: Callable[[], float] = time.time) -> web.Application:
-    """The aiohttp application: ``POST /slack/events`` (events and commands) and ``GET /healthz``."""
+def build_http_app(bolt: AsyncApp, signing_secret: str, *,
+                   clock: Callable[[], float] = time.time) -> web.Application:
+    """The aiohttp application: ``POST /slack/events`` (events and commands) and ``GET /healthz``.
 
-    async def events(request: web.Request) -> web.Response:
-        if not _fresh(request.headers.get("X-Slack-Request-Timestamp", ""), clock()):
-            return web.json_response({"error": "invalid or stale X-Slack-Request-Timestamp"}, status=401)
-        bolt_response = await bolt.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(bolt_response)
+    ``signing_secret`` authenticates every request before bolt parses it.
+    """
+    secret = signing_secret.encode()
+    if not secret:
+        raise ConfigError("SLACK_SIGNING_SECRET is not set.", hint="HTTP mode verifies every request with it.")
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        raw = await _read_capped(request)
+        if raw is None or not authentic(request.raw_headers, raw, secret, clock()):
+            response = web.json_response({"error": "invalid signature or timestamp"}, status=401)
+            if raw is None:
+                response.force_close()  # the rest of an oversized body is not worth reading
+            return response
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:  # signed by the secret's holder, yet not what Slack sends
+            return web.json_response({"error": "the body is not UTF-8"}, status=400)
+        bolt_request = AsyncBoltRequest(body=body, query=request.query_string,
+                                        headers=request.headers)  # type: ignore[arg-type]
+        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def health(_: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -103,5 +173,31 @@ def build_http_app(bolt: AsyncApp, *, clock: Callable[[], float] = time.time) ->
     return web_app
 
 
-def _fresh(timestamp: str, now: float) -> bool:
-    return timestamp.isascii() and timestamp.isdigit() and abs(now - int(timestamp)) <= MAX_CLOCK_SKEW
+async def _read_capped(request: web.Request) -> bytes | None:
+    """The body, or None when it is over ``MAX_BODY`` (what is left of it is drained, up to a limit)."""
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY:
+            while size <= _DRAIN_LIMIT and (chunk := await request.content.read(64 * 1024)):
+                size += len(chunk)
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def authentic(raw_headers: tuple[tuple[bytes, bytes], ...], body: bytes, secret: bytes, now: float) -> bool:
+    """Slack's v0 signature over the raw bytes, checked without decoding or converting anything
+    that has not first been shown to be short ASCII digits or hex."""
+    timestamps = [v.strip() for k, v in raw_headers if k.lower() == b"x-slack-request-timestamp"]
+    signatures = [v.strip() for k, v in raw_headers if k.lower() == b"x-slack-signature"]
+    if len(timestamps) != 1 or len(signatures) != 1:
+        return False
+    timestamp, signature = timestamps[0], signatures[0]
+    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
+        return False
+    if abs(now - int(timestamp)) > MAX_CLOCK_SKEW:
+        return False
+    expected = b"v0=" + hmac.new(secret, b"v0:" + timestamp + b":" + body, hashlib.sha256).hexdigest().encode()
+    return hmac.compare_digest(expected, signature)

@@ -47,7 +47,7 @@ def missing(*modules: str, extra: str = "offline") -> str | None:
     Looks, never imports: the selector asks every backend while planning, on the event loop."""
     for module in modules:
         if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed: pip install 'hgbot[{extra}]'."
+            return f"{module} is not installed: pip install -e '.[{extra}]' in the hgbot checkout."
     return None
 
 

@@ -8,6 +8,16 @@ from typing import Any
 
 import yaml
 
+DATA_OPEN, DATA_CLOSE = "<data>", "</data>"
+
+
+def as_data(text: str) -> str:
+    """``text`` marked as data for a prompt: wrapped in ``<data>…</data>``, with ``&``, ``<`` and
+    ``>`` escaped inside so that no filename, model output or earlier answer can close the block
+    (or open a fake one). The prompts tell the model never to follow instructions found inside."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f"{DATA_OPEN}{escaped}{DATA_CLOSE}"
+
 
 @cache
 def load(name: str) -> dict[str, Any]:

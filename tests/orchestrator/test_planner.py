@@ -38,7 +38,7 @@ async def test_one_call_plans_and_selects(fake_llm: FakeLLMServer) -> None:
     assert counter.calls == 1
     assert [t.model for t in plan.tasks] == ["caption-large", None]  # invalid choice ignored
     prompt = "\n".join(m["content"] for m in fake_llm.requests[0]["messages"])
-    assert "artifact:img1 (image) sign.png" in prompt
+    assert "artifact:img1 (image) named <data>sign.png</data>" in prompt
     assert "image-to-text: ocr-small, caption-large" in prompt
 
 

@@ -106,7 +106,7 @@ async def test_second_request_uses_first_artifact_and_other_channels_cannot(
     other = await app.orchestrator.handle(Request(key("c2"), "caption that image"))
     assert other.error and "not an artifact of this conversation" in other.text
     c2_prompt = fake_llm.planning_requests()[-2]["messages"][-1]["content"]
-    assert "Available files (newest first):\nnone" in c2_prompt and made.handle not in c2_prompt
+    assert "Earlier files of this conversation (newest first):\nnone" in c2_prompt and made.handle not in c2_prompt
     assert other.llm_calls == 2
 
 

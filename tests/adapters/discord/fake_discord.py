@@ -369,6 +369,9 @@ class FakeDiscord:
                     headers={"Via": "1.1 google", "Retry-After": str(retry_after), "X-RateLimit-Limit": "5",
                              "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": str(retry_after),
                              "X-RateLimit-Bucket": "fake-bucket", "X-RateLimit-Scope": "user"})
+        if path == "/users/@me" and request.headers.get("Authorization") != f"Bot {TOKEN}":  # the login
+            self.calls.append(Call(request.method, path, 401, body, files))
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         status, result = self._route(request.method, path, body, files, dict(request.query))
         self.calls.append(Call(request.method, path, status, body, files))
         for event in self._pending_events:

@@ -204,7 +204,7 @@ async def test_model_text_never_pings(fake_discord: FakeDiscord, standin_bot: An
     tid = await first_thread(fake_discord)
     [answer] = await fake_discord.wait_for(lambda: fake_discord.bot_messages(tid))
     assert "@everyone" not in answer["content"] and "@here" not in answer["content"]
-    assert "@\u200beveryone" in answer["content"]
+    assert "@ everyone" in answer["content"]
     assert answer["allowed_mentions"]["parse"] == []  # and user mentions are not parsed either
     assert not answer["allowed_mentions"].get("users")
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
+import socket
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.adapters.slack.fake_slack import FakeSlack
 from tests.adapters.slack.harness import CHANNEL, USER, Serve, mention
@@ -78,3 +83,78 @@ async def test_url_verification_echoes_the_challenge(slack_bot: Serve, fake_slac
     body = json.dumps({"token": "legacy", "challenge": "c-123", "type": "url_verification"})
     status, text, _ = await post(served.url, body, fake_slack.sign(body))
     assert status == 200 and "c-123" in text
+
+
+def signed_bytes(fake: FakeSlack, body: bytes, timestamp: bytes) -> dict[str, bytes]:
+    digest = hmac.new(fake.signing_secret.encode(), b"v0:" + timestamp + b":" + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": b"v0=" + digest.encode()}
+
+
+async def post_bytes(url: str, body: bytes, headers: dict[str, bytes]) -> int:
+    """POST with header values as raw bytes (aiohttp's client would refuse some of them)."""
+    return await asyncio.to_thread(raw_post, url, body, headers)
+
+
+def raw_post(url: str, body: bytes, headers: dict[str, bytes]) -> int:
+    parsed = urlsplit(url)
+    head = [b"POST " + parsed.path.encode() + b" HTTP/1.1", b"Host: " + parsed.netloc.encode(),
+            b"Content-Type: application/json", b"Content-Length: " + str(len(body)).encode(), b"Connection: close"]
+    head += [name.encode() + b": " + value for name, value in headers.items()]
+    with socket.create_connection((parsed.hostname, parsed.port), timeout=10) as sock:
+        sock.sendall(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        reply = b""
+        while b"\r\n" not in reply and (chunk := sock.recv(4096)):
+            reply += chunk
+    return int(reply.split(b" ", 2)[1])
+
+
+async def test_unauthenticated_junk_is_always_a_401_never_a_500(
+        slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any) -> None:
+    served = await slack_bot(http=True)
+    body = json.dumps(mention(fake_slack, "hello")).encode()
+    now = str(int(time.time())).encode()
+    good = signed_bytes(fake_slack, body, now)
+    cases: dict[str, tuple[bytes, dict[str, bytes]]] = {
+        # signed correctly over the absurd timestamp: only the timestamp check can refuse these
+        "5,000-digit timestamp": (body, signed_bytes(fake_slack, body, b"1" * 5000)),
+        "4,300-digit timestamp": (body, signed_bytes(fake_slack, body, b"9" * 4300)),
+        "310-digit timestamp (float overflow)": (body, signed_bytes(fake_slack, body, b"9" * 310)),
+        "non-numeric timestamp": (body, signed_bytes(fake_slack, body, b"now")),
+        "negative timestamp": (body, signed_bytes(fake_slack, body, b"-" + now)),
+        "unicode digits": (body, signed_bytes(fake_slack, body, "١٧٠٠٠٠٠٠٠٠".encode())),
+        "non-UTF-8 body": (b"\xff\xfe" + body, good),
+        "non-UTF-8 headers": (body, {**good, "X-Slack-Signature": b"v0=\xff\xfe"}),
+        "missing headers": (body, {}),
+        "missing signature": (body, {"X-Slack-Request-Timestamp": now}),
+        "huge body": (body + b" " * (2 * 1024 * 1024), good),
+        "signature of another body": (body + b" ", good),
+    }
+    for name, (payload, headers) in cases.items():
+        assert await post_bytes(served.url, payload, headers) == 401, name
+    # the genuine request still gets through after all that
+    assert await post_bytes(served.url, body, good) == 200
+    await asyncio.sleep(0.2)
+    assert len(fake_llm.planning_requests()) <= 1
+
+
+_FIELD_BYTES = st.binary(max_size=80).map(lambda b: bytes(c for c in b if c in _FIELD_VALUE))
+_FIELD_VALUE = set(range(0x21, 0x7F)) | set(range(0x80, 0x100)) | {0x20, 0x09}  # RFC 9110 field-value bytes
+
+
+async def test_any_header_and_body_bytes_get_401(slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any) -> None:
+    served = await slack_bot(http=True)
+    now = st.builds(lambda: str(int(time.time())).encode())  # fresh: only the signature can refuse it
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(timestamp=st.one_of(_FIELD_BYTES, now, st.integers().map(lambda i: str(i).encode()),
+                               st.integers(1, 6000).map(lambda n: b"9" * n)),
+           signature=st.one_of(_FIELD_BYTES, st.text("0123456789abcdef", min_size=64, max_size=64).map(
+               lambda h: ("v0=" + h).encode())),
+           body=st.binary(max_size=2048), drop=st.sampled_from(["", "timestamp", "signature"]))
+    def property_(timestamp: bytes, signature: bytes, body: bytes, drop: str) -> None:
+        headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
+        headers.pop({"timestamp": "X-Slack-Request-Timestamp", "signature": "X-Slack-Signature"}.get(drop, ""), None)
+        assert raw_post(served.url, body, headers) == 401
+
+    await asyncio.to_thread(property_)
+    assert not fake_llm.requests and not fake_slack.calls_to("chat.postMessage")

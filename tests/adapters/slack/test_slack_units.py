@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import render
 from adapters.slack.files import RECENT_FILE_SECONDS, _is_login_page, recent_shared_files
 from adapters.slack.progress import StatusMessage
-from adapters.slack.server import _fresh
+from adapters.slack.server import authentic
 from orchestrator.types import Artifact, EventType, ProgressEvent, Reply, RunStatus, TaskRun
 
 
@@ -99,9 +99,18 @@ def test_a_slash_command_takes_the_users_latest_recent_files_only() -> None:
 
 
 @pytest.mark.parametrize(("ts", "ok"), [("1000", True), ("1299", True), ("1301", False), ("700", True),
-                                        ("699", False), ("", False), ("12a", False), ("-5", False), ("١٠٠٠", False)])
+                                        ("699", False), ("", False), ("12a", False), ("-5", False), ("١٠٠٠", False),
+                                        ("1" * 13, False), ("9" * 5000, False), ("1e3", False), (" 1000 ", True)])
 def test_timestamp_window(ts: str, ok: bool) -> None:
-    assert _fresh(ts, 1000.0) is ok
+    import hashlib
+    import hmac
+
+    body = b'{"type": "event_callback"}'
+    stamp = ts.strip().encode()
+    sig = b"v0=" + hmac.new(b"s3cret", b"v0:" + stamp + b":" + body, hashlib.sha256).hexdigest().encode()
+    headers = ((b"X-Slack-Request-Timestamp", ts.encode()), (b"X-Slack-Signature", sig))
+    assert authentic(headers, body, b"s3cret", 1000.0) is ok
+    assert authentic(headers, body + b" ", b"s3cret", 1000.0) is False  # the signature covers every byte
 
 
 def _stand_in(**settings: Any) -> Any:
