@@ -415,7 +415,7 @@ def _open_av(data: bytes, what: str) -> Iterator[Any]:
         import av
     except ImportError as exc:  # checks cannot be skipped: no prober, no file
         raise InputError(f"{what} files cannot be checked here (PyAV is not installed).",
-                         hint="Install hgbot[models] (it brings PyAV).") from exc
+                         hint="Install PyAV: pip install -e '.[models]' in the hgbot checkout.") from exc
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except Exception as exc:  # FFmpeg raises assorted errors on hostile bytes; all mean "unusable"

@@ -44,7 +44,7 @@ def get_backend(name: str) -> Backend:
         module = importlib.import_module(f"{__name__}.{module_name}")
     except ImportError as exc:
         raise BackendUnavailable(f"The {name} backend cannot be imported: {exc}.",
-                                 hint="Install the extra that provides it, e.g. pip install 'hgbot[offline]'.") from exc
+                                 hint="Install the extra that provides it, e.g. pip install -e '.[offline]' in the hgbot checkout.") from exc
     backend: Backend = getattr(module, cls_name)()
     _instances[name] = backend
     return backend

