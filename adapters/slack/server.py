@@ -45,6 +45,7 @@ async def serve_slack(app: App, *, http: bool = False, port: int = 3000, host: s
         raise ConfigError("SLACK_APP_TOKEN (xapp-…) is not set.",
                           hint="Socket Mode needs an app-level token with connections:write; or use --http.")
     bolt, listeners = build_slack_parts(app)
+    await listeners.recover()  # before new events: interrupted threads are told, queued jobs rejoin the line
     try:
         if http:
             await _serve_http(bolt, settings.slack_signing_secret, host, port, on_ready)
