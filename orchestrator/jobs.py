@@ -49,7 +49,8 @@ class JobStore(Protocol):
     async def heartbeat(self, owner: str) -> None: ...
     async def job_owners(self) -> list[tuple[str, str, int, float]]: ...
     async def add_job(self, key: ConversationKey, *, user: str, text: str, payload: dict[str, Any],
-                      owner: str) -> int: ...
+                      owner: str, delivery_id: str | None = None) -> int | None: ...
+    async def delivery_seen(self, delivery_id: str) -> bool: ...
     async def set_job_thread(self, job_id: int, thread: str) -> None: ...
     async def start_job(self, job_id: int, owner: str) -> bool: ...
     async def end_job(self, job_id: int, state: JobState, error: str | None = None) -> bool: ...
@@ -175,14 +176,18 @@ class Jobs:
 
     # -- accepting and running -----------------------------------------------------------------------
 
-    async def accept(self, key: ConversationKey, *, user: str, text: str,
-                     payload: dict[str, Any] | None = None) -> JobRecord:
-        """Persist a queued job (call before acknowledging the platform). Raises ``JobRefused``
-        when the user or channel is over today's quota."""
+    async def accept(self, key: ConversationKey, *, user: str, text: str, payload: dict[str, Any] | None = None,
+                     delivery_id: str | None = None) -> JobRecord | None:
+        """Persist a queued job (call before acknowledging the platform); None when ``delivery_id``
+        was taken before (claimed in the same transaction). Raises ``JobRefused`` when the user or
+        channel is over today's quota."""
         if self.quota is not None:
             await self.quota.check(user, key.channel)
         payload = dict(payload or {})
-        job_id = await self.store.add_job(key, user=user, text=text, payload=payload, owner=self.owner)
+        job_id = await self.store.add_job(key, user=user, text=text, payload=payload, owner=self.owner,
+                                          delivery_id=delivery_id)
+        if job_id is None:
+            return None
         job = JobRecord(id=job_id, key=key, user=user, text=text, state=JobState.QUEUED, owner=self.owner,
                         payload=payload, created=time.time())
         self._event(job, JobState.QUEUED)

@@ -56,8 +56,16 @@ class JobTables:
     # -- jobs ---------------------------------------------------------------------------------
 
     async def add_job(self, key: ConversationKey, *, user: str, text: str, payload: dict[str, Any],
-                      owner: str) -> int:
+                      owner: str, delivery_id: str | None = None) -> int | None:
+        """Insert a queued job; with ``delivery_id``, claim that delivery in the same transaction and
+        return None when it was claimed before (a process killed between a separate claim and the
+        insert would otherwise drop the platform's redelivery as a duplicate: a lost request)."""
         async with self._write("recording a job") as db:
+            if delivery_id is not None:
+                claimed = await db.execute("INSERT OR IGNORE INTO deliveries (id, created) VALUES (?, ?)",
+                                           (delivery_id, time.time()))
+                if claimed.rowcount != 1:
+                    return None
             cur = await db.execute(
                 "INSERT INTO jobs (platform, workspace, channel, thread, user, text, payload, state, owner, created) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
@@ -135,6 +143,11 @@ class JobTables:
     async def mark_notified(self, job_id: int) -> None:
         async with self._write(f"marking job {job_id} notified") as db:
             await db.execute("UPDATE jobs SET notified = 1 WHERE id = ?", (job_id,))
+
+    async def delivery_seen(self, delivery_id: str) -> bool:
+        async with self._read(f"looking up delivery {delivery_id!r}") as db, db.execute(
+                "SELECT 1 FROM deliveries WHERE id = ?", (delivery_id,)) as cur:
+            return await cur.fetchone() is not None
 
     async def get_job(self, job_id: int) -> JobRecord | None:
         async with self._read(f"reading job {job_id}") as db:

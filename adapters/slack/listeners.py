@@ -74,14 +74,18 @@ class Listeners:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _accept(self, job: Job, client: AsyncWebClient) -> None:
-        """Record the job (before the ack: the listener's return is the ack), then start it."""
+    async def _accept(self, job: Job, client: AsyncWebClient, delivery: str | None) -> None:
+        """Record the job and claim its delivery in one transaction (before the ack: the listener's
+        return is the ack), then start it. A delivery claimed before starts nothing."""
         try:
-            record = await self._jobs.accept(job.key, user=job.user, text=job.text, payload=job.payload)
+            record = await self._jobs.accept(job.key, user=job.user, text=job.text, payload=job.payload,
+                                             delivery_id=delivery)
         except JobRefused as exc:  # over quota: said to the user only
-            await _tell(client, job.channel, job.user, exc.user_message(), job.thread_ts or None)
+            if delivery is None or await self._claim(delivery):
+                await _tell(client, job.channel, job.user, exc.user_message(), job.thread_ts or None)
             return
-        self._start(replace(job, record=record))
+        if record is not None:
+            self._start(replace(job, record=record))
 
     async def recover(self) -> None:
         """At start-up: tell the threads of jobs that died with a previous process (Retry button),
@@ -119,9 +123,9 @@ class Listeners:
             await self._retry(record, user, client)
 
     async def _retry(self, record: JobRecord, user: str, client: AsyncWebClient) -> None:
-        if not await self._claim(f"slack:retry:{record.id}"):  # a double click, or retried already
-            return
-        await self._accept(replace(Job.from_record(record), user=user, record=None), client)
+        # claimed with the new job: a double click, or a second retry, runs it once
+        await self._accept(replace(Job.from_record(record), user=user, record=None), client,
+                           f"slack:retry:{record.id}")
 
     async def on_command(self, ack: Ack, command: dict[str, Any], client: AsyncWebClient) -> None:
         """``/hgbot <request>``: ack now, post a message that becomes the job's thread, work there.
@@ -140,7 +144,8 @@ class Listeners:
         if text.lower() == "cancel":
             await ack(text=self._cancel_for(user, channel))
             return
-        if not await self._claim(f"slack:command:{command.get('trigger_id', '')}"):
+        delivery = f"slack:command:{command.get('trigger_id', '')}"
+        if await self._seen(delivery):
             await ack()
             return
         files = await _recent_files(client, channel, user)
@@ -151,12 +156,13 @@ class Listeners:
         key = ConversationKey("slack", command.get("team_id", ""), channel, "")
         try:
             job = Job(key, text, user, files, intro=intro, response_url=command.get("response_url", ""))
-            record = await self._jobs.accept(key, user=user, text=text, payload=job.payload)
+            record = await self._jobs.accept(key, user=user, text=text, payload=job.payload, delivery_id=delivery)
         except JobRefused as exc:
             await ack(text=exc.user_message())
             return
         await ack()
-        self._start(replace(job, record=record))
+        if record is not None:
+            self._start(replace(job, record=record))
 
     def _cancel_for(self, user: str, channel: str) -> str:
         """``/hgbot cancel``: the caller's newest job in flight in this channel."""
@@ -175,7 +181,7 @@ class Listeners:
 
         Mentioned in a thread hgbot has not answered yet, it also takes the files shared earlier in it.
         """
-        if not await self._claim_event(event, body):
+        if await self._seen(_delivery(event, body)):
             return
         earlier: list[Mapping[str, Any]] = []
         thread_ts = event.get("thread_ts")
@@ -198,11 +204,11 @@ class Listeners:
             thread_ts = event.get("thread_ts")
             if not thread_ts or f"<@{bot_user}>" in event.get("text", ""):
                 return  # top-level chatter is not for us; a mention arrives as app_mention too
-            if not await self._claim_event(event, body):
+            if await self._seen(_delivery(event, body)):
                 return
             if not await self._answered_in(event, body, client, thread_ts, bot_user):
                 return
-        elif not await self._claim_event(event, body):
+        elif await self._seen(_delivery(event, body)):
             return
         await self._answer(event, body, client, bot_user)
 
@@ -219,22 +225,27 @@ class Listeners:
             return True
         return _bot_posted(await _replies(client, channel, thread_ts), bot_user)
 
-    async def _claim_event(self, event: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
-        """False when this event was seen before: Slack redelivers events it thinks we missed."""
-        return await self._claim(f"slack:{body.get('event_id') or event.get('client_msg_id') or event.get('ts')}")
+    async def _seen(self, delivery: str) -> bool:
+        """Whether this delivery was handled before: Slack redelivers events it thinks we missed.
+        Only looked up here; it is claimed with the job it starts (or with the message that ends it)."""
+        return await self._jobs.store.delivery_seen(delivery)
 
     async def _answer(self, event: Mapping[str, Any], body: Mapping[str, Any], client: AsyncWebClient,
                       bot_user: str, earlier_files: list[Mapping[str, Any]] | None = None) -> None:
         user, channel = str(event.get("user", "")), str(event.get("channel", ""))
         thread_ts = str(event.get("thread_ts") or event.get("ts", ""))
+        delivery = _delivery(event, body)
         reason = self._policy.check(user, channel)
         if reason:
-            await _tell(client, channel, user, reason, thread_ts)
+            if await self._claim(delivery):
+                await _tell(client, channel, user, reason, thread_ts)
             return
         raw = str(event.get("text", ""))
         text = (raw.replace(f"<@{bot_user}>", "") if bot_user else raw).strip()  # other mentions stay
         files = list(event.get("files") or earlier_files or [])
         if not text and not files:
+            if not await self._claim(delivery):
+                return
             await client.chat_postMessage(channel=channel, thread_ts=thread_ts,
                                           text="Hi! Tell me what to do, and share files if it needs some.")
             return
@@ -242,10 +253,14 @@ class Listeners:
         key = ConversationKey("slack", team, channel, thread_ts)
         if text.lower() == "retry" and not files:
             last = await self._jobs.store.latest_job(key)
-            if last is not None and last.state in _RETRYABLE:
+            if last is not None and last.state in _RETRYABLE and await self._claim(delivery):
                 await self._retry(last, user, client)
                 return
-        await self._accept(Job(key, text, user, files, assistant=event.get("channel_type") == "im"), client)
+        await self._accept(Job(key, text, user, files, assistant=event.get("channel_type") == "im"), client, delivery)
+
+
+def _delivery(event: Mapping[str, Any], body: Mapping[str, Any]) -> str:
+    return f"slack:{body.get('event_id') or event.get('client_msg_id') or event.get('ts')}"
 
 
 def _action(body: Mapping[str, Any]) -> tuple[str, str, int]:

@@ -89,7 +89,7 @@ async def test_slash_cancel_cancels_the_callers_job_and_the_next_in_line_moves_u
     assert ack.payload == {"text": "Cancelling your request."}
     await fake_slack.wait_for(lambda: "all done" in fake_slack.bot_texts(CHANNEL, second["event"]["ts"]), 10,
                               "bob's answer once the slot is free")
-    assert job_states(served.app.settings.home) == ["cancelled", "done"]
+    await fake_slack.wait_for(lambda: job_states(served.app.settings.home) == ["cancelled", "done"], 5, "the rows")
     nothing = await fake_slack.push("slash_commands", fake_slack.command_payload("cancel", user=USER, channel=CHANNEL))
     assert (await fake_slack.wait_ack(nothing)).payload == {"text": "You have no request running in this channel."}
 
