@@ -64,6 +64,7 @@ class FakeSlack:
         self._limits: dict[str, list[int]] = {}
         self._login_pages: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
+        self.connections = 0  # Socket Mode connections opened so far (a restarted app opens a new one)
         self._runner: web.AppRunner | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -313,6 +314,7 @@ class FakeSlack:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._sockets.append(ws)
+        self.connections += 1
         await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
                                       "connection_info": {"app_id": "AHGBOT"}}))
         try:
