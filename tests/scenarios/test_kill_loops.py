@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.jobs import INTERRUPTED_TEXT
+from tests.adapters.discord.fake_discord import TOKEN, FakeDiscord
 from tests.adapters.slack.fake_slack import FakeSlack
 from tests.adapters.slack.harness import CHANNEL, mention
 from tests.fakes.llm_server import FakeLLMServer
@@ -90,3 +91,62 @@ def _outcome(slack: FakeSlack, thread_ts: str) -> str:
 
 
 
+
+
+@pytest.mark.slow
+async def test_discord_survives_10_kills_with_nothing_lost_or_answered_twice(tmp_path: Path,
+                                                                           fake_llm: FakeLLMServer) -> None:
+    discord = FakeDiscord()
+    await discord.start()
+    fake_llm.script(*[echo] * (4 * MESSAGES))
+    fake_llm.delay = 0.15
+    env = serve_env(tmp_path, fake_llm.base_url, DISCORD_TOKEN=TOKEN, DISCORD_API_BASE=discord.api_base,
+                    DISCORD_GATEWAY_URL=discord.gateway_url)
+    seen = [0]
+
+    async def ready() -> None:
+        await discord.wait_for(lambda: len(discord.connections) > seen[0] and discord.connections[-1].identify, 60)
+        seen[0] = len(discord.connections)
+
+    loop = KillLoop("discord", env, ready, kills=10, alive=(0.5, 3.0), log=tmp_path / "serve.log")
+    killer = asyncio.create_task(loop.run())
+    acked: dict[int, int] = {}  # thread (= the message's id) -> message number
+    rng = random.Random(4)
+    try:
+        for i in range(MESSAGES):
+            while i not in acked.values():  # not taken (the bot was down or died first): the person asks again
+                msg = await discord.say(f"msg-{i} please", mention=True)
+                mid = int(msg["id"])
+                with contextlib.suppress(AssertionError):
+                    # taken = the typing indicator in its thread, sent once the job is written
+                    await discord.wait_for(lambda mid=mid: discord.requests("POST", rf"/channels/{mid}/typing$"), 3)  # type: ignore[misc]
+                    acked[mid] = i
+            await asyncio.sleep(rng.uniform(0, 0.3))
+        await killer
+        assert loop.killed >= 10
+        await discord.wait_for(lambda: all(_discord_outcome(discord, mid) for mid in acked), 90)
+        await asyncio.sleep(1)
+    finally:
+        killer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await killer
+        await loop.stop()
+        await discord.stop()
+    answers = {mid: [m for m in discord.bot_messages(mid) if m["content"] == f"echo msg-{i}"] for mid, i in acked.items()}
+    assert len(set(acked.values())) == MESSAGES
+    assert all(_discord_outcome(discord, mid) for mid in acked)  # 0 lost
+    assert all(len(a) <= 1 for a in answers.values())  # 0 answered twice
+    wrong = [mid for mid, i in acked.items() for m in discord.bot_messages(mid)
+             if m["content"].startswith("echo ") and m["content"] != f"echo msg-{i}"]
+    assert not wrong
+    print(f"\ndiscord kill loop: {loop.killed} kills, {sum(1 for a in answers.values() if a)} answered, "
+          f"{sum(1 for mid in acked if _discord_outcome(discord, mid) == 'interrupted')} interrupted notices")
+
+
+def _discord_outcome(discord: FakeDiscord, thread_id: int) -> str:
+    texts = [m["content"] for m in discord.bot_messages(thread_id)]
+    if any(t.startswith("echo msg-") for t in texts):
+        return "answered"
+    if INTERRUPTED_TEXT in texts:
+        return "interrupted"
+    return ""
