@@ -38,6 +38,7 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
     from .app import build_app
 
     app = await build_app(settings)
+    _observe(app, settings)
     jobs: list[Coroutine[Any, Any, None]] = []
     if args.platform in ("slack", "all"):
         from adapters.slack import serve_slack
@@ -54,3 +55,18 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await app.close()
     return 0
+
+
+def _observe(app: Any, settings: Settings) -> None:
+    """JSON log lines (``HGBOT_LOG_FORMAT=json``) and Prometheus metrics (``HGBOT_METRICS_PORT``)."""
+    if settings.log_format.strip().lower() == "json":
+        from .logs import use_json_logs
+
+        use_json_logs()
+    if settings.metrics_port:
+        from orchestrator.metrics import Metrics
+
+        metrics = Metrics()
+        app.jobs.attach_metrics(metrics)
+        port = metrics.serve(settings.metrics_port, settings.metrics_host)
+        print(f"hgbot: metrics on http://{settings.metrics_host}:{port}/metrics", file=sys.stderr)

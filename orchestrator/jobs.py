@@ -29,15 +29,17 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import cancel
 from .errors import JobRefused
 from .jobtypes import JobRecord, JobState, UsageRecord
-from .metrics import Metrics
 from .queue import FairQueue, OnMove, QueueEntry
 from .quota import Quota
 from .types import ConversationKey, EventType, ProgressCallback, ProgressEvent, RunStatus, TaskRun
+
+if TYPE_CHECKING:  # prometheus-client loads only where metrics are served
+    from .metrics import Metrics
 
 log = logging.getLogger("hgbot.jobs")
 
@@ -125,7 +127,12 @@ class Jobs:
         self._live: dict[int, JobContext] = {}
         self._beat: asyncio.Task[None] | None = None
         if metrics is not None:
-            metrics.watch_queue(lambda: self.queue.depth, lambda: self.queue.running)
+            self.attach_metrics(metrics)
+
+    def attach_metrics(self, metrics: Metrics) -> None:
+        """Count job states, steps, model loads and LLM calls into ``metrics`` from now on."""
+        self.metrics = metrics
+        metrics.watch_queue(lambda: self.queue.depth, lambda: self.queue.running)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
