@@ -28,7 +28,7 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import cancel
@@ -78,6 +78,7 @@ class JobContext:
     task: asyncio.Task[Any] | None = None
     delivering: bool = False
     _recorded: set[int] = field(default_factory=set)
+    _running_since: dict[int, float] = field(default_factory=dict)
     _jobs: Jobs | None = None
 
     def deliver(self) -> None:
@@ -90,6 +91,8 @@ class JobContext:
             if event.type in (EventType.PLANNED, EventType.TASK, EventType.DONE):
                 for run in event.runs:
                     self.runs[run.id] = run
+                    if run.status is RunStatus.RUNNING:
+                        self._running_since.setdefault(run.id, time.monotonic())
                     if run.status in (RunStatus.OK, RunStatus.FAILED) and run.model and run.id not in self._recorded:
                         self._recorded.add(run.id)
                         if self._jobs is not None:
@@ -101,6 +104,16 @@ class JobContext:
                 await display(event)
 
         return on_event
+
+    async def abandon(self) -> None:
+        """At cancel: steps still running in a worker thread cannot be stopped; they finish in the
+        background, their result dropped. Their device time so far is still recorded."""
+        now = time.monotonic()
+        for run in list(self.runs.values()):
+            if run.status is RunStatus.RUNNING and run.model and run.id not in self._recorded and self._jobs:
+                self._recorded.add(run.id)
+                await self._jobs.record_step(self.job, replace(run, seconds=now - self._running_since.get(run.id, now)),
+                                             abandoned=True)
 
     def done_steps(self) -> list[str]:
         return [r.task for r in sorted(self.runs.values(), key=lambda r: r.id) if r.status is RunStatus.OK]
@@ -226,6 +239,7 @@ class Jobs:
                 raise  # shutdown, not a cancel: leave the row for the next start-up
             task.uncancel()
             state = JobState.CANCELLED
+            await ctx.abandon()
         except Exception as exc:  # work should end every failure in a message; this is the backstop
             log.exception("job %s failed", job.id)
             error = f"{type(exc).__name__}: {exc}"[:300]
@@ -266,7 +280,7 @@ class Jobs:
 
     # -- accounting ------------------------------------------------------------------------------------
 
-    async def record_step(self, job: JobRecord, run: TaskRun) -> None:
+    async def record_step(self, job: JobRecord, run: TaskRun, *, abandoned: bool = False) -> None:
         load = 0.0
         if run.started_at is not None and run.finished_at is not None:
             load = max(0.0, run.seconds - (run.finished_at - run.started_at))
@@ -279,7 +293,7 @@ class Jobs:
             log.warning("could not record usage of job %s", job.id, exc_info=True)
         if self.metrics is not None:
             self.metrics.step(run.task, run.model or "", run.seconds, load)
-        self._event(job, "step", task=run.task, model=run.model, status=run.status.value,
+        self._event(job, "step", task=run.task, model=run.model, status="abandoned" if abandoned else run.status.value,
                     seconds=round(run.seconds, 3), load_seconds=round(load, 3))
 
     def _event(self, job: JobRecord, event: str, **fields: Any) -> None:

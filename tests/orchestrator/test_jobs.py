@@ -178,3 +178,11 @@ async def test_usage_is_recorded_per_step(store: SqliteStore) -> None:
     assert await store.usage_seconds(0, user="U1") == 3.0
     rows = await store.usage_table(0, "user")
     assert rows[0]["load_seconds"] == 0.5 and rows[0]["devices"] == "cuda" and rows[0]["steps"] == 1
+
+
+async def test_a_channel_budget_covers_everyone_in_it(store: SqliteStore) -> None:
+    quota = Quota(store, channel_seconds=5)
+    await store.add_usage(UsageRecord(1, "slack", "U1", "C1", "t", "m", "cpu", 6.0))
+    with pytest.raises(JobRefused, match="This channel has used 6 of 5"):
+        await Jobs(store, quota=quota).accept(KEY, user="U2", text="x")
+    await Jobs(store, quota=quota).accept(ConversationKey("slack", "T", "C2", "1"), user="U2", text="elsewhere")

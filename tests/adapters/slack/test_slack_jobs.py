@@ -69,6 +69,9 @@ async def test_the_cancel_button_stops_the_job_and_only_the_requester_may_press_
     assert fake_slack.buttons(CHANNEL, status["ts"]) == {}  # the button is gone
     await fake_slack.wait_for(lambda: job_states(served.app.settings.home) == ["cancelled"], what="the job row")
     assert fake_backend.loads == ["slow-draw"]  # the pending caption step never started
+    with sqlite3.connect(served.app.settings.home / "hgbot.sqlite3") as db:  # the abandoned step is accounted
+        [(model, seconds)] = db.execute("SELECT model, seconds FROM usage").fetchall()
+    assert model == "slow-draw" and 0 < seconds < 5
 
 
 async def test_slash_cancel_cancels_the_callers_job_and_the_next_in_line_moves_up(
