@@ -76,6 +76,7 @@ class JobContext:
     flag: asyncio.Event = field(default_factory=asyncio.Event)
     runs: dict[int, TaskRun] = field(default_factory=dict)
     task: asyncio.Task[Any] | None = None
+    started: bool = False  # the queue gave it a slot
     delivering: bool = False
     _recorded: set[int] = field(default_factory=set)
     _running_since: dict[int, float] = field(default_factory=dict)
@@ -225,6 +226,7 @@ class Jobs:
             async with self.queue.slot(QueueEntry(job.id, job.user, job.key.channel), on_move):
                 if ctx.flag.is_set():
                     raise asyncio.CancelledError
+                ctx.started = True
                 if not await self.store.start_job(job.id, self.owner):
                     log.info("job %s was not queued under this process any more", job.id)
                     return JobState.CANCELLED
@@ -252,6 +254,14 @@ class Jobs:
         return state
 
     # -- cancelling -------------------------------------------------------------------------------------
+
+    def shed_waiting(self) -> int:
+        """On shutdown: stop the jobs still waiting for a slot. Their rows stay queued, so the next
+        start-up runs them; waiting for them here would only delay the exit. How many were stopped."""
+        waiting = [ctx for ctx in self._live.values() if not ctx.started and ctx.task is not None]
+        for ctx in waiting:
+            ctx.task.cancel()  # type: ignore[union-attr]
+        return len(waiting)
 
     def is_admin(self, user: str) -> bool:
         return user in self.admins

@@ -52,7 +52,9 @@ async def serve_slack(app: App, *, http: bool = False, port: int = 3000, host: s
         else:
             await _serve_socket_mode(bolt, settings.slack_app_token, on_ready)
     finally:
-        # let answers in progress reach their threads before the process goes
+        # let answers in progress reach their threads before the process goes; queued ones wait for
+        # the next start-up (their rows stay queued)
+        app.jobs.shed_waiting()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(listeners.drain(), 10)
 

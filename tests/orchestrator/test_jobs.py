@@ -186,3 +186,25 @@ async def test_a_channel_budget_covers_everyone_in_it(store: SqliteStore) -> Non
     with pytest.raises(JobRefused, match="This channel has used 6 of 5"):
         await Jobs(store, quota=quota).accept(KEY, user="U2", text="x")
     await Jobs(store, quota=quota).accept(ConversationKey("slack", "T", "C2", "1"), user="U2", text="elsewhere")
+
+
+async def test_shutdown_sheds_waiting_jobs_but_keeps_them_queued_for_the_next_start(store: SqliteStore,
+                                                                                   tmp_path: Path) -> None:
+    jobs = Jobs(store, FairQueue(capacity=1))
+    gate = asyncio.Event()
+
+    async def work(ctx: JobContext) -> None:
+        await gate.wait()
+
+    first, second = await jobs.accept(KEY, user="U1", text="a"), await jobs.accept(KEY, user="U2", text="b")
+    assert first is not None and second is not None
+    running = asyncio.create_task(jobs.run(first, work))
+    waiting = asyncio.create_task(jobs.run(second, work))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert jobs.shed_waiting() == 1
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    gate.set()
+    assert await running is JobState.DONE
+    assert state_of(tmp_path, second.id) == "queued"  # the next start-up adopts and runs it
