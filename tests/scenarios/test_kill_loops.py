@@ -61,7 +61,7 @@ async def test_slack_survives_25_kills_with_nothing_lost_or_answered_twice(tmp_p
         def settled() -> bool:
             return all(_outcome(slack, ts) for ts in acked.values())
 
-        await slack.wait_for(settled, 90, "every thread to have its answer or the notice")
+        await slack.wait_for(settled, 120, "every thread to have its answer or the notice")
         await asyncio.sleep(1)  # anything answered twice would show now
     finally:
         killer.cancel()
@@ -115,16 +115,16 @@ async def test_discord_survives_10_kills_with_nothing_lost_or_answered_twice(tmp
     try:
         for i in range(MESSAGES):
             while i not in acked.values():  # not taken (the bot was down or died first): the person asks again
-                msg = await discord.say(f"msg-{i} please", mention=True)
-                mid = int(msg["id"])
-                with contextlib.suppress(AssertionError):
+                # a send to a gateway closing under a kill raises: that message was not taken either
+                with contextlib.suppress(Exception):
+                    mid = int((await discord.say(f"msg-{i} please", mention=True))["id"])
                     # taken = the typing indicator in its thread, sent once the job is written
                     await discord.wait_for(lambda mid=mid: discord.requests("POST", rf"/channels/{mid}/typing$"), 3)  # type: ignore[misc]
                     acked[mid] = i
             await asyncio.sleep(rng.uniform(0, 0.3))
         await killer
         assert loop.killed >= 10
-        await discord.wait_for(lambda: all(_discord_outcome(discord, mid) for mid in acked), 90)
+        await discord.wait_for(lambda: all(_discord_outcome(discord, mid) for mid in acked), 120)
         await asyncio.sleep(1)
     finally:
         killer.cancel()
