@@ -79,3 +79,22 @@ async def test_an_interrupted_job_gets_a_notice_at_start_up_and_retry_runs_it_on
         await fake_discord.press(int(notice["id"]), retry_id)
     await fake_discord.wait_for(lambda: any(m["content"] == "hi again" for m in fake_discord.bot_messages(tid)))
     await fake_discord.wait_for(lambda: states(home) == ["interrupted", "done"])
+
+
+async def test_slash_cancel_cancels_the_callers_running_job(
+        fake_discord: FakeDiscord, discord_bot: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
+    client = await discord_bot(catalog=SLOW)
+    fake_llm.script(*[llm] * 10)
+    msg = await fake_discord.say("draw a slow cat then caption it", mention=True)
+    await fake_discord.wait_for(lambda: fake_backend.loads)
+    interaction = await fake_discord.slash("cancel")
+    await fake_discord.wait_for(lambda: any(m["content"] == "Cancelling your request." for m in fake_discord.messages.values()
+                                            if m.get("type") == 20))
+    await fake_discord.wait_for(lambda: any(m["content"].startswith("🛑 Cancelled after")
+                                            for m in fake_discord.bot_messages(int(msg["id"]))))
+    await fake_discord.wait_for(lambda: states(client.app.settings.home) == ["cancelled"])
+    assert interaction["token"]
+    again = await fake_discord.slash("cancel")
+    await fake_discord.wait_for(lambda: fake_discord.messages.get(
+        int(fake_discord._interactions[again["token"]].get("_original") or 0), {}).get("content", "").startswith(
+        "You have no request running"))
