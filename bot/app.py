@@ -35,8 +35,11 @@ class App:
     selector: Selector
     cache: Any
     llm: LLM | None
+    jobs: Any = None  # orchestrator.jobs.Jobs: the fair queue and durable jobs in front of the orchestrator
 
     async def close(self) -> None:
+        if self.jobs is not None:
+            await self.jobs.close()
         if self.llm is not None:
             await self.llm.close()
         await self.store.close()
@@ -132,4 +135,16 @@ async def build_app(settings: Settings, *, llm: LLM | None = None) -> App:
                                     media.validate_attachment, max_audio_seconds=settings.max_audio_seconds),
                                 max_file_bytes=settings.max_file_bytes, fetch=media.fetch_url)
     return App(settings=settings, store=store, orchestrator=orchestrator, catalog=catalog, selector=selector,
-               cache=cache, llm=llm)
+               cache=cache, llm=llm, jobs=build_jobs(settings, store, device))
+
+
+def build_jobs(settings: Settings, store: Any, device: str, metrics: Any = None) -> Any:
+    from orchestrator.jobs import Jobs
+    from orchestrator.queue import FairQueue
+    from orchestrator.quota import Quota
+
+    queue = FairQueue(capacity=settings.max_jobs, per_user=settings.user_jobs, per_channel=settings.channel_jobs)
+    quota = Quota(store, user_seconds=settings.user_device_seconds, channel_seconds=settings.channel_device_seconds,
+                  admins=settings.admins)
+    return Jobs(store, queue, admins=settings.admins, quota=quota, metrics=metrics,
+                device=str(getattr(device, "name", device)))

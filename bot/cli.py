@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--invite-url", action="store_true", help="Discord: print the bot's invite URL and exit")
 
+    usage = sub.add_parser("usage", help="device seconds used, by user, channel or model")
+    usage.add_argument("--since", default="7d", help="how far back: 7d, 12h, 30m (default 7d)")
+    usage.add_argument("--by", choices=["user", "channel", "model"], default="user")
+    usage.add_argument("--json", action="store_true", help="print one JSON object")
+
     bench = sub.add_parser("bench", help="measure planning and request latency on this machine")
     bench.add_argument("--repeat", type=int, default=3)
     return p

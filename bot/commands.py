@@ -27,10 +27,20 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     request = build_request(args.text, args.attach, args.channel, settings.max_file_bytes)
     app = await build_app(settings)
     try:
+        # the same job path as the bots: recorded, queued, counted against the quota and in `hgbot usage`
+        await app.jobs.start()
+        job = await app.jobs.accept(request.conversation, user=request.user or "cli", text=request.text)
+        replies: list[Any] = []
         with TerminalProgress(err, enabled=True) as progress:
-            reply = await app.orchestrator.handle(request, progress)
+            async def work(ctx: Any) -> None:
+                replies.append(await app.orchestrator.handle(request, ctx.progress(progress)))
+
+            await app.jobs.run(job, work)
     finally:
         await app.close()
+    if not replies:
+        raise HgbotError("The request did not finish; see the log above.")
+    reply = replies[0]
     if args.json:
         print(dumps(reply_json(reply)))
     elif reply.error:
@@ -335,3 +345,41 @@ async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     result: int = await run_bench(settings, repeat=args.repeat)
     return result
 
+
+async def cmd_usage(args: argparse.Namespace, settings: Settings) -> int:
+    """Device seconds per user, channel or model since ``--since`` (default 7 days)."""
+    import json
+
+    from rich.table import Table
+
+    from storage import SqliteStore
+
+    since = time.time() - parse_duration(args.since)
+    store = await SqliteStore.open(settings.db_path, settings.artifacts_dir)
+    try:
+        rows = await store.usage_table(since, args.by)
+    finally:
+        await store.close()
+    if args.json:
+        print(json.dumps({"since": round(since, 3), "by": args.by, "rows": rows}, ensure_ascii=False))
+        return EXIT_OK
+    table = Table(title=f"Usage by {args.by} over the last {args.since}")
+    for col in (args.by, "jobs", "steps", "device s", "load s", "devices"):
+        table.add_column(col, justify="right" if col in ("jobs", "steps", "device s", "load s") else "left")
+    for r in rows:
+        table.add_row(str(r[args.by] or "-"), str(r["jobs"]), str(r["steps"]), f"{r['seconds']:.1f}",
+                      f"{r['load_seconds']:.1f}", r["devices"])
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    return EXIT_OK
+
+
+def parse_duration(text: str) -> float:
+    """``7d``, ``12h``, ``30m``, ``90s`` (or plain seconds) as seconds; ``ConfigError`` otherwise."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    value = text.strip().lower()
+    try:
+        if value and value[-1] in units:
+            return float(value[:-1]) * units[value[-1]]
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"--since {text!r} is not a duration; use e.g. 7d, 12h, 30m.") from None

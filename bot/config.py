@@ -61,6 +61,16 @@ class Settings:
     deny_channels: list[str] = field(default_factory=list)
     allow_roles: list[str] = field(default_factory=list)
     deny_roles: list[str] = field(default_factory=list)
+    # Jobs: admins (may cancel anyone's job, no quota), the fair queue's caps, daily budgets, observability
+    admins: list[str] = field(default_factory=list)
+    max_jobs: int = 2  # jobs running at once in one process
+    user_jobs: int = 1  # concurrent jobs of one user
+    channel_jobs: int = 2  # concurrent jobs in one channel
+    user_device_seconds: float = 0.0  # per UTC day; 0 = unlimited
+    channel_device_seconds: float = 0.0
+    metrics_port: int = 0  # hgbot serve: Prometheus /metrics on this port; 0 = off
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"  # text | json (one JSON line per log record, job events with their job id)
     config_file: Path | None = None
 
     @property
@@ -124,9 +134,18 @@ ENV: dict[str, str] = {
     "deny_channels": "HGBOT_DENY_CHANNELS",
     "allow_roles": "HGBOT_ALLOW_ROLES",
     "deny_roles": "HGBOT_DENY_ROLES",
+    "admins": "HGBOT_ADMINS",
+    "max_jobs": "HGBOT_MAX_JOBS",
+    "user_jobs": "HGBOT_USER_JOBS",
+    "channel_jobs": "HGBOT_CHANNEL_JOBS",
+    "user_device_seconds": "HGBOT_USER_DEVICE_SECONDS",
+    "channel_device_seconds": "HGBOT_CHANNEL_DEVICE_SECONDS",
+    "metrics_port": "HGBOT_METRICS_PORT",
+    "metrics_host": "HGBOT_METRICS_HOST",
+    "log_format": "HGBOT_LOG_FORMAT",
 }
 
-_SECTIONS = {"slack": "slack_", "discord": "discord_", "access": "", "llm": "llm_"}
+_SECTIONS = {"slack": "slack_", "discord": "discord_", "access": "", "llm": "llm_", "jobs": ""}
 SECRETS = {"llm_api_key", "slack_bot_token", "slack_app_token", "slack_signing_secret", "discord_token"}
 URLS = {"llm_base_url", "slack_api_url", "discord_api_base", "discord_gateway_url"}  # shown redacted
 

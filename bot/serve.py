@@ -14,6 +14,7 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 
@@ -85,6 +86,7 @@ async def serve(args: argparse.Namespace, settings: Settings, *,
     from .app import build_app
 
     app = await build_app(settings)
+    _observe(app, settings)
     jobs: list[Awaitable[None]] = []
     if "slack" in chosen:
         from adapters.slack import serve_slack
@@ -122,3 +124,18 @@ async def retrying(name: str, start: Callable[[], Awaitable[object]], backoff: t
             say(redact(f"{what} Retrying in {delay:g} s."))
             await asyncio.sleep(delay)
             delay = min(delay * 2, cap)
+
+
+def _observe(app: Any, settings: Settings) -> None:
+    """JSON log lines (``HGBOT_LOG_FORMAT=json``) and Prometheus metrics (``HGBOT_METRICS_PORT``)."""
+    if settings.log_format.strip().lower() == "json":
+        from .logs import use_json_logs
+
+        use_json_logs()
+    if settings.metrics_port:
+        from orchestrator.metrics import Metrics
+
+        metrics = Metrics()
+        app.jobs.attach_metrics(metrics)
+        port = metrics.serve(settings.metrics_port, settings.metrics_host)
+        print(f"hgbot: metrics on http://{settings.metrics_host}:{port}/metrics", file=sys.stderr)

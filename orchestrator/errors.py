@@ -13,7 +13,8 @@
     ├── ModelError                  a model could not be loaded or failed while running
     │   └── BackendUnavailable      no installed backend can run this task/model
     ├── TaskTimeout                 a task ran past its time limit
-    └── StorageError                the database or blob store failed
+    ├── StorageError                the database or blob store failed
+    └── JobRefused                  a request not taken: over its quota (``resets_at``), or a cancel not allowed
 
 Adapters catch ``HgbotError`` at their boundary and show ``str(exc)`` to the user; anything
 else is a bug, logged with its traceback and shown as a short apology with the run id.
@@ -102,3 +103,9 @@ class TaskTimeout(HgbotError):
 
 class StorageError(HgbotError):
     pass
+
+
+class JobRefused(HgbotError):
+    def __init__(self, message: str, *, resets_at: float | None = None, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.resets_at = resets_at

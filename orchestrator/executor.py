@@ -23,6 +23,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Protocol
 
+from . import cancel
 from . import tasks as registry
 from .backends.base import LoadedModel
 from .catalog import ModelCard
@@ -84,6 +85,10 @@ class Executor:
             try:
                 for dep in pt.deps:
                     await done[dep].wait()
+                if cancel.requested():  # the job was cancelled: a pending step never starts
+                    run.status, run.error = RunStatus.SKIPPED, "cancelled"
+                    await notify(run)
+                    return
                 bad = [d for d in pt.deps if runs[d].status is not RunStatus.OK]
                 if bad:
                     run.status = RunStatus.SKIPPED

@@ -85,6 +85,48 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX deliveries_by_age ON deliveries (created)",
     )),
+    Migration(3, "jobs (durable requests with an owner), job owners (heartbeats), usage per step", (
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            workspace TEXT NOT NULL DEFAULT '',
+            channel TEXT NOT NULL DEFAULT '',
+            thread TEXT NOT NULL DEFAULT '',
+            user TEXT NOT NULL DEFAULT '',
+            text TEXT NOT NULL,
+            payload TEXT NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled', 'interrupted')),
+            owner TEXT NOT NULL DEFAULT '',
+            error TEXT,
+            notified INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL,
+            started REAL,
+            finished REAL
+        )""",
+        "CREATE INDEX jobs_by_state ON jobs (state, owner)",
+        "CREATE INDEX jobs_by_thread ON jobs (platform, channel, thread, id)",
+        """CREATE TABLE job_owners (
+            id TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            heartbeat REAL NOT NULL,
+            started REAL NOT NULL
+        )""",
+        """CREATE TABLE usage (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER,
+            platform TEXT NOT NULL DEFAULT '',
+            user TEXT NOT NULL DEFAULT '',
+            channel TEXT NOT NULL DEFAULT '',
+            task TEXT NOT NULL,
+            model TEXT NOT NULL DEFAULT '',
+            device TEXT NOT NULL DEFAULT '',
+            seconds REAL NOT NULL,
+            load_seconds REAL NOT NULL DEFAULT 0,
+            created REAL NOT NULL
+        )""",
+        "CREATE INDEX usage_by_time ON usage (created)",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version

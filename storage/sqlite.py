@@ -33,6 +33,7 @@ from orchestrator.errors import ArtifactNotFound, StorageError
 from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, Kind, Message
 
 from .blobs import check_suffix, write_blob
+from .jobs import JobTables
 from .migrations import migrate, schema_version
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def new_artifact_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
 
 
-class SqliteStore:
+class SqliteStore(JobTables):
     """Conversations, messages, runs, artifacts and delivery ids in SQLite; artifact bytes on disk.
 
     Build with ``await SqliteStore.open(db_path, artifacts_dir)``; ``close()`` when done.
@@ -107,7 +108,7 @@ class SqliteStore:
     # -- transactions -------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _read(self, doing: str) -> AsyncIterator[aiosqlite.Connection]:
+    async def _read(self, doing: str) -> AsyncIterator[aiosqlite.Connection]:  # type: ignore[override]
         """The connection for autocommit reads, with errors turned into ``StorageError``."""
         async with self._lock:
             conn = self._connection()
@@ -117,7 +118,7 @@ class SqliteStore:
                 raise StorageError(f"Database error while {doing}: {_describe(exc)}.") from exc
 
     @asynccontextmanager
-    async def _write(self, doing: str) -> AsyncIterator[aiosqlite.Connection]:
+    async def _write(self, doing: str) -> AsyncIterator[aiosqlite.Connection]:  # type: ignore[override]
         """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on any exception
         (including cancellation, so a timed-out task never leaves the connection mid-transaction)."""
         async with self._lock:

@@ -26,16 +26,18 @@ import discord
 from discord import app_commands
 
 from adapters.common import AccessPolicy
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, JobRefused
+from orchestrator.jobtypes import JobRecord, JobState
 from orchestrator.types import ConversationKey
 
 from . import files, render
 from .endpoints import Endpoints
-from .turn import NO_PINGS, AppLike, Turn, run_turn
+from .turn import CANCEL_PREFIX, NO_PINGS, RETRY_PREFIX, AppLike, Turn, notify_interrupted, run_job, run_turn
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
+_RETRYABLE = (JobState.INTERRUPTED, JobState.CANCELLED, JobState.FAILED)
 
 
 def intents() -> discord.Intents:
@@ -59,6 +61,7 @@ class HgbotClient(discord.Client):
         self.tree.add_command(self._slash_command())
         self._threads: set[int] = set()
         self._locks: weakref.WeakValueDictionary[ConversationKey, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self, token: str, *, reconnect: bool = True) -> None:
         # interaction calls are made by tasks started below; they inherit the scoped webhook adapter
@@ -66,6 +69,10 @@ class HgbotClient(discord.Client):
             await super().start(token, reconnect=reconnect)
 
     async def setup_hook(self) -> None:
+        try:
+            await self.recover()  # REST works before the gateway connects: interrupted threads are told first
+        except Exception:
+            log.exception("recovering the jobs of a previous process failed")
         try:
             commands = await self.tree.sync()
             log.info("synced %d application command(s)", len(commands))
@@ -92,12 +99,14 @@ class HgbotClient(discord.Client):
         referenced = await self._referenced(message)
         if not await self._is_for_me(message, referenced):
             return
-        if not await self.app.store.claim_delivery(f"{PLATFORM}:{message.id}"):
+        delivery = f"{PLATFORM}:{message.id}"
+        if await self._seen(delivery):
             log.info("message %s delivered again; already handled", message.id)
             return
         denied = self._denied(message.author, message.channel)
         if denied:
-            await message.reply(denied, mention_author=False, allowed_mentions=NO_PINGS)
+            if getattr(self.app, "jobs", None) is None or await self.app.store.claim_delivery(delivery):
+                await message.reply(denied, mention_author=False, allowed_mentions=NO_PINGS)
             return
         first_contact = isinstance(message.channel, discord.Thread) and not await self._answers_in(message.channel)
         destination, key = await self._where(message, referenced)
@@ -111,8 +120,120 @@ class HgbotClient(discord.Client):
         turn = Turn(key=key, destination=destination, text=render.strip_bot_mention(message.content, self.user.id),
                     user=str(message.author.id), downloads=downloads,
                     upload_limit=files.upload_limit(message.guild), reply_to=message)
-        async with self._lock(key):
-            await run_turn(self.app, turn, progress_interval=self.progress_interval)
+        await self._take(turn, delivery, {"message": message.id, "source": message.channel.id})
+
+    async def _seen(self, delivery: str) -> bool:
+        """Whether this delivery was handled before (a resumed gateway may send it again). With jobs it
+        is only looked up here and claimed with the job, in one transaction."""
+        jobs = getattr(self.app, "jobs", None)
+        if jobs is None:
+            return not await self.app.store.claim_delivery(delivery)
+        seen: bool = await jobs.store.delivery_seen(delivery)
+        return seen
+
+    async def _take(self, turn: Turn, delivery: str | None, payload: dict[str, Any]) -> None:
+        """Record the turn as a job (claiming ``delivery`` with it), then run it in its conversation's turn."""
+        jobs = getattr(self.app, "jobs", None)
+        if jobs is None:  # a stand-in app: no durable jobs
+            async with self._lock(turn.key):
+                await run_turn(self.app, turn, progress_interval=self.progress_interval)
+            return
+        if turn.text.strip().lower() == "retry" and not turn.downloads.attachments:
+            last = await jobs.store.latest_job(turn.key)
+            if last is not None and last.state in _RETRYABLE:
+                await self._retry(last, turn.destination, turn.user)
+                return
+        try:
+            record = await jobs.accept(turn.key, user=turn.user, text=turn.text,
+                                       payload={**payload, "upload_limit": turn.upload_limit}, delivery_id=delivery)
+        except JobRefused as exc:
+            await _quietly(turn.destination.send(render.failure(exc.user_message()), allowed_mentions=NO_PINGS))
+            return
+        if record is None:
+            return
+        async with self._lock(turn.key):
+            await run_job(self.app, turn, record, progress_interval=self.progress_interval)
+
+    async def _retry(self, record: JobRecord, destination: discord.abc.Messageable, user: str) -> None:
+        """The same request again in its thread, once per interrupted job (the retry is claimed with it)."""
+        turn = await self._turn_of(record, destination)
+        jobs = self.app.jobs  # type: ignore[attr-defined]
+        new = await jobs.accept(record.key, user=user, text=record.text, payload=record.payload,
+                                delivery_id=f"{PLATFORM}:retry:{record.id}")
+        if new is not None:
+            async with self._lock(record.key):
+                await run_job(self.app, turn, new, progress_interval=self.progress_interval)
+
+    async def _turn_of(self, record: JobRecord, destination: discord.abc.Messageable | None = None) -> Turn:
+        """A stored job as a turn: its thread, and the files of its message fetched again."""
+        where = destination or self.get_partial_messageable(int(record.key.thread or record.key.channel))
+        sources: list[discord.Attachment] = []
+        mid, source = record.payload.get("message"), record.payload.get("source")
+        if mid and source:
+            try:
+                original = await self.get_partial_messageable(int(source)).fetch_message(int(mid))
+                sources = list(original.attachments)
+            except discord.HTTPException as exc:
+                log.info("files of job %s not fetched: %s", record.id, exc)
+        downloads = await files.download(sources, self.app.settings.max_file_bytes)
+        return Turn(key=record.key, destination=where, text=record.text, user=record.user, downloads=downloads,
+                    upload_limit=int(record.payload.get("upload_limit") or files.DEFAULT_UPLOAD_LIMIT))
+
+    async def recover(self) -> None:
+        """At start-up: tell the threads of jobs that died with a previous process (Retry button), and
+        run the jobs it left queued."""
+        jobs = getattr(self.app, "jobs", None)
+        if jobs is None:
+            return
+        interrupted, queued = await jobs.recover([PLATFORM])
+        for record in interrupted:
+            try:
+                await notify_interrupted(self.get_partial_messageable(int(record.key.thread or record.key.channel)),
+                                         record)
+            except discord.HTTPException as exc:
+                log.warning("cannot tell %s that job %s was interrupted: %s", record.key, record.id, exc)
+                continue
+            await jobs.notified(record.id)
+        for record in queued:
+            self._spawn(self._run_recovered(record))
+
+    async def _run_recovered(self, record: JobRecord) -> None:
+        turn = await self._turn_of(record)
+        async with self._lock(record.key):
+            await run_job(self.app, turn, record, progress_interval=self.progress_interval)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """The Cancel and Retry buttons (component interactions); slash commands go to the command tree."""
+        if interaction.type is not discord.InteractionType.component:
+            return
+        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        jobs = getattr(self.app, "jobs", None)
+        if jobs is None or not custom_id.startswith((CANCEL_PREFIX, RETRY_PREFIX)):
+            return
+        user = str(interaction.user.id)
+        job_id = int(custom_id.rsplit(":", 1)[1]) if custom_id.rsplit(":", 1)[1].isdigit() else 0
+        if custom_id.startswith(CANCEL_PREFIX):
+            try:
+                jobs.cancel(job_id, user)
+            except JobRefused as exc:
+                await _quietly(interaction.response.send_message(exc.user_message(), ephemeral=True))
+                return
+            await _quietly(interaction.response.defer())
+            return
+        denied = self._denied(interaction.user, interaction.channel)
+        if denied:
+            await _quietly(interaction.response.send_message(denied, ephemeral=True))
+            return
+        await _quietly(interaction.response.defer())
+        record = await jobs.store.get_job(job_id)
+        channel = interaction.channel
+        if record is not None and isinstance(channel, discord.abc.Messageable):
+            self._spawn(self._retry(record, channel, user))
 
     async def _is_for_me(self, message: discord.Message, referenced: discord.Message | None) -> bool:
         channel = message.channel
@@ -246,7 +367,11 @@ class HgbotClient(discord.Client):
         except discord.HTTPException as exc:  # acknowledged already (a replayed event) or expired
             log.info("interaction %s not deferred: %s", interaction.id, exc)
             return
-        if not await self.app.store.claim_delivery(f"{PLATFORM}:interaction:{interaction.id}"):
+        delivery = f"{PLATFORM}:interaction:{interaction.id}"
+        if text.strip().lower() == "cancel":
+            await interaction.edit_original_response(content=self._cancel_for(interaction))
+            return
+        if await self._seen(delivery):
             return
         channel = interaction.channel
         if interaction.guild is None and not self.app.settings.discord_dms:
@@ -266,8 +391,21 @@ class HgbotClient(discord.Client):
         downloads = await files.download([file] if file else [], self.app.settings.max_file_bytes)
         turn = Turn(key=key, destination=destination, text=text, user=str(interaction.user.id),
                     downloads=downloads, upload_limit=interaction.filesize_limit)
-        async with self._lock(key):
-            await run_turn(self.app, turn, progress_interval=self.progress_interval)
+        await self._take(turn, delivery, {})
+
+    def _cancel_for(self, interaction: discord.Interaction) -> str:
+        """``/hgbot cancel``: the caller's newest job in flight in this channel (a thread counts as its parent)."""
+        jobs = getattr(self.app, "jobs", None)
+        channel = interaction.channel
+        where = str(getattr(channel, "parent_id", None) or getattr(channel, "id", ""))
+        job_id = jobs.live_job(str(interaction.user.id), where) if jobs is not None else None
+        if job_id is None:
+            return "You have no request running in this channel."
+        try:
+            jobs.cancel(job_id, str(interaction.user.id))  # type: ignore[union-attr]
+        except JobRefused as exc:
+            return exc.user_message()
+        return "Cancelling your request."
 
     async def _slash_place(
         self, interaction: discord.Interaction, original: discord.Message, text: str,

@@ -39,6 +39,10 @@ class ProgressMessage:
         self._lock = asyncio.Lock()  # a write is never cancelled halfway (no doubled first message)
         self.edits = 0
 
+    def adopt(self, message: discord.Message) -> None:
+        """Edit ``message`` (already posted: the place in line) instead of posting a new one."""
+        self._message = message
+
     async def on_event(self, event: ProgressEvent) -> None:
         if event.type in (EventType.PLANNED, EventType.TASK, EventType.DONE) and event.runs:
             self._runs = event.runs

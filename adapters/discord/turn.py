@@ -17,6 +17,8 @@ import discord
 
 from bot.config import Settings
 from orchestrator.errors import HgbotError
+from orchestrator.jobs import INTERRUPTED_TEXT, JobContext, Jobs, queue_text
+from orchestrator.jobtypes import JobRecord, JobState
 from orchestrator.types import ConversationKey, ProgressCallback, Reply, Request
 
 from . import files, render
@@ -40,7 +42,8 @@ class DeliveryLedger(Protocol):
 
 
 class AppLike(Protocol):
-    """What the adapter needs from ``bot.app.App`` (read-only, so the real App and test stand-ins fit)."""
+    """What the adapter needs from ``bot.app.App`` (read-only, so the real App and test stand-ins fit).
+    A stand-in without ``jobs`` (``getattr(app, "jobs", None)``) runs turns directly, without durable jobs."""
 
     @property
     def settings(self) -> Settings: ...
@@ -89,6 +92,81 @@ async def run_turn(app: AppLike, turn: Turn, *, progress_interval: float = 1.0) 
         return None
     await deliver(turn, reply)
     return reply
+
+
+CANCEL_PREFIX, RETRY_PREFIX = "hgbot:cancel:", "hgbot:retry:"
+
+
+def buttons(label: str, prefix: str, job_id: int) -> discord.ui.View:
+    """One button whose custom id carries the job id; presses arrive as component interactions."""
+    view = discord.ui.View(timeout=None)
+    style = discord.ButtonStyle.danger if prefix == CANCEL_PREFIX else discord.ButtonStyle.primary
+    view.add_item(discord.ui.Button(label=label, style=style, custom_id=f"{prefix}{job_id}"))
+    return view
+
+
+async def run_job(app: AppLike, turn: Turn, record: JobRecord, *, progress_interval: float = 1.0) -> JobState:
+    """``run_turn`` as a durable job: the fair queue (a place-in-line message while waiting), a Cancel
+    button on the progress message, and the end recorded in the store. The typing indicator starts
+    first: it is the sign the request was taken."""
+    jobs: Jobs = app.jobs  # type: ignore[attr-defined]  # the Protocol leaves it out for stand-ins
+    shown: list[discord.Message] = []
+
+    async def send_progress(text: str) -> discord.Message:
+        msg = await turn.destination.send(text, allowed_mentions=NO_PINGS, view=buttons("Cancel", CANCEL_PREFIX, record.id))
+        shown.append(msg)
+        return msg
+
+    progress = ProgressMessage(send_progress, interval=progress_interval)
+
+    async def on_move(position: int, eta: float | None) -> None:
+        text = queue_text(position, eta)
+        if position <= 0:
+            return
+        try:
+            if not shown:
+                await send_progress(text)
+            else:
+                await shown[0].edit(content=text, allowed_mentions=NO_PINGS)
+        except discord.HTTPException as exc:
+            log.info("place in line not shown: %s", exc)
+
+    async def drop_buttons() -> None:
+        for msg in shown:
+            with contextlib.suppress(discord.HTTPException):
+                await msg.edit(view=None)
+
+    async def work(ctx: JobContext) -> None:
+        if shown:  # the place-in-line message becomes the progress message
+            progress.adopt(shown[0])
+        request = Request(conversation=turn.key, text=turn.text, attachments=tuple(turn.downloads.attachments),
+                          user=turn.user)
+        try:
+            reply = await app.orchestrator.handle(request, ctx.progress(progress.on_event))
+        except HgbotError as exc:
+            reply = Reply(text=exc.user_message(), error=str(exc))
+        except Exception:
+            log.exception("orchestrator failed on %s", turn.key)
+            reply = Reply(text="Sorry, something went wrong on my side while answering this.", error="internal")
+        finally:
+            await progress.close()
+        ctx.deliver()
+        await drop_buttons()
+        if not reply.duplicate:
+            await deliver(turn, reply)
+
+    async def on_cancel(text: str) -> None:
+        await progress.close()
+        await drop_buttons()
+        await _send(turn.destination, text)
+
+    async with _typing(turn.destination):
+        return await jobs.run(record, work, on_move=on_move, on_cancel=on_cancel)
+
+
+async def notify_interrupted(destination: discord.abc.Messageable, record: JobRecord) -> None:
+    """The thread's notice that its job died with the process, with a Retry button (raises HTTPException)."""
+    await destination.send(INTERRUPTED_TEXT, allowed_mentions=NO_PINGS, view=buttons("Retry", RETRY_PREFIX, record.id))
 
 
 async def deliver(turn: Turn, reply: Reply) -> None:

@@ -18,7 +18,7 @@ from adapters.common import AccessPolicy
 from orchestrator.errors import ConfigError
 
 from .files import FileFetcher
-from .jobs import JobRunner
+from .jobs import CANCEL_ACTION, RETRY_ACTION, JobRunner
 from .listeners import Listeners
 
 if TYPE_CHECKING:
@@ -58,20 +58,23 @@ def build_slack_parts(app: App, *, status_interval: float = 1.0) -> tuple[AsyncA
     client = build_client(settings)
     fetcher = FileFetcher(client, settings.slack_bot_token, max_bytes=settings.max_file_bytes,
                           api_url=settings.slack_api_url)
-    runner = JobRunner(app.orchestrator, client, fetcher, status_interval=status_interval)
+    runner = JobRunner(app.orchestrator, client, fetcher, app.jobs, status_interval=status_interval)
     command = settings.slack_command if settings.slack_command.startswith("/") else f"/{settings.slack_command}"
     listeners = Listeners(runner, app.store.claim_delivery, AccessPolicy.from_settings(settings), command,
-                          known=app.store.find_conversation)
+                          app.jobs, known=app.store.find_conversation, client=client)
     bolt = AsyncApp(
         name="hgbot",
         client=client,
         logger=_bolt_logger(),
         signing_secret=settings.slack_signing_secret,
         request_verification_enabled=bool(settings.slack_signing_secret),
-        # bolt answers events itself; listeners only start jobs, so nothing waits for them
-        process_before_response=False,
+        # the ack goes when the listener returns: after the job row is written, before the job runs
+        # (listeners only record and start jobs, so that stays well inside Slack's 3 s)
+        process_before_response=True,
     )
     bolt.command(command)(listeners.on_command)
+    bolt.action(CANCEL_ACTION)(listeners.on_cancel_action)
+    bolt.action(RETRY_ACTION)(listeners.on_retry_action)
     bolt.event("app_mention")(listeners.on_mention)
     bolt.event("message")(listeners.on_message)
     return bolt, listeners

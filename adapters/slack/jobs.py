@@ -1,4 +1,8 @@
-"""One job = one request answered in one Slack thread: status → orchestrator → answer → files.
+"""One job = one request answered in one Slack thread: status → queue → orchestrator → answer → files.
+
+The job is already a row in the store (``orchestrator.jobs``) when this runs: the listener
+wrote it before Slack was acknowledged. The status message shows the place in line with a
+Cancel button; the job layer runs the work when the fair queue gives it a slot.
 
 Whatever fails, the thread gets a readable message: the orchestrator's ``Reply.error`` text,
 an ``HgbotError``'s ``user_message()``, or, for a bug, a short apology with a reference that
@@ -10,13 +14,16 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from orchestrator.errors import HgbotError
+from orchestrator.jobs import INTERRUPTED_TEXT, JobContext, Jobs, queue_text
+from orchestrator.jobtypes import JobRecord, JobState
 from orchestrator.types import Artifact, ConversationKey, Reply, Request
 
 from . import render
@@ -26,6 +33,7 @@ from .progress import StatusMessage
 
 log = logging.getLogger(__name__)
 
+CANCEL_ACTION, RETRY_ACTION = "hgbot_cancel", "hgbot_retry"
 BUG_MESSAGE = "Sorry, something went wrong on my side (reference `{ref}`). The details are in hgbot's log."
 
 
@@ -38,6 +46,20 @@ class Job:
     user: str
     files: Sequence[Mapping[str, Any]] = ()
     assistant: bool = False  # a DM thread: also try the native assistant status
+    record: JobRecord | None = None  # the durable job, once accepted
+    intro: str = ""  # a slash command: posted first, it becomes the thread
+    response_url: str = ""  # a slash command's way to answer where hgbot cannot post
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return {"files": [dict(f) for f in self.files], "assistant": self.assistant, "intro": self.intro,
+                "response_url": self.response_url}
+
+    @classmethod
+    def from_record(cls, record: JobRecord) -> Job:
+        p = record.payload
+        return cls(record.key, record.text, record.user, list(p.get("files") or []), bool(p.get("assistant")),
+                   record, str(p.get("intro") or ""), str(p.get("response_url") or ""))
 
     @property
     def channel(self) -> str:
@@ -51,30 +73,71 @@ class Job:
 class JobRunner:
     """Runs jobs against the orchestrator and renders them into their thread."""
 
-    def __init__(self, orchestrator: Any, client: AsyncWebClient, fetcher: FileFetcher, *,
+    def __init__(self, orchestrator: Any, client: AsyncWebClient, fetcher: FileFetcher, jobs: Jobs, *,
                  status_interval: float = 1.0) -> None:
         self._orchestrator = orchestrator
         self._client = client
         self._fetcher = fetcher
+        self._jobs = jobs
         self._interval = status_interval
 
     async def run(self, job: Job) -> None:
-        """Answer ``job`` in its thread. Never raises: failures end as a message in the thread."""
-        status = StatusMessage(self._client, job.channel, job.thread_ts,
-                               interval=self._interval, assistant=job.assistant)
+        """Answer ``job`` (accepted: ``job.record`` is set) in its thread. Never raises: failures end
+        as a message in the thread."""
+        assert job.record is not None, "accept the job before running it"
+        record = job.record
+        try:
+            if not job.thread_ts:  # a slash command: its intro message becomes the thread
+                resp = await self._client.chat_postMessage(channel=job.channel, text=job.intro or job.text)
+                await self._jobs.store.set_job_thread(record.id, str(resp["ts"]))
+                key = replace(job.key, thread=str(resp["ts"]))
+                record = replace(record, key=key)
+                job = replace(job, key=key, record=record)
+        except SlackApiError as exc:
+            log.warning("cannot post in %s: %s", job.channel, api_error(exc))
+            await self._jobs.store.end_job(record.id, JobState.FAILED, api_error(exc))
+            if job.response_url:  # it works where the bot is not a member, unlike chat.postEphemeral
+                await AsyncWebhookClient(job.response_url).send(
+                    text=f"I can't post here ({api_error(exc)}); invite me with `/invite @hgbot` first.",
+                    response_type="ephemeral")
+            return
+        status = StatusMessage(self._client, job.channel, job.thread_ts, interval=self._interval,
+                               assistant=job.assistant, controls=[render.button("Cancel", CANCEL_ACTION, record.id)])
+
+        async def on_move(position: int, eta: float | None) -> None:
+            status.show(queue_text(position, eta))
+
+        async def work(ctx: JobContext) -> None:
+            status.show("🧠 Thinking…")
+            try:
+                attachments = await self._fetcher.attachments(job.files)
+                # delivery_id stays None: the listener already claimed the Slack event id in the store
+                request = Request(conversation=job.key, text=job.text, attachments=tuple(attachments), user=job.user)
+                reply = await self._orchestrator.handle(request, ctx.progress(status.on_event))
+                ctx.deliver()
+                await self._deliver(job, status, reply)
+            except HgbotError as exc:
+                await self._fail(job, status, f"❌ {exc.user_message()}")
+            except Exception:
+                ref = uuid.uuid4().hex[:8]
+                log.exception("Slack job in %s failed (reference %s)", job.key, ref)
+                await self._fail(job, status, "❌ " + BUG_MESSAGE.format(ref=ref))
+
+        async def on_cancel(text: str) -> None:
+            await self._fail(job, status, text)
+
         try:
             await status.start("🧠 Thinking…")
-            attachments = await self._fetcher.attachments(job.files)
-            # delivery_id stays None: the listener already claimed the Slack event id in the store
-            request = Request(conversation=job.key, text=job.text, attachments=tuple(attachments), user=job.user)
-            reply = await self._orchestrator.handle(request, status.on_event)
-            await self._deliver(job, status, reply)
-        except HgbotError as exc:
-            await self._fail(job, status, f"❌ {exc.user_message()}")
-        except Exception:
-            ref = uuid.uuid4().hex[:8]
-            log.exception("Slack job in %s failed (reference %s)", job.key, ref)
-            await self._fail(job, status, "❌ " + BUG_MESSAGE.format(ref=ref))
+        except SlackApiError as exc:  # the status is cosmetic; the job still runs and answers
+            log.warning("status message in %s failed: %s", job.key, api_error(exc))
+        await self._jobs.run(record, work, on_move=on_move, on_cancel=on_cancel)
+
+    async def notify_interrupted(self, record: JobRecord) -> None:
+        """Tell the thread its job died with the process, with a Retry button (raises SlackApiError)."""
+        await self._client.chat_postMessage(
+            channel=record.key.channel, thread_ts=record.key.thread or None, text=INTERRUPTED_TEXT,
+            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": INTERRUPTED_TEXT}},
+                    {"type": "actions", "elements": [render.button("Retry", RETRY_ACTION, record.id)]}])
 
     async def _deliver(self, job: Job, status: StatusMessage, reply: Reply) -> None:
         if reply.duplicate:

@@ -1,7 +1,12 @@
 """What hgbot answers in Slack, and where: the slash command, mentions, thread replies and DMs.
 
 Each listener decides (cheap checks first, no I/O), claims the delivery in the store so a
-redelivered event is processed once, checks access, then hands a ``Job`` to the ``JobRunner``.
+redelivered event is processed once, checks access, records the ``Job`` in the store, then
+hands it to the ``JobRunner``. The app runs with ``process_before_response``: Slack gets its
+ack when the listener returns, so an acknowledged request is always a job row first.
+
+Buttons: Cancel on a status message (``hgbot_cancel``) and Retry on an interrupted notice
+(``hgbot_retry``); ``/hgbot cancel`` and a ``retry`` reply in the thread do the same.
 """
 
 from __future__ import annotations
@@ -10,14 +15,17 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common import AccessPolicy
+from orchestrator.errors import JobRefused
+from orchestrator.jobs import Jobs
+from orchestrator.jobtypes import JobRecord, JobState
 from orchestrator.types import ConversationKey
 
 from . import render
@@ -32,6 +40,7 @@ log = logging.getLogger(__name__)
 _ANSWERED_SUBTYPES = {None, "file_share", "thread_broadcast"}
 
 _KNOWN_THREADS = 10_000
+_RETRYABLE = (JobState.INTERRUPTED, JobState.CANCELLED, JobState.FAILED)
 Ack = Callable[..., Awaitable[None]]
 
 
@@ -39,8 +48,11 @@ class Listeners:
     """Bolt listeners bound to one hgbot App. Jobs run as tasks so the listener returns at once."""
 
     def __init__(self, runner: JobRunner, claim: Callable[[str], Awaitable[bool]], policy: AccessPolicy,
-                 command: str, known: Callable[[ConversationKey], Awaitable[int | None]] | None = None) -> None:
+                 command: str, jobs: Jobs, known: Callable[[ConversationKey], Awaitable[int | None]] | None = None,
+                 client: AsyncWebClient | None = None) -> None:
         self._runner = runner
+        self._jobs = jobs
+        self._client = client
         self._claim = claim
         self._known_conversation = known  # the store: threads answered before a restart
         self._policy = policy
@@ -62,8 +74,60 @@ class Listeners:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def on_command(self, ack: Ack, command: dict[str, Any], client: AsyncWebClient,
-                         respond: AsyncRespond) -> None:
+    async def _accept(self, job: Job, client: AsyncWebClient, delivery: str | None) -> None:
+        """Record the job and claim its delivery in one transaction (before the ack: the listener's
+        return is the ack), then start it. A delivery claimed before starts nothing."""
+        try:
+            record = await self._jobs.accept(job.key, user=job.user, text=job.text, payload=job.payload,
+                                             delivery_id=delivery)
+        except JobRefused as exc:  # over quota: said to the user only
+            if delivery is None or await self._claim(delivery):
+                await _tell(client, job.channel, job.user, exc.user_message(), job.thread_ts or None)
+            return
+        if record is not None:
+            self._start(replace(job, record=record))
+
+    async def recover(self) -> None:
+        """At start-up: tell the threads of jobs that died with a previous process (Retry button),
+        and run the jobs it left queued."""
+        interrupted, queued = await self._jobs.recover(["slack"])
+        for record in interrupted:
+            try:
+                await self._runner.notify_interrupted(record)
+            except SlackApiError as exc:
+                log.warning("cannot tell %s that job %s was interrupted: %s", record.key, record.id, api_error(exc))
+                continue
+            await self._jobs.notified(record.id)
+        for record in queued:
+            self._start(Job.from_record(record))
+
+    async def on_cancel_action(self, ack: Ack, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """The Cancel button of a status message."""
+        await ack()
+        user, channel, job_id = _action(body)
+        try:
+            self._jobs.cancel(job_id, user)
+        except JobRefused as exc:
+            await _tell(client, channel, user, exc.user_message(), _action_thread(body))
+
+    async def on_retry_action(self, ack: Ack, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """The Retry button of an interrupted notice: the same request again, once."""
+        await ack()
+        user, channel, job_id = _action(body)
+        reason = self._policy.check(user, channel)
+        if reason:
+            await _tell(client, channel, user, reason, _action_thread(body))
+            return
+        record = await self._jobs.store.get_job(job_id)
+        if record is not None:
+            await self._retry(record, user, client)
+
+    async def _retry(self, record: JobRecord, user: str, client: AsyncWebClient) -> None:
+        # claimed with the new job: a double click, or a second retry, runs it once
+        await self._accept(replace(Job.from_record(record), user=user, record=None), client,
+                           f"slack:retry:{record.id}")
+
+    async def on_command(self, ack: Ack, command: dict[str, Any], client: AsyncWebClient) -> None:
         """``/hgbot <request>``: ack now, post a message that becomes the job's thread, work there.
 
         A slash command carries no files and no thread, so it uses the files of the user's latest
@@ -77,23 +141,39 @@ class Listeners:
         if not text:
             await ack(text=f"Tell me what to do, e.g. `{self._command} describe this picture` after sharing one.")
             return
-        await ack()  # Slack shows an error after 3 s, whatever the GPU queue looks like
-        if not await self._claim(f"slack:command:{command.get('trigger_id', '')}"):
+        if text.lower() == "cancel":
+            await ack(text=self._cancel_for(user, channel))
+            return
+        delivery = f"slack:command:{command.get('trigger_id', '')}"
+        if await self._seen(delivery):
+            await ack()
             return
         files = await _recent_files(client, channel, user)
         names = ", ".join(str(f.get("name", "file")) for f in files)
         intro = f"🧠 Working on: {render.to_mrkdwn(text)}\nasked by <@{user}>" + (
             f" · using {render.escape(names)}" if names else "")
+        # the thread is the intro message, posted by the job once Slack has its ack (within 3 s)
+        key = ConversationKey("slack", command.get("team_id", ""), channel, "")
         try:
-            resp = await client.chat_postMessage(channel=channel, text=intro)
-        except SlackApiError as exc:
-            log.warning("cannot post in %s: %s", channel, api_error(exc))
-            # the response_url works where the bot is not a member, unlike chat.postEphemeral
-            await respond(text=f"I can't post here ({api_error(exc)}); invite me with `/invite @hgbot` first.",
-                          response_type="ephemeral")
+            job = Job(key, text, user, files, intro=intro, response_url=command.get("response_url", ""))
+            record = await self._jobs.accept(key, user=user, text=text, payload=job.payload, delivery_id=delivery)
+        except JobRefused as exc:
+            await ack(text=exc.user_message())
             return
-        key = ConversationKey("slack", command.get("team_id", ""), channel, str(resp["ts"]))
-        self._start(Job(key, text, user, files))
+        await ack()
+        if record is not None:
+            self._start(replace(job, record=record))
+
+    def _cancel_for(self, user: str, channel: str) -> str:
+        """``/hgbot cancel``: the caller's newest job in flight in this channel."""
+        job_id = self._jobs.live_job(user, channel)
+        if job_id is None:
+            return "You have no request running in this channel."
+        try:
+            self._jobs.cancel(job_id, user)
+        except JobRefused as exc:
+            return exc.user_message()
+        return "Cancelling your request."
 
     async def on_mention(self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient,
                          context: AsyncBoltContext) -> None:
@@ -101,7 +181,7 @@ class Listeners:
 
         Mentioned in a thread hgbot has not answered yet, it also takes the files shared earlier in it.
         """
-        if not await self._claim_event(event, body):
+        if await self._seen(_delivery(event, body)):
             return
         earlier: list[Mapping[str, Any]] = []
         thread_ts = event.get("thread_ts")
@@ -124,11 +204,11 @@ class Listeners:
             thread_ts = event.get("thread_ts")
             if not thread_ts or f"<@{bot_user}>" in event.get("text", ""):
                 return  # top-level chatter is not for us; a mention arrives as app_mention too
-            if not await self._claim_event(event, body):
+            if await self._seen(_delivery(event, body)):
                 return
             if not await self._answered_in(event, body, client, thread_ts, bot_user):
                 return
-        elif not await self._claim_event(event, body):
+        elif await self._seen(_delivery(event, body)):
             return
         await self._answer(event, body, client, bot_user)
 
@@ -145,28 +225,55 @@ class Listeners:
             return True
         return _bot_posted(await _replies(client, channel, thread_ts), bot_user)
 
-    async def _claim_event(self, event: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
-        """False when this event was seen before: Slack redelivers events it thinks we missed."""
-        return await self._claim(f"slack:{body.get('event_id') or event.get('client_msg_id') or event.get('ts')}")
+    async def _seen(self, delivery: str) -> bool:
+        """Whether this delivery was handled before: Slack redelivers events it thinks we missed.
+        Only looked up here; it is claimed with the job it starts (or with the message that ends it)."""
+        return await self._jobs.store.delivery_seen(delivery)
 
     async def _answer(self, event: Mapping[str, Any], body: Mapping[str, Any], client: AsyncWebClient,
                       bot_user: str, earlier_files: list[Mapping[str, Any]] | None = None) -> None:
         user, channel = str(event.get("user", "")), str(event.get("channel", ""))
         thread_ts = str(event.get("thread_ts") or event.get("ts", ""))
+        delivery = _delivery(event, body)
         reason = self._policy.check(user, channel)
         if reason:
-            await _tell(client, channel, user, reason, thread_ts)
+            if await self._claim(delivery):
+                await _tell(client, channel, user, reason, thread_ts)
             return
         raw = str(event.get("text", ""))
         text = (raw.replace(f"<@{bot_user}>", "") if bot_user else raw).strip()  # other mentions stay
         files = list(event.get("files") or earlier_files or [])
         if not text and not files:
+            if not await self._claim(delivery):
+                return
             await client.chat_postMessage(channel=channel, thread_ts=thread_ts,
                                           text="Hi! Tell me what to do, and share files if it needs some.")
             return
         team = str(body.get("team_id") or event.get("team", ""))
         key = ConversationKey("slack", team, channel, thread_ts)
-        self._start(Job(key, text, user, files, assistant=event.get("channel_type") == "im"))
+        if text.lower() == "retry" and not files:
+            last = await self._jobs.store.latest_job(key)
+            if last is not None and last.state in _RETRYABLE and await self._claim(delivery):
+                await self._retry(last, user, client)
+                return
+        await self._accept(Job(key, text, user, files, assistant=event.get("channel_type") == "im"), client, delivery)
+
+
+def _delivery(event: Mapping[str, Any], body: Mapping[str, Any]) -> str:
+    return f"slack:{body.get('event_id') or event.get('client_msg_id') or event.get('ts')}"
+
+
+def _action(body: Mapping[str, Any]) -> tuple[str, str, int]:
+    """(user, channel, job id) of a block action."""
+    action = (body.get("actions") or [{}])[0]
+    value = str(action.get("value", "0"))
+    return (str((body.get("user") or {}).get("id", "")), str((body.get("channel") or {}).get("id", "")),
+            int(value) if value.isdigit() else 0)
+
+
+def _action_thread(body: Mapping[str, Any]) -> str | None:
+    message = body.get("message") or {}
+    return message.get("thread_ts") or message.get("ts")
 
 
 async def _replies(client: AsyncWebClient, channel: str, thread_ts: str) -> list[dict[str, Any]]:

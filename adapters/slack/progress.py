@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -31,8 +32,10 @@ class StatusMessage:
     """
 
     def __init__(self, client: AsyncWebClient, channel: str, thread_ts: str, *,
-                 interval: float = 1.0, assistant: bool = False) -> None:
+                 interval: float = 1.0, assistant: bool = False,
+                 controls: list[dict[str, Any]] | None = None) -> None:
         self._client = client
+        self.controls = controls  # Block Kit elements (the Cancel button) shown under the text until finish
         self.channel = channel
         self.thread_ts = thread_ts
         self.ts: str | None = None
@@ -49,7 +52,8 @@ class StatusMessage:
 
     async def start(self, text: str) -> None:
         """Post the status message (raises SlackApiError: without it the thread would stay silent)."""
-        resp = await self._client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text)
+        resp = await self._client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text,
+                                                   **self._blocks(text))
         self.ts = str(resp["ts"])
         self._shown = text
         self._last = asyncio.get_running_loop().time()
@@ -86,7 +90,7 @@ class StatusMessage:
         await self._set_assistant_status("")
         if self.ts is None:
             await self._client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text)
-        elif text != self._shown:
+        elif text != self._shown or self.controls:  # the buttons go even when the text stays
             await self._edit(text)
 
     async def _flush_loop(self) -> None:
@@ -107,10 +111,19 @@ class StatusMessage:
         if len(text) > render.MESSAGE_LIMIT:  # a plan with many failed steps: msg_too_long would lose it all
             text = text[: render.MESSAGE_LIMIT - 1] + "…"
         try:
-            await self._client.chat_update(channel=self.channel, ts=str(self.ts), text=text)
+            await self._client.chat_update(channel=self.channel, ts=str(self.ts), text=text, **self._blocks(text))
             self._shown = text
         except SlackApiError as exc:
             log.warning("chat.update of the status message failed: %s", api_error(exc))
+
+    def _blocks(self, text: str) -> dict[str, Any]:
+        """With controls: the text as a section plus the buttons; at finish, no blocks (buttons gone)."""
+        if not self.controls:
+            return {}
+        if self._final or len(text) > 2900:  # a section holds 3,000 characters at most
+            return {"blocks": []}
+        return {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}},
+                           {"type": "actions", "elements": self.controls}]}
 
     async def _set_assistant_status(self, status: str) -> None:
         if not self._assistant:

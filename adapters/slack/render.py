@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from adapters.common import neutralize_mentions, progress_lines, split_text
 from orchestrator.types import Artifact, Reply, RunStatus, TaskRun
@@ -104,3 +105,9 @@ def preview(runs: Sequence[TaskRun], streamed: str, limit: int = MESSAGE_LIMIT) 
     if text.count("```") % 2:
         text += "\n```"  # the cut (or the stream itself) left a fence open
     return f"{head}\n\n{text}"
+
+
+def button(label: str, action_id: str, job_id: int) -> dict[str, Any]:
+    """A Block Kit button whose value is the job id (Cancel on the status message, Retry on a notice)."""
+    return {"type": "button", "text": {"type": "plain_text", "text": label}, "action_id": action_id,
+            "value": str(job_id), **({"style": "danger"} if label == "Cancel" else {})}

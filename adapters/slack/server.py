@@ -64,13 +64,16 @@ async def serve_slack(app: App, *, http: bool = False, port: int = 3000, host: s
                           hint="Socket Mode needs an app-level token with connections:write; or use --http.")
     await check_credentials(settings, socket_mode=not http)
     bolt, listeners = build_slack_parts(app)
+    await listeners.recover()  # before new events: interrupted threads are told, queued jobs rejoin the line
     try:
         if http:
             await _serve_http(bolt, settings.slack_signing_secret, host, port, on_ready)
         else:
             await _serve_socket_mode(bolt, settings.slack_app_token, on_ready)
     finally:
-        # let answers in progress reach their threads before the process goes
+        # let answers in progress reach their threads before the process goes; queued ones wait for
+        # the next start-up (their rows stay queued)
+        app.jobs.shed_waiting()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(listeners.drain(), 10)
 

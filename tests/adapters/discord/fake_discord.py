@@ -173,6 +173,30 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload
 
+    def buttons(self, message_id: int) -> dict[str, str]:
+        """The buttons a message shows now: label -> custom id."""
+        rows = self.messages[message_id].get("components") or []
+        return {c.get("label", ""): c.get("custom_id", "") for row in rows for c in row.get("components", [])}
+
+    async def press(self, message_id: int, custom_id: str, *, user: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A person pressing a button of a bot message (a component INTERACTION_CREATE)."""
+        msg = self.messages[message_id]
+        iid = str(next(self._ids))
+        token = f"itoken-{iid}"
+        channel_id = int(msg["channel_id"])
+        payload = {
+            "id": iid, "application_id": str(APP_ID), "type": 3, "token": token, "version": 1,
+            "guild_id": str(GUILD_ID), "channel_id": str(channel_id), "channel": self.channels[channel_id],
+            "member": {**self._member(user or self.user), "permissions": "2248473465835073"},
+            "message": msg, "data": {"custom_id": custom_id, "component_type": 2},
+            "app_permissions": "2248473465835073", "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "authorizing_integration_owners": {"0": str(GUILD_ID)}, "context": 0,
+        }
+        self._interactions[token] = payload
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return payload
+
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Log an event with the next sequence number and send it if the client is connected."""
         self._seq += 1
@@ -413,13 +437,15 @@ class FakeDiscord:
             case "PATCH", ["channels", cid, "messages", mid]:
                 msg = self.messages[int(mid)]
                 msg.update(content=body.get("content", msg["content"]), edited_timestamp=_now())
+                if "components" in body:
+                    msg["components"] = body["components"] or []
                 return 200, msg
             case "POST", ["channels", cid, "messages", mid, "threads"]:
                 return 201, self._thread(int(cid), int(mid), body["name"])
             case "POST", ["interactions", _, token, "callback"]:
                 self.interaction_callbacks.append(body)
                 interaction = self._interactions[token]
-                return 200, {"interaction": {"id": interaction["id"], "type": 2,
+                return 200, {"interaction": {"id": interaction["id"], "type": interaction["type"],
                                              "response_message_loading": body["type"] == 5,
                                              "response_message_ephemeral": False}}
             case "PATCH", ["webhooks", _, token, "messages", "@original"]:
@@ -435,6 +461,7 @@ class FakeDiscord:
         msg = self._message(cid, self.bot, body.get("content") or "", attachments=attachments,
                             reply_to=int(ref["message_id"]) if ref else None)
         msg["allowed_mentions"] = body.get("allowed_mentions")  # recorded for assertions
+        msg["components"] = body.get("components") or []
         self._pending_events.append(("MESSAGE_CREATE", msg))  # Discord echoes the bot's own messages
         return msg
 

@@ -64,6 +64,7 @@ class FakeSlack:
         self._limits: dict[str, list[int]] = {}
         self._login_pages: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
+        self.connections = 0  # Socket Mode connections opened so far (a restarted app opens a new one)
         self._runner: web.AppRunner | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -168,6 +169,23 @@ class FakeSlack:
         """What hgbot shows in the thread now (after edits), oldest first."""
         return [m.get("text", "") for m in self.thread(channel, thread_ts) if m.get("user") == self.bot_user]
 
+    def buttons(self, channel: str, ts: str) -> dict[str, str]:
+        """The buttons a message shows now: action_id -> value."""
+        msg = next(m for m in self.messages.get(channel, []) if m["ts"] == ts)
+        return {e["action_id"]: e.get("value", "") for b in msg.get("blocks") or [] if b.get("type") == "actions"
+                for e in b.get("elements", [])}
+
+    def block_action(self, channel: str, message_ts: str, action_id: str, value: str, *, user: str,
+                     thread_ts: str | None = None) -> dict[str, Any]:
+        """The ``block_actions`` payload of a person pressing a button (push it as ``interactive``)."""
+        message = {"type": "message", "ts": message_ts, **({"thread_ts": thread_ts} if thread_ts else {})}
+        return {"type": "block_actions", "team": {"id": self.team}, "user": {"id": user}, "api_app_id": "AHGBOT",
+                "token": "legacy", "trigger_id": f"trig{next(self._ids)}", "channel": {"id": channel},
+                "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+                "message": message, "response_url": f"{self.base_url}/response/{next(self._ids)}",
+                "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value,
+                             "action_ts": self._ts()}]}
+
     def sign(self, body: str, timestamp: str | None = None) -> dict[str, str]:
         ts = timestamp if timestamp is not None else str(int(time.time()))
         digest = hmac.new(self.signing_secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
@@ -214,7 +232,7 @@ class FakeSlack:
     def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args["channel"])
         msg = {"type": "message", "user": self.bot_user, "bot_id": self.bot_id, "text": args.get("text", ""),
-               "ts": self._ts(), "channel": channel}
+               "ts": self._ts(), "channel": channel, "blocks": _blocks(args.get("blocks"))}
         if args.get("thread_ts"):
             msg["thread_ts"] = str(args["thread_ts"])
         self.messages.setdefault(channel, []).append(msg)
@@ -224,6 +242,8 @@ class FakeSlack:
         for msg in self.messages.get(str(args["channel"]), []):
             if msg["ts"] == args["ts"]:
                 msg["text"] = args.get("text", "")
+                if "blocks" in args:
+                    msg["blocks"] = _blocks(args["blocks"])
                 return {"ok": True, "channel": args["channel"], "ts": args["ts"], "text": msg["text"]}
         return {"ok": False, "error": "message_not_found"}
 
@@ -294,6 +314,7 @@ class FakeSlack:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._sockets.append(ws)
+        self.connections += 1
         await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
                                       "connection_info": {"app_id": "AHGBOT"}}))
         try:
@@ -305,3 +326,10 @@ class FakeSlack:
         finally:
             self._sockets.remove(ws)
         return ws
+
+
+def _blocks(value: Any) -> list[dict[str, Any]]:
+    """Blocks arrive as a list (JSON bodies) or a JSON string (form bodies)."""
+    if not value:
+        return []
+    return list(json.loads(value) if isinstance(value, str) else value)

@@ -118,7 +118,7 @@ def _stand_in(**settings: Any) -> Any:
 
     from bot.config import Settings
 
-    return SimpleNamespace(settings=Settings(**settings), orchestrator=None,
+    return SimpleNamespace(settings=Settings(**settings), orchestrator=None, jobs=None,
                            store=SimpleNamespace(claim_delivery=None, find_conversation=None))
 
 

@@ -1,0 +1,210 @@
+"""The job layer: durable states, cancel (who may, what stops, what the thread is told), recovery, quotas."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import cancel
+from orchestrator.errors import JobRefused
+from orchestrator.jobs import JobContext, Jobs, queue_text
+from orchestrator.jobtypes import JobState, UsageRecord
+from orchestrator.queue import FairQueue
+from orchestrator.quota import Quota
+from orchestrator.types import ConversationKey
+from storage import SqliteStore
+
+KEY = ConversationKey("slack", "T", "C1", "111.1")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = await SqliteStore.open(tmp_path / "db.sqlite3", tmp_path / "artifacts")
+    yield s
+    await s.close()
+
+
+def state_of(tmp_path: Path, job_id: int) -> str:
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        return str(db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])
+
+
+async def test_a_job_is_queued_in_the_store_before_it_runs_then_done(store: SqliteStore, tmp_path: Path) -> None:
+    jobs = Jobs(store)
+    job = await jobs.accept(KEY, user="U1", text="hello", payload={"files": []})
+    assert state_of(tmp_path, job.id) == "queued"  # written before the adapter acknowledges
+    seen: list[str] = []
+
+    async def work(ctx: JobContext) -> None:
+        seen.append(state_of(tmp_path, job.id))
+
+    assert await jobs.run(job, work) is JobState.DONE
+    assert seen == ["running"] and state_of(tmp_path, job.id) == "done"
+    await jobs.close()
+
+
+async def test_only_the_requester_or_an_admin_can_cancel_and_pending_steps_never_start(store: SqliteStore,
+                                                                                      tmp_path: Path) -> None:
+    jobs = Jobs(store, admins=["UADMIN"])
+    job = await jobs.accept(KEY, user="U1", text="two steps")
+    started, steps_seen = asyncio.Event(), []
+    told: list[str] = []
+
+    async def work(ctx: JobContext) -> None:
+        steps_seen.append("step 1")
+        started.set()
+        await asyncio.sleep(30)  # the running step
+        if not cancel.requested():  # what the executor checks before a pending step
+            steps_seen.append("step 2")
+
+    async def on_cancel(text: str) -> None:
+        told.append(text)
+
+    task = asyncio.create_task(jobs.run(job, work, on_cancel=on_cancel))
+    await started.wait()
+    with pytest.raises(JobRefused, match="Only the person who asked"):
+        jobs.cancel(job.id, "USOMEONE")
+    assert jobs.live_job("U1", "C1") == job.id
+    t0 = time.monotonic()
+    jobs.cancel(job.id, "UADMIN")
+    assert await task is JobState.CANCELLED
+    assert time.monotonic() - t0 < 1
+    assert steps_seen == ["step 1"] and state_of(tmp_path, job.id) == "cancelled"
+    assert told and told[0].startswith("🛑 Cancelled after 0 s (done: nothing)")
+    assert jobs.queue.running == 0  # the slot is free
+    with pytest.raises(JobRefused):
+        jobs.cancel(job.id, "U1")  # not in flight any more
+
+
+async def test_a_queued_job_can_be_cancelled_before_it_starts(store: SqliteStore, tmp_path: Path) -> None:
+    jobs = Jobs(store, FairQueue(capacity=1))
+    first, second = (await jobs.accept(KEY, user="U1", text="a"), await jobs.accept(KEY, user="U2", text="b"))
+    gate = asyncio.Event()
+    ran: list[int] = []
+
+    async def work(ctx: JobContext) -> None:
+        ran.append(ctx.job.id)
+        await gate.wait()
+
+    places: list[str] = []
+
+    async def on_move(position: int, eta: float | None) -> None:
+        places.append(queue_text(position, eta))
+
+    t1 = asyncio.create_task(jobs.run(first, work))
+    t2 = asyncio.create_task(jobs.run(second, work, on_move=on_move))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert places == ["⏳ next in line"]
+    jobs.cancel(second.id, "U2")
+    assert await t2 is JobState.CANCELLED
+    gate.set()
+    assert await t1 is JobState.DONE
+    assert ran == [first.id] and state_of(tmp_path, second.id) == "cancelled"
+
+
+async def test_recovery_interrupts_running_jobs_of_dead_owners_and_adopts_queued_ones(store: SqliteStore,
+                                                                                     tmp_path: Path) -> None:
+    dead = "otherhost:4242:dead"
+    await store.register_owner(dead, "otherhost", 4242)
+    running = await store.add_job(KEY, user="U1", text="was running", payload={}, owner=dead)
+    queued = await store.add_job(KEY, user="U1", text="was waiting", payload={}, owner=dead)
+    assert await store.start_job(running, dead)
+    conv = await store.conversation(KEY)
+    run_id = await store.start_run(conv, "was running")  # the pipeline's row, never finished
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:  # the dead process's last heartbeat: long ago
+        db.execute("UPDATE job_owners SET heartbeat = 0")
+    jobs = Jobs(store, stale_s=5)
+    interrupted, adopted = await jobs.recover(["slack"])
+    assert [j.id for j in interrupted] == [running] and [j.id for j in adopted] == [queued]
+    assert adopted[0].owner == jobs.owner and adopted[0].state is JobState.QUEUED
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        assert db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0] == "interrupted"
+        assert db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'running'").fetchone()[0] == 0
+    await jobs.notified(running)
+    assert (await jobs.recover(["slack"]))[0] == []  # told once
+    await jobs.close()
+
+
+async def test_a_live_owner_on_another_host_keeps_its_jobs(store: SqliteStore) -> None:
+    await store.register_owner("otherhost:1:alive", "otherhost", 1)  # heartbeat now
+    job = await store.add_job(KEY, user="U1", text="x", payload={}, owner="otherhost:1:alive")
+    assert await store.start_job(job, "otherhost:1:alive")
+    jobs = Jobs(store, stale_s=60)
+    assert await jobs.recover(["slack"]) == ([], [])
+    await jobs.close()
+
+
+async def test_over_budget_is_refused_with_the_reset_time_and_admins_are_exempt(store: SqliteStore) -> None:
+    now = time.time()
+    quota = Quota(store, user_seconds=10, admins=["UADMIN"], clock=lambda: now)
+    jobs = Jobs(store, quota=quota)
+    await store.add_usage(UsageRecord(1, "slack", "U1", "C1", "image-to-text", "m", "cpu", 12.0, 1.0))
+    with pytest.raises(JobRefused, match="used 12 of 10 device-seconds today") as info:
+        await jobs.accept(KEY, user="U1", text="more")
+    assert info.value.resets_at == quota.day_bounds()[1] and "resets at 00:00 UTC" in str(info.value)
+    await jobs.accept(KEY, user="U2", text="someone else")
+    await jobs.accept(ConversationKey("slack", "T", "C1", "2"), user="UADMIN", text="admin")
+    rows = await store.usage_table(0, "model")
+    assert rows == [{"model": "m", "steps": 1, "jobs": 1, "seconds": 12.0, "load_seconds": 1.0, "devices": "cpu"}]
+
+
+def test_queue_text() -> None:
+    assert queue_text(3, 41.0) == "⏳ 3rd in line, about 40 s"
+    assert queue_text(1, None) == "⏳ next in line"
+    assert queue_text(12, 200) == "⏳ 12th in line, about 3 min"
+
+
+async def test_usage_is_recorded_per_step(store: SqliteStore) -> None:
+    from orchestrator.types import EventType, ProgressEvent, RunStatus, TaskRun
+
+    jobs = Jobs(store, device="cuda")
+    job = await jobs.accept(KEY, user="U1", text="x")
+
+    async def work(ctx: JobContext) -> None:
+        run = TaskRun(id=1, task="image-to-text", model="m1", status=RunStatus.OK, seconds=3.0,
+                      started_at=10.0, finished_at=12.5)
+        progress: Any = ctx.progress()
+        await progress(ProgressEvent(EventType.TASK, runs=(run,)))
+        await progress(ProgressEvent(EventType.TASK, runs=(run,)))  # the same step shown again: counted once
+
+    await jobs.run(job, work)
+    assert await store.usage_seconds(0, user="U1") == 3.0
+    rows = await store.usage_table(0, "user")
+    assert rows[0]["load_seconds"] == 0.5 and rows[0]["devices"] == "cuda" and rows[0]["steps"] == 1
+
+
+async def test_a_channel_budget_covers_everyone_in_it(store: SqliteStore) -> None:
+    quota = Quota(store, channel_seconds=5)
+    await store.add_usage(UsageRecord(1, "slack", "U1", "C1", "t", "m", "cpu", 6.0))
+    with pytest.raises(JobRefused, match="This channel has used 6 of 5"):
+        await Jobs(store, quota=quota).accept(KEY, user="U2", text="x")
+    await Jobs(store, quota=quota).accept(ConversationKey("slack", "T", "C2", "1"), user="U2", text="elsewhere")
+
+
+async def test_shutdown_sheds_waiting_jobs_but_keeps_them_queued_for_the_next_start(store: SqliteStore,
+                                                                                   tmp_path: Path) -> None:
+    jobs = Jobs(store, FairQueue(capacity=1))
+    gate = asyncio.Event()
+
+    async def work(ctx: JobContext) -> None:
+        await gate.wait()
+
+    first, second = await jobs.accept(KEY, user="U1", text="a"), await jobs.accept(KEY, user="U2", text="b")
+    assert first is not None and second is not None
+    running = asyncio.create_task(jobs.run(first, work))
+    waiting = asyncio.create_task(jobs.run(second, work))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert jobs.shed_waiting() == 1
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    gate.set()
+    assert await running is JobState.DONE
+    assert state_of(tmp_path, second.id) == "queued"  # the next start-up adopts and runs it
