@@ -27,7 +27,8 @@ def locally_available(card: ModelCard) -> bool:
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        return any(isinstance(try_to_load_from_cache(card.id, f), str)
+        # at the card's pinned commit: a pull at a commit writes no refs/main
+        return any(isinstance(try_to_load_from_cache(card.id, f, revision=card.revision or None), str)
                    for f in ("config.json", "model_index.json", "preprocessor_config.json", card.options.get("file")) if f)
     except Exception:
         return False
