@@ -139,7 +139,8 @@ def _models_list(args: argparse.Namespace, settings: Settings) -> int:
     allowed = {x.lower() for x in settings.licenses}
     table = Table(title=f"Model catalog ({len(cards)} models; NC = non-commercial licence)")
     for col in ("task", "model", "backend", "profile", "size", "license", "pulled", "can run here"):
-        table.add_column(col)
+        # the id whole, never cut: it is what `models pull ID` takes
+        table.add_column(col, no_wrap=col == "model", min_width=max(len(c.id) for c in cards) if col == "model" else None)
     for card in cards:
         problem = backend_problem(card.backend) or card.missing_requirements()
         if allowed and card.license.lower() not in allowed:

@@ -153,6 +153,20 @@ def test_models_list_shows_profile_licence_and_pulled(tmp_path: Path) -> None:
     assert "│ no " in rows["stabilityai/sd-turbo"]  # not pulled here
 
 
+def test_models_list_shows_whole_ids_and_every_column(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "models", "list", "--task", "text-classification", "--task", "openpose-control")
+    assert result.returncode == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if "┃" in line)
+    assert [c.strip() for c in header.split("┃")[1:-1]] == [
+        "task", "model", "backend", "profile", "size", "license", "pulled", "can run here"]
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in result.stdout.splitlines() if line.count("│") > 5]
+    by_id = {r[1]: r for r in rows if r[1]}
+    assert "distilbert/distilbert-base-uncased-finetuned-sst-2-english" in by_id  # not cut short
+    assert by_id["distilbert/distilbert-base-uncased-finetuned-sst-2-english"][3:7] == ["cpu", "255.6 MB", "apache-2.0", "no"]
+    assert by_id["lllyasviel/Annotators"][5] == "other (NC)"
+    assert by_id["vaderSentiment/vader"][6] == "yes"  # packaged weights are always here
+
+
 def test_licences_filter_shows_in_the_list(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "models", "list", "--task", "text-to-image", HGBOT_LICENSES="apache-2.0,mit")
     row = next(line for line in result.stdout.splitlines() if "sd-turbo" in line)
