@@ -149,7 +149,8 @@ def _models_list(args: argparse.Namespace, settings: Settings) -> int:
     allowed = {x.lower() for x in settings.licenses}
     table = Table(title=f"Model catalog ({len(cards)} models; NC = non-commercial licence)")
     for col in ("task", "model", "backend", "profile", "size", "license", "pulled", "can run here"):
-        table.add_column(col)
+        # the id whole, never cut: it is what `models pull ID` takes
+        table.add_column(col, no_wrap=col == "model", min_width=max(len(c.id) for c in cards) if col == "model" else None)
     for card in cards:
         problem = backend_problem(card.backend) or card.missing_requirements()
         if allowed and card.license.lower() not in allowed:
@@ -176,16 +177,22 @@ def _models_pull(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     api = hub.HuggingFaceHub()
     parts = hub.merge(p for card in cards for p in hub.plan_pull(card, api))
-    total = sum(p.size for p in parts)
+    todo = [hub.missing(p) for p in parts]
+    total = sum(p.size for p in todo)
     target = hub.cache_dir()
     free = hub.free_bytes(target)
+    here = sum(p.size for p in parts) - total
     print(f"{len(cards)} cards, {len(parts)} repositories, {_size(total)} to download into {target} "
-          f"({_size(free)} free).")
+          f"({_size(free)} free{', ' + _size(here) + ' already pulled' if here > 0 else ''}).")
     if total > free:
         print(f"hgbot: not enough disk space: {_size(total)} needed, {_size(free)} free at {target}.", file=sys.stderr)
         return EXIT_FAILED
-    for part in parts:
-        print(f"{part.repo_id}{'@' + part.revision if part.revision else ''}: {len(part.files)} files, {_size(part.size)}")
+    for part, left in zip(parts, todo, strict=True):
+        name = f"{part.repo_id}{'@' + part.revision if part.revision else ''}"
+        if not left.files:
+            print(f"{name}: already pulled ({len(part.files)} files, {_size(part.size)})")
+            continue
+        print(f"{name}: {len(left.files)} files, {_size(left.size)}")
         api.snapshot_download(part.repo_id, revision=part.revision, allow_patterns=sorted(part.files))
     return EXIT_OK
 

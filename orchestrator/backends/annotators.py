@@ -8,7 +8,8 @@ repository (at the card's ``revision``), never the whole repository.
 
 controlnet_aux's package ``__init__`` imports every one of its twenty detectors, several of which
 need torchvision and timm (which have no wheels matching our torch); so ``_aux`` imports only the
-detector module it needs, under a bare package entry. Options: ``resolution`` (detect and output
+detector module it needs, under a bare package entry (and OpenPose without its face detector, the
+one part of it that imports torchvision). Options: ``resolution`` (detect and output
 size, default 512).
 """
 
@@ -45,7 +46,33 @@ def _aux(module: str) -> Any:
             package.__path__ = list(spec.submodule_search_locations)
             package.__spec__ = spec  # find_spec() of a module without a spec raises
             sys.modules["controlnet_aux"] = package
+        if module.startswith("open_pose"):
+            _without_face_detector()
         return importlib.import_module(f"controlnet_aux.{module}")
+
+
+class _NoFaceDetector:
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise BackendUnavailable("OpenPose face detection needs torchvision; hgbot detects bodies only.")
+
+
+def _without_face_detector() -> None:
+    """Let ``controlnet_aux.open_pose`` import without torchvision (caller holds ``_lock``).
+
+    Its ``__init__`` imports the face detector, whose module imports torchvision at the top for two
+    tensor conversions. Body-only detection never builds a face detector, and torchvision cannot load
+    here: PyPI's torchvision 0.28 (the release paired with torch 2.13) is a CUDA build whose ops need
+    ``libtorch_cuda.so``, so against the CPU torch its import fails ("operator torchvision::nms does
+    not exist"). When torchvision does not import, a placeholder stands in for the face module."""
+    name = "controlnet_aux.open_pose.face"
+    if name in sys.modules:
+        return
+    try:
+        import torchvision  # noqa: F401
+    except Exception:  # missing, or present but built for another torch (the CUDA wheel on CPU torch)
+        placeholder = types.ModuleType(name)
+        placeholder.Face = _NoFaceDetector  # type: ignore[attr-defined]
+        sys.modules[name] = placeholder
 
 
 _INSTALL = ("controlnet_aux is not installed: pip install --no-deps 'controlnet-aux>=0.0.10' 'einops>=0.8' "
@@ -115,10 +142,11 @@ class AnnotatorBackend:
             network = detector.model
         else:
             # body only: hands and faces need two more checkpoints (300 MB) the openpose ControlNet does not use
-            body = _aux("open_pose.body").Body(str(path))
+            body = _aux("open_pose.body").Body(str(path)).to(device.name)
             detector = _aux("open_pose").OpenposeDetector(body)
             network = body.model
-        detector.to(device.name)
+        if kind != "openpose":  # OpenposeDetector.to also moves the hand and face detectors it lacks here
+            detector.to(device.name)
         return AnnotatorModel(kind, detector, int(card.options.get("resolution", 512)), parameter_bytes(network))
 
 

@@ -448,7 +448,9 @@ class TransformersBackend:
             return str(forced)
         family = "other"
         if card.task in CHAT_TASKS or card.task in VISION_TEXT_TASKS:
-            config = transformers.AutoConfig.from_pretrained(card.source, trust_remote_code=False)
+            # at the pinned commit: a pull at a commit leaves no refs/main to resolve offline
+            revision = {"revision": card.revision} if card.revision and not card.path else {}
+            config = transformers.AutoConfig.from_pretrained(card.source, trust_remote_code=False, **revision)
             family = _model_family(config)
         return resolve_pipeline_task(card.task, family, supported_pipeline_tasks())
 

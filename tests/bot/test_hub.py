@@ -153,6 +153,20 @@ def test_models_list_shows_profile_licence_and_pulled(tmp_path: Path) -> None:
     assert "│ no " in rows["stabilityai/sd-turbo"]  # not pulled here
 
 
+def test_models_list_shows_whole_ids_and_every_column(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "models", "list", "--task", "text-classification", "--task", "openpose-control")
+    assert result.returncode == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if "┃" in line)
+    assert [c.strip() for c in header.split("┃")[1:-1]] == [
+        "task", "model", "backend", "profile", "size", "license", "pulled", "can run here"]
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in result.stdout.splitlines() if line.count("│") > 5]
+    by_id = {r[1]: r for r in rows if r[1]}
+    assert "distilbert/distilbert-base-uncased-finetuned-sst-2-english" in by_id  # not cut short
+    assert by_id["distilbert/distilbert-base-uncased-finetuned-sst-2-english"][3:7] == ["cpu", "255.6 MB", "apache-2.0", "no"]
+    assert by_id["lllyasviel/Annotators"][5] == "other (NC)"
+    assert by_id["vaderSentiment/vader"][6] == "yes"  # packaged weights are always here
+
+
 def test_licences_filter_shows_in_the_list(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "models", "list", "--task", "text-to-image", HGBOT_LICENSES="apache-2.0,mit")
     row = next(line for line in result.stdout.splitlines() if "sd-turbo" in line)
@@ -186,3 +200,33 @@ def test_pull_keeps_the_download_progress_bars(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr(commands, "cmd_models", fake_models)
     assert main(["models", "pull", "PekingU/rtdetr_v2_r18vd"]) == 0
     assert "TQDM_DISABLE" not in seen and "HF_HUB_DISABLE_PROGRESS_BARS" not in seen
+
+
+def fake_cache(root: Path, repo: str, files: list[str], *, ref: str = "main", commit: str = "c" * 40) -> None:
+    """The hub cache's layout as huggingface_hub writes it: refs/<ref> -> snapshots/<commit>/<file>."""
+    folder = root / f"models--{repo.replace('/', '--')}"
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
+    if ref != commit:
+        (folder / "refs" / ref).write_text(commit)
+    for name in files:
+        path = folder / "snapshots" / commit / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+
+
+def test_pulled_means_the_base_model_and_its_controlnet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    from bot.doctor import locally_available
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    card = ModelCard(id="org/sd15", task="canny-text-to-image", backend="diffusers",
+                     options={"controlnet": "org/control-canny"})
+    assert not locally_available(card)
+    fake_cache(tmp_path, "org/sd15", ["model_index.json"])
+    assert not locally_available(card)  # the ControlNet is not here yet
+    fake_cache(tmp_path, "org/control-canny", ["config.json"])
+    assert locally_available(card)
+    pinned = ModelCard(id="org/pinned", task="text-generation", backend="transformers", revision="d" * 40)
+    fake_cache(tmp_path, "org/pinned", ["config.json"], ref="d" * 40, commit="d" * 40)
+    assert locally_available(pinned)  # found at its commit, with no refs/main

@@ -52,7 +52,7 @@ def test_seg_control_card_outputs_only_palette_colours(tmp_path: Path) -> None:
     assert colours and colours <= set(ADE20K_PALETTE) | {(0, 0, 0)}
 
 
-@pytest.mark.parametrize("task", ["hed-control", "scribble-control", "mlsd-control"])
+@pytest.mark.parametrize("task", ["hed-control", "scribble-control", "mlsd-control", "openpose-control"])
 def test_controlnet_aux_detectors_run_on_stand_in_weights(task: str, tmp_path: Path) -> None:
     problem = get_backend("controlnet-aux").available()  # scripts/setup.sh installs it (--no-deps)
     if problem:
@@ -70,3 +70,24 @@ def test_controlnet_aux_detectors_run_on_stand_in_weights(task: str, tmp_path: P
     assert min(img.shape[:2]) == 64  # the detect/output resolution of the tiny run
     if task == "scribble-control":
         assert set(np.unique(img)) <= {0, 255}  # scribbles are thresholded strokes
+    if task == "openpose-control":
+        assert model.detector.face_estimation is None  # body only: no torchvision needed
+
+
+def test_openpose_imports_without_torchvision(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The face detector's module imports torchvision, which cannot load on CPU torch from PyPI: a
+    placeholder stands in for it and refuses to build a face detector."""
+    import sys
+
+    from orchestrator.backends import annotators
+    from orchestrator.errors import BackendUnavailable
+
+    if get_backend("controlnet-aux").available():
+        pytest.skip("controlnet-aux is not installed")
+    for name in [m for m in sys.modules if m.startswith("controlnet_aux.open_pose")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # import torchvision raises ImportError
+    detector = annotators._aux("open_pose").OpenposeDetector
+    assert detector is not None
+    with pytest.raises(BackendUnavailable, match="face detection needs torchvision"):
+        sys.modules["controlnet_aux.open_pose.face"].Face("face.pth")

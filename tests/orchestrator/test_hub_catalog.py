@@ -104,3 +104,5 @@ def test_annotator_cards_download_one_file_each_under_the_repository_licence() -
     assert {c.task for c in cards} == {"hed-control", "mlsd-control", "openpose-control", "scribble-control"}
     for card in cards:
         assert card.backend == "controlnet-aux" and card.license == "other" and card.options["file"].endswith(".pth")
+    # CMU's OpenPose body weights are for non-commercial use (controlnet_aux/open_pose/__init__.py says so)
+    assert [c.task for c in cards if c.noncommercial] == ["openpose-control"]

@@ -70,7 +70,8 @@ def test_models_check_tiny_passes_for_the_whole_hub_catalog(capsys: pytest.Captu
     assert code == 0, out
     for line in lines:
         status = line.split()[3]
-        assert status == OK or (status == SKIP and "needs torchvision" in line), line
+        # only Qwen3-VL's processor may still need torchvision (its video processor)
+        assert status == OK or (status == SKIP and "needs torchvision" in line and "Qwen3-VL" in line), line
     assert "0 failed" in out.splitlines()[-1]
 
 
