@@ -25,6 +25,8 @@ REGISTRY: dict[str, str] = {
     "vader": "text:VaderBackend",
     "local-llm": "local_llm:LocalLLMBackend",
     "python": "python_backend:PythonBackend",
+    "extractive": "extractive:ExtractiveBackend",
+    "efficientnet-lite": "classify:EfficientNetLiteBackend",
 }
 
 _instances: dict[str, Backend] = {}

@@ -354,10 +354,10 @@ class LocalLLMBackend:
 
 
 def default_card() -> ModelCard:
-    """The first ``local-llm`` text-generation card of the offline catalog."""
-    for card in Catalog.load(offline_default=True).for_task("text-generation"):
+    """The first ``local-llm`` card of the offline catalog (any task: one model serves them all)."""
+    for card in Catalog.load(offline_default=True).cards:
         if card.backend == "local-llm":
-            return card
+            return replace(card, task="text-generation")
     raise ModelError("The offline catalog has no local-llm model.")
 
 

@@ -23,10 +23,11 @@ from orchestrator.backends.local_llm import (
     LocalChatLLM,
     LocalLLMBackend,
     LocalLLMModel,
+    default_card,
     load_causal_lm,
     resolve_source,
 )
-from orchestrator.catalog import Catalog, ModelCard
+from orchestrator.catalog import ModelCard
 from orchestrator.errors import LLMBadResponse, ModelError
 from orchestrator.prompts import task_messages
 
@@ -34,7 +35,7 @@ CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
 
 
 def smollm_card(**options: Any) -> ModelCard:
-    card = next(c for c in Catalog.load(offline_default=True).for_task("text-generation") if c.backend == "local-llm")
+    card = default_card()  # the packaged SmolLM2, opt-in for chat (HGBOT_LOCAL_LLM=smollm2)
     return ModelCard(id=card.id, task=card.task, backend=card.backend, options={**card.options, **options})
 
 
