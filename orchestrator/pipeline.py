@@ -20,7 +20,9 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 
-from .errors import HgbotError
+from . import capabilities
+from .catalog import Catalog
+from .errors import ConfigError, HgbotError
 from .executor import Executor
 from .llm import CallCounter, start_counting
 from .planner import Planner, PlanningContext
@@ -39,6 +41,9 @@ from .types import (
     RunStatus,
     TaskRun,
 )
+
+# Executor/selector sentences that mean "no model here can run this task" (see Selector.why_none).
+_UNRUNNABLE_ERRORS = ("No model in the catalog can run", "No installed backend can run")
 
 log = logging.getLogger(__name__)
 
@@ -105,34 +110,26 @@ class Orchestrator:
             history = await self.store.history(conv_id, self.history_limit)
             await self.store.add_message(conv_id, "user", request.text + note, run_id)
             resources = await self.store.artifacts(conv_id)
-            plan = await self.planner.plan(PlanningContext(request.text, history, resources))
-            runs = [TaskRun(id=t.id, task=t.task) for t in plan.tasks]
-            await emit(ProgressEvent(EventType.PLANNED, runs=_snapshot(runs)))
-
-            async def on_change(run: TaskRun) -> None:
-                runs_by_id[run.id] = run  # the executor's live object replaces the queued placeholder
-                await emit(ProgressEvent(EventType.TASK, runs=_snapshot(runs_by_id.values())))
-
-            by_handle = {a.handle: a for a in resources}
-            runs_by_id = {r.id: r for r in runs}
-            if plan.tasks:
-                done_runs = await self.executor.run(plan, conversation_id=conv_id, run_id=run_id,
-                                                    artifacts=by_handle, on_change=on_change)
-                runs_by_id.update({r.id: r for r in done_runs})
-                runs = done_runs
-
-            async def on_delta(chunk: str) -> None:
-                await emit(ProgressEvent(EventType.DELTA, text=chunk))
-
-            # Two LLM calls per request at most: after a repair turn the results speak for themselves.
-            text = await self.responder.respond(request=request.text, history=history, plan=plan, runs=runs,
-                                                on_delta=on_delta, llm_allowed=counter.calls < 2)
+            if not request.attachments and capabilities.is_capability_question(
+                    request.text, greetings=not self.responder.can_chat):
+                # Answered from the catalog: no planner load, no LLM, no invented features.
+                plan = Plan((), source="capabilities")
+                text, error = await self._emit_text(self._capability_answer(), emit), None
+            else:
+                plan = await self.planner.plan(ctx := PlanningContext(request.text, history, resources))
+                text, runs, plan, error = await self._run_plan(request.text, ctx, plan, conv_id, run_id, emit, counter)
             generated: list[Artifact] = [a for r in runs for a in r.artifacts]
             await self.store.add_message(conv_id, "assistant", text + "".join(
                 f"\n[generated {a.kind} {a.handle} by {a.task}]" for a in generated), run_id)
             reply = Reply(text=text, plan=plan, runs=tuple(runs), artifacts=tuple(generated),
-                          llm_calls=counter.calls, seconds=time.perf_counter() - started, run_id=run_id)
-            status = "ok" if all(r.status is RunStatus.OK for r in runs) else "partial"
+                          llm_calls=counter.calls, seconds=time.perf_counter() - started, run_id=run_id, error=error)
+            status = "error" if error else "ok" if all(r.status is RunStatus.OK for r in runs) else "partial"
+        except asyncio.CancelledError:
+            # Ctrl-C in `hgbot chat` (or a bot shutting down): record the turn as cancelled, then stop.
+            if run_id is not None:
+                await asyncio.shield(self._finish(run_id, "cancelled", plan, runs, "cancelled",
+                                                        time.perf_counter() - started, counter.calls))
+            raise
         except HgbotError as exc:
             reply = self._error_reply(exc.user_message(), plan, runs, counter.calls, started, run_id)
             status = "error"
@@ -142,14 +139,112 @@ class Orchestrator:
                                       f"in the server log under run {run_id}.", plan, runs, counter.calls, started, run_id)
             status = "error"
         if run_id is not None:
-            try:
-                await self.store.finish_run(run_id, status=status, plan=plan.to_json() if plan else None,
-                                            tasks=[r.to_json() for r in runs], error=reply.error,
-                                            seconds=reply.seconds, llm_calls=reply.llm_calls)
-            except HgbotError:
-                log.exception("could not record run %s", run_id)
+            await self._finish(run_id, status, plan, runs, reply.error, reply.seconds, reply.llm_calls)
         await emit(ProgressEvent(EventType.DONE, runs=tuple(runs), reply=reply))
         return reply
+
+    async def _finish(self, run_id: int, status: str, plan: Plan | None, runs: list[TaskRun], error: str | None,
+                      seconds: float, llm_calls: int) -> None:
+        try:
+            await self.store.finish_run(run_id, status=status, plan=plan.to_json() if plan else None,
+                                        tasks=[r.to_json() for r in runs], error=error, seconds=seconds,
+                                        llm_calls=llm_calls)
+        except HgbotError:
+            log.exception("could not record run %s", run_id)
+
+    async def _run_plan(self, request: str, ctx: PlanningContext, plan: Plan, conv_id: int, run_id: int,
+                        emit: Callable[[ProgressEvent], Awaitable[None]], counter: CallCounter,
+                        ) -> tuple[str, list[TaskRun], Plan, str | None]:
+        """Execute ``plan`` (with at most one re-plan on the LLM path) and write the answer.
+        Returns (answer, runs, the plan as run, an error when the request could not be answered)."""
+        runs = [TaskRun(id=t.id, task=t.task) for t in plan.tasks]
+        await emit(ProgressEvent(EventType.PLANNED, runs=_snapshot(runs)))
+
+        async def on_delta(chunk: str) -> None:
+            await emit(ProgressEvent(EventType.DELTA, text=chunk))
+
+        if not plan.tasks and not self.responder.can_chat:
+            # Open chat with no trustworthy model: say so instead of handing it to one that invents.
+            text = capabilities.open_chat_answer()
+            return await self._emit_text(text, emit), runs, plan, text
+        missing = self._unrunnable(t.task for t in plan.tasks)
+        if missing:  # nothing runs: a half-done request would only hide what is missing
+            for run in runs:
+                run.status = RunStatus.FAILED if run.task in missing else RunStatus.SKIPPED
+                run.error = "no model here can run it" if run.task in missing else "not run: " + ", ".join(missing) + " cannot run here"
+            text = "\n".join(self._unrunnable_line(t) for t in missing)
+            return await self._emit_text(text, emit), runs, plan, text
+        runs = await self._execute(plan, conv_id, run_id, ctx, emit)
+        replanned = False  # asked for a re-plan: the answer may then be the third call
+        if self._should_replan(plan, runs, counter):
+            replanned = True
+            extra = await self.planner.replan(ctx, plan, runs,
+                                              await self.store.artifacts(conv_id))  # new outputs are listed
+            if extra is not None and extra.tasks:
+                more = await self._execute(extra, conv_id, run_id, ctx, emit, offset=max(t.id for t in plan.tasks))
+                plan = Plan(plan.tasks + _shift(extra, max(t.id for t in plan.tasks)).tasks, source=plan.source + "+replan")
+                runs = runs + more
+        # Two LLM calls per request at most (three after a re-plan): after a repair turn the results
+        # speak for themselves.
+        text = await self.responder.respond(request=request, history=ctx.history, plan=plan, runs=runs,
+                                            on_delta=on_delta, llm_allowed=counter.calls < (3 if replanned else 2))
+        gone = [r.task for r in runs if r.status is RunStatus.FAILED and (r.error or "").startswith(_UNRUNNABLE_ERRORS)]
+        if gone:
+            line = "\n".join(self._unrunnable_line(t) for t in dict.fromkeys(gone))
+            return text + "\n\n" + line, runs, plan, line
+        return text, runs, plan, None
+
+    async def _execute(self, plan: Plan, conv_id: int, run_id: int, ctx: PlanningContext,
+                       emit: Callable[[ProgressEvent], Awaitable[None]], offset: int = 0) -> list[TaskRun]:
+        """Run ``plan``; ``offset`` renumbers a re-plan's tasks after the first plan's in progress
+        events and results."""
+        runs_by_id: dict[int, TaskRun] = {t.id + offset: TaskRun(id=t.id + offset, task=t.task) for t in plan.tasks}
+
+        async def on_change(run: TaskRun) -> None:
+            shown = replace(run, id=run.id + offset) if offset else run
+            runs_by_id[shown.id] = shown  # the executor's live object replaces the queued placeholder
+            await emit(ProgressEvent(EventType.TASK, runs=_snapshot(runs_by_id.values())))
+
+        by_handle = {a.handle: a for a in await self.store.artifacts(conv_id)}
+        done = await self.executor.run(plan, conversation_id=conv_id, run_id=run_id, artifacts=by_handle,
+                                       on_change=on_change)
+        for run in done:
+            run.id += offset
+        return done
+
+    def _should_replan(self, plan: Plan, runs: list[TaskRun], counter: CallCounter) -> bool:
+        """Once, on the LLM path, when a step failed (or its output did not fit its consumer, which
+        the executor reports as a failure), and while the request has an LLM call to spare."""
+        if plan.source != "llm" or self.planner.llm is None or counter.calls > 2:
+            return False
+        return any(r.status is not RunStatus.OK for r in runs)
+
+    def _unrunnable(self, tasks: Iterable[str]) -> list[str]:
+        selector = self.executor.selector
+        return [t for t in dict.fromkeys(tasks) if not selector.ranked(t)]
+
+    def _runnable_tasks(self) -> list[str]:
+        selector = self.executor.selector
+        return [t for t in selector.catalog.tasks() if selector.ranked(t)]
+
+    def _capability_answer(self) -> str:
+        return capabilities.capability_answer(self._runnable_tasks(), self.responder.chat_model)
+
+    def _unrunnable_line(self, task: str) -> str:
+        return capabilities.unrunnable_line(task, self._hub_models, has_endpoint=self.planner.llm is not None)
+
+    @staticmethod
+    def _hub_models(task: str) -> list[str]:
+        """Hub models that would run ``task`` on a host with hub access (the built-in hub catalog)."""
+        try:
+            return [c.id for c in Catalog.load().for_task(task)]
+        except ConfigError:
+            return []
+
+    @staticmethod
+    async def _emit_text(text: str, emit: Callable[[ProgressEvent], Awaitable[None]]) -> str:
+        await emit(ProgressEvent(EventType.DELTA, text=text))
+        return text
 
     async def _linked_files(self, text: str) -> list[Attachment]:
         """Media files linked in the request, downloaded through the SSRF-safe fetcher."""
@@ -178,6 +273,19 @@ class Orchestrator:
                      run_id: int | None) -> Reply:
         return Reply(text=message, plan=plan, runs=tuple(runs), artifacts=tuple(a for r in runs for a in r.artifacts),
                      llm_calls=calls, seconds=time.perf_counter() - started, error=message, run_id=run_id)
+
+
+def _shift(plan: Plan, offset: int) -> Plan:
+    """``plan`` with its ids (and references to them) moved up by ``offset``."""
+    from .types import GENERATED_PREFIX, PlanTask
+
+    def arg(value: str) -> str:
+        if value.startswith(GENERATED_PREFIX):
+            return f"{GENERATED_PREFIX}{int(value[len(GENERATED_PREFIX):]) + offset}"
+        return value
+
+    return Plan(tuple(PlanTask(t.id + offset, t.task, tuple(d + offset for d in t.deps),
+                               {k: arg(v) for k, v in t.args.items()}, t.model) for t in plan.tasks), plan.source)
 
 
 def _snapshot(runs: Iterable[TaskRun]) -> tuple[TaskRun, ...]:
