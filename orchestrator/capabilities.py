@@ -9,7 +9,7 @@ so the answer is instant and cannot invent a feature.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 
 from . import prompts
@@ -28,16 +28,17 @@ def is_capability_question(text: str, *, greetings: bool = False) -> bool:
     return any(p.search(text) for key in keys for p in _patterns(key))
 
 
-def capability_answer(runnable: Sequence[str], chat_model: str | None) -> str:
-    """The tasks in ``runnable`` (registry order), each with an example request, and whether open
-    chat is available (``chat_model`` names the model answering it, None when there is none)."""
+def capability_answer(runnable: Mapping[str, str], chat_model: str | None) -> str:
+    """The tasks in ``runnable`` (task → what its best model here does; registry order), each with
+    an example request, and whether open chat is available (``chat_model`` names the model
+    answering it, None when there is none)."""
     p = prompts.load("capabilities")
-    names = [t for t in registry.TASKS if t in set(runnable)]
+    names = [t for t in registry.TASKS if t in runnable]
     lines = []
     for name in names:
-        task = registry.TASKS[name]
+        what = runnable[name] or registry.TASKS[name].description
         example = p["examples"].get(name)
-        lines.append(f"- **{name}**: {task.description}" + (f" Try: “{example}”" if example else ""))
+        lines.append(f"- **{name}**: {what}" + (f" Try: “{example}”" if example else ""))
     chat = (p["chat_available"].format_map({"model": chat_model}) if chat_model
             else p["chat_unavailable"].strip())
     return p["capabilities"].format_map({"count": len(names), "lines": "\n".join(lines), "chat": chat}).strip()

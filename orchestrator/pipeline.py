@@ -223,9 +223,11 @@ class Orchestrator:
         selector = self.executor.selector
         return [t for t in dict.fromkeys(tasks) if not selector.ranked(t)]
 
-    def _runnable_tasks(self) -> list[str]:
+    def _runnable_tasks(self) -> dict[str, str]:
+        """Task → the description of the model that would run it here (the catalog says what it
+        really does: "reads printed text", not the task's generic "describe an image")."""
         selector = self.executor.selector
-        return [t for t in selector.catalog.tasks() if selector.ranked(t)]
+        return {t: ranked[0].description for t in selector.catalog.tasks() if (ranked := selector.ranked(t))}
 
     def _capability_answer(self) -> str:
         return capabilities.capability_answer(self._runnable_tasks(), self.responder.chat_model)

@@ -34,11 +34,11 @@ def test_every_registered_task_has_an_example_request() -> None:
 
 
 def test_capability_answer_follows_the_registry_order_and_says_how_to_get_chat() -> None:
-    text = capabilities.capability_answer(["text-to-speech", "image-to-text"], None)
-    assert text.index("**image-to-text**") < text.index("**text-to-speech**")
+    text = capabilities.capability_answer({"text-to-speech": "", "image-to-text": "Reads printed text."}, None)
+    assert text.index("**image-to-text**: Reads printed text.") < text.index("**text-to-speech**: Read a text aloud")
     assert "(2 tasks)" in text and "HGBOT_LOCAL_LLM" in text and "OPENAI_BASE_URL" in text
     assert "“say \"the meeting starts at ten\" out loud”" in text
-    with_chat = capabilities.capability_answer(["image-to-text"], "qwen @ http://gpu:8000/v1")
+    with_chat = capabilities.capability_answer({"image-to-text": ""}, "qwen @ http://gpu:8000/v1")
     assert "qwen @ http://gpu:8000/v1" in with_chat and "HGBOT_LOCAL_LLM" not in with_chat
 
 
