@@ -61,8 +61,13 @@ def summarize(detections: list[Detection], noun: str) -> str:
     return f"{head}: " + "; ".join(d.describe() for d in detections) + "."
 
 
+# Without a general object detector here, "what objects are in this photo?" reaches a face detector:
+# "No faces found." alone would read as "nothing is in it".
+FACES_ONLY = " This detector looks for human faces only; no general object detector is installed here."
+
+
 def detection_outputs(img: Image.Image, detections: list[Detection], noun: str) -> list[Output]:
-    text = summarize(detections, noun)
+    text = summarize(detections, noun) + (FACES_ONLY if noun == "face" and not detections else "")
     return [TextOutput(text), FileOutput("image", png_bytes(annotate(img, detections)), "image/png", ".png",
                                          description=text)]
 
