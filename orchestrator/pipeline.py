@@ -29,11 +29,13 @@ from .planner import Planner, PlanningContext
 from .responder import Responder
 from .store import Store
 from .types import (
+    GENERATED_PREFIX,
     Artifact,
     Attachment,
     ConversationKey,
     EventType,
     Plan,
+    PlanTask,
     ProgressCallback,
     ProgressEvent,
     Reply,
@@ -174,15 +176,16 @@ class Orchestrator:
                 run.error = "no model here can run it" if run.task in missing else "not run: " + ", ".join(missing) + " cannot run here"
             text = "\n".join(self._unrunnable_line(t) for t in missing)
             return await self._emit_text(text, emit), runs, plan, text
-        runs = await self._execute(plan, conv_id, run_id, ctx, emit)
+        runs = await self._execute(plan, conv_id, run_id, emit)
         replanned = False  # asked for a re-plan: the answer may then be the third call
         if self._should_replan(plan, runs, counter):
             replanned = True
             extra = await self.planner.replan(ctx, plan, runs,
                                               await self.store.artifacts(conv_id))  # new outputs are listed
             if extra is not None and extra.tasks:
-                more = await self._execute(extra, conv_id, run_id, ctx, emit, offset=max(t.id for t in plan.tasks))
-                plan = Plan(plan.tasks + _shift(extra, max(t.id for t in plan.tasks)).tasks, source=plan.source + "+replan")
+                offset = max(t.id for t in plan.tasks)
+                more = await self._execute(extra, conv_id, run_id, emit, offset=offset, before=runs)
+                plan = Plan(plan.tasks + _shift(extra, offset).tasks, source=plan.source + "+replan")
                 runs = runs + more
         # Two LLM calls per request at most (three after a re-plan): after a repair turn the results
         # speak for themselves.
@@ -194,11 +197,12 @@ class Orchestrator:
             return text + "\n\n" + line, runs, plan, line
         return text, runs, plan, None
 
-    async def _execute(self, plan: Plan, conv_id: int, run_id: int, ctx: PlanningContext,
-                       emit: Callable[[ProgressEvent], Awaitable[None]], offset: int = 0) -> list[TaskRun]:
-        """Run ``plan``; ``offset`` renumbers a re-plan's tasks after the first plan's in progress
-        events and results."""
-        runs_by_id: dict[int, TaskRun] = {t.id + offset: TaskRun(id=t.id + offset, task=t.task) for t in plan.tasks}
+    async def _execute(self, plan: Plan, conv_id: int, run_id: int, emit: Callable[[ProgressEvent], Awaitable[None]],
+                       offset: int = 0, before: list[TaskRun] | None = None) -> list[TaskRun]:
+        """Run ``plan``. For a re-plan, ``offset`` numbers its tasks after the first plan's, and
+        ``before`` (the first plan's runs) stays in the progress display."""
+        runs_by_id: dict[int, TaskRun] = {r.id: r for r in before or []}
+        runs_by_id.update({t.id + offset: TaskRun(id=t.id + offset, task=t.task) for t in plan.tasks})
 
         async def on_change(run: TaskRun) -> None:
             shown = replace(run, id=run.id + offset) if offset else run
@@ -279,7 +283,6 @@ class Orchestrator:
 
 def _shift(plan: Plan, offset: int) -> Plan:
     """``plan`` with its ids (and references to them) moved up by ``offset``."""
-    from .types import GENERATED_PREFIX, PlanTask
 
     def arg(value: str) -> str:
         if value.startswith(GENERATED_PREFIX):

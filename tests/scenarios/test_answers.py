@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from orchestrator.backends import register_backend
-from orchestrator.types import Request, RunStatus
+from orchestrator.types import EventType, ProgressEvent, Request, RunStatus
 from tests.fakes.backends import FakeBackend
 from tests.fakes.llm_server import FakeLLMServer
 from tests.scenarios.test_pipeline import card, key, t
@@ -117,7 +117,15 @@ async def test_a_failed_step_is_replanned_once_with_the_results_so_far(make_app:
         return {"tasks": [t(1, "image-classification", image=handle)]}
 
     fake_llm.script(first, replan, "A red car; the classifier saw a car.")
-    reply = await app.orchestrator.handle(Request(key(), "make a picture of a red car and tell me what is in it"))
+    shown: list[list[int]] = []
+
+    async def progress(event: ProgressEvent) -> None:
+        if event.type is EventType.TASK:
+            shown.append([r.id for r in event.runs])
+
+    reply = await app.orchestrator.handle(Request(key(), "make a picture of a red car and tell me what is in it"),
+                                          progress)
+    assert shown[-1] == [1, 2, 3]  # the re-plan's step is shown after the first plan's, not instead of them
     assert reply.ok and reply.llm_calls == 3 and reply.text == "A red car; the classifier saw a car."
     assert [(r.id, r.task, r.status) for r in reply.runs] == [
         (1, "text-to-image", RunStatus.OK), (2, "image-to-text", RunStatus.FAILED), (3, "image-classification", RunStatus.OK)]
