@@ -27,6 +27,7 @@ REGISTRY: dict[str, str] = {
     "python": "python_backend:PythonBackend",
     "extractive": "extractive:ExtractiveBackend",
     "efficientnet-lite": "classify:EfficientNetLiteBackend",
+    "image-describe": "describe:DescribeBackend",
 }
 
 _instances: dict[str, Backend] = {}
