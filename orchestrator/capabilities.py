@@ -63,3 +63,13 @@ def unrunnable_line(task: str, hub_models: Callable[[str], Iterable[str]] | None
         enable = p["enable_endpoint"].format_map({"pull": pull})
     label = task[:1].upper() + task[1:]
     return p["unrunnable"].format_map({"task": label, "enable": enable})
+
+
+def substitute(task: str, request: str, runnable: Callable[[str], bool]) -> tuple[str, str] | None:
+    """(a runnable task that answers part of ``task``, the note saying so), or None."""
+    for option in prompts.load("capabilities").get("substitutes", {}).get(task, []):
+        if option["when"] and not re.search(option["when"], request, re.IGNORECASE):
+            continue
+        if runnable(option["task"]):
+            return str(option["task"]), " ".join(str(option["note"]).split())
+    return None

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 
 from . import capabilities
+from . import tasks as registry
 from .catalog import Catalog
 from .errors import ConfigError, HgbotError
 from .executor import Executor
@@ -169,6 +170,7 @@ class Orchestrator:
             # Open chat with no trustworthy model: say so instead of handing it to one that invents.
             text = capabilities.open_chat_answer()
             return await self._emit_text(text, emit), runs, plan, text
+        plan, notes = self._substitute(plan, request)
         missing = self._unrunnable(t.task for t in plan.tasks)
         if missing:  # nothing runs: a half-done request would only hide what is missing
             for run in runs:
@@ -191,6 +193,8 @@ class Orchestrator:
         # speak for themselves.
         text = await self.responder.respond(request=request, history=ctx.history, plan=plan, runs=runs,
                                             on_delta=on_delta, llm_allowed=counter.calls < (3 if replanned else 2))
+        if notes:
+            text = "\n".join(notes) + "\n\n" + text
         gone = [r.task for r in runs if r.status is RunStatus.FAILED and (r.error or "").startswith(_UNRUNNABLE_ERRORS)]
         if gone:
             line = "\n".join(self._unrunnable_line(t) for t in dict.fromkeys(gone))
@@ -222,6 +226,23 @@ class Orchestrator:
         if plan.source != "llm" or self.planner.llm is None or counter.calls > 2:
             return False
         return any(r.status is not RunStatus.OK for r in runs)
+
+    def _substitute(self, plan: Plan, request: str) -> tuple[Plan, list[str]]:
+        """Swap each task that cannot run here for a runnable one that answers part of it ("how many
+        people?" without a VQA model: the face detector), with a note saying what was done instead."""
+        runnable = self.executor.selector.ranked
+        tasks, notes = [], []
+        for t in plan.tasks:
+            swap = capabilities.substitute(t.task, request, lambda name: bool(runnable(name))) \
+                if not runnable(t.task) else None
+            target = registry.get(swap[0]) if swap else None
+            if swap is None or target is None or not all(k in t.args for k in target.inputs):
+                tasks.append(t)
+                continue
+            args = {k: v for k, v in t.args.items() if target.accepts(k)}
+            tasks.append(replace(t, task=swap[0], args=args, model=None))
+            notes.append(swap[1])
+        return (replace(plan, tasks=tuple(tasks)), list(dict.fromkeys(notes))) if notes else (plan, [])
 
     def _unrunnable(self, tasks: Iterable[str]) -> list[str]:
         selector = self.executor.selector

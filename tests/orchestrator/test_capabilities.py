@@ -49,3 +49,16 @@ def test_unrunnable_line_is_one_line_with_what_would_enable_it() -> None:
     assert "catalog entry" in line
     with_endpoint = capabilities.unrunnable_line("translation", lambda task: [], has_endpoint=True)
     assert "OPENAI_BASE_URL" not in with_endpoint and "models pull" not in with_endpoint
+
+
+def test_substitutes_follow_the_request_and_what_runs_here() -> None:
+    everything = {"object-detection", "image-to-text", "image-classification"}
+    pick = capabilities.substitute
+    assert pick("visual-question-answering", "How many people are there?", everything.__contains__)[0] == "object-detection"
+    assert pick("visual-question-answering", "what is written on the sign", everything.__contains__)[0] == "image-to-text"
+    assert pick("visual-question-answering", "is it sunny?", everything.__contains__)[0] == "image-classification"
+    only_ocr = {"image-to-text"}.__contains__
+    assert pick("visual-question-answering", "how many people?", only_ocr)[0] == "image-to-text"
+    assert pick("document-question-answering", "what is the total?", only_ocr)[0] == "image-to-text"
+    assert pick("translation", "translate this", everything.__contains__) is None
+    assert pick("visual-question-answering", "how many people?", set().__contains__) is None

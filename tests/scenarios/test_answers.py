@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from orchestrator.backends import register_backend
-from orchestrator.types import EventType, ProgressEvent, Request, RunStatus
-from tests.fakes.backends import FakeBackend
+from orchestrator.types import Attachment, EventType, ProgressEvent, Request, RunStatus
+from tests.fakes.backends import FakeBackend, png_bytes
 from tests.fakes.llm_server import FakeLLMServer
 from tests.scenarios.test_pipeline import card, key, t
 
@@ -168,3 +168,32 @@ async def test_no_replan_without_the_llm_path_or_when_everything_worked(make_app
     fake_llm.script({"tasks": [t(1, "text-to-image", text="a cat")]}, "Here is a cat.")
     reply = await app.orchestrator.handle(Request(key(), "draw a cat"))
     assert reply.llm_calls == 2 and len(fake_llm.planning_requests()) == 1
+
+
+# --- what is available instead ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("question", "instead"), [
+    ("how many people are in this photo?", "object-detection"),
+    ("what does the sign say?", "image-to-text"),
+    ("is this a nice place?", "image-classification"),
+])
+async def test_an_unrunnable_image_question_is_answered_with_what_runs_here(
+        make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend, question: str, instead: str) -> None:
+    app = await make_app(catalog=[card("faces", "object-detection"), card("ocr", "image-to-text"),
+                                  card("cls", "image-classification")])
+    fake_llm.script(lambda req: {"tasks": [t(1, "visual-question-answering", image=FakeLLMServer.handles(req)[0],
+                                             text=question)]}, "unused")
+    reply = await app.orchestrator.handle(Request(key(), question, (Attachment("photo.png", png_bytes()),)))
+    assert reply.ok and [r.task for r in reply.runs] == [instead] and reply.runs[0].status is RunStatus.OK
+    assert reply.text.startswith("No model here answers questions about images, so ")  # says what it is
+    assert reply.plan is not None and reply.plan.tasks[0].task == instead and "text" not in reply.plan.tasks[0].args
+
+
+async def test_without_a_substitute_the_task_stays_unrunnable(make_app: Any, fake_llm: FakeLLMServer,
+                                                              fake_backend: FakeBackend) -> None:
+    app = await make_app(catalog=[card("tts", "text-to-speech")])
+    fake_llm.script(lambda req: {"tasks": [t(1, "visual-question-answering", image=FakeLLMServer.handles(req)[0],
+                                             text="how many people?")]})
+    reply = await app.orchestrator.handle(Request(key(), "how many people?", (Attachment("p.png", png_bytes()),)))
+    assert not reply.ok and reply.text.startswith("Visual-question-answering cannot run here")
