@@ -75,7 +75,8 @@ async def test_a_good_request_still_exits_0(tmp_path: Path, fake_llm: FakeLLMSer
         "image": FakeLLMServer.handles(req)[0], "text": "grayscale"}}]}, "Done.")
     code, out, err = await hgbot("ask", "make it grayscale", "--attach", str(photo(tmp_path)), "--json",
                                  env=env_for(tmp_path, fake_llm, [edit]))
-    assert code == 0, err and one_json_object(out)["reply"] == "Done."
+    assert code == 0, err
+    assert one_json_object(out)["reply"] == "Done."
 
 
 # --- hgbot chat ------------------------------------------------------------------------------------
