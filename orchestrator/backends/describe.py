@@ -9,7 +9,9 @@ OCR → speech chains get exactly the text; a picture gets its classes, labelled
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from ..catalog import ModelCard
 from ..types import Output, TextOutput
@@ -28,15 +30,24 @@ def has_real_text(text: str, min_letters: int) -> bool:
 @dataclass
 class DescribeModel:
     ocr: LoadedModel
-    classifier: LoadedModel
+    load_classifier: Callable[[], LoadedModel]
     size_bytes: int
     min_letters: int
+    _classifier: LoadedModel | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def classifier(self) -> LoadedModel:
+        """Loaded on the first picture without text: reading a sign never imports torch."""
+        with self._lock:
+            if self._classifier is None:
+                self._classifier = self.load_classifier()
+            return self._classifier
 
     def run(self, task: str, inputs: Inputs) -> list[Output]:
         read = "\n".join(o.text for o in self.ocr.run("image-to-text", inputs) if isinstance(o, TextOutput))
         if has_real_text(read, self.min_letters):
             return [TextOutput(read)]
-        classes = " ".join(o.text for o in self.classifier.run("image-classification", inputs)
+        classes = " ".join(o.text for o in self.classifier().run("image-classification", inputs)
                            if isinstance(o, TextOutput))
         return [TextOutput(f"No captioning model runs here, so this is what the image classifier sees. {classes}")]
 
@@ -55,6 +66,10 @@ class DescribeBackend:
         cls_card = replace(card, task="image-classification", backend="efficientnet-lite",
                            options=dict(card.options.get("classifier") or {}))
         ocr = get_backend("rapidocr").load(ocr_card, device)
-        classifier = get_backend("efficientnet-lite").load(cls_card, device)
-        return DescribeModel(ocr, classifier, ocr.size_bytes + classifier.size_bytes,
+        classifier_size = 18_826_032  # EfficientNet-Lite0's weights, counted before they load
+
+        def load_classifier() -> LoadedModel:
+            return get_backend("efficientnet-lite").load(cls_card, device)
+
+        return DescribeModel(ocr, load_classifier, ocr.size_bytes + classifier_size,
                              int(card.options.get("min_letters", 3)))
