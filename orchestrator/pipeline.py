@@ -158,8 +158,9 @@ class Orchestrator:
     async def _run_plan(self, request: str, ctx: PlanningContext, plan: Plan, conv_id: int, run_id: int,
                         emit: Callable[[ProgressEvent], Awaitable[None]], counter: CallCounter,
                         ) -> tuple[str, list[TaskRun], Plan, str | None]:
-        """Execute ``plan`` (with at most one re-plan on the LLM path) and write the answer.
+        """Execute ``plan`` (with at most one re-plan when an LLM plans) and write the answer.
         Returns (answer, runs, the plan as run, an error when the request could not be answered)."""
+        plan, notes = self._substitute(plan, request)
         runs = [TaskRun(id=t.id, task=t.task) for t in plan.tasks]
         await emit(ProgressEvent(EventType.PLANNED, runs=_snapshot(runs)))
 
@@ -170,25 +171,29 @@ class Orchestrator:
             # Open chat with no trustworthy model: say so instead of handing it to one that invents.
             text = capabilities.open_chat_answer()
             return await self._emit_text(text, emit), runs, plan, text
-        plan, notes = self._substitute(plan, request)
         missing = self._unrunnable(t.task for t in plan.tasks)
         if missing:  # nothing runs: a half-done request would only hide what is missing
             for run in runs:
                 run.status = RunStatus.FAILED if run.task in missing else RunStatus.SKIPPED
-                run.error = "no model here can run it" if run.task in missing else "not run: " + ", ".join(missing) + " cannot run here"
-            text = "\n".join(self._unrunnable_line(t) for t in missing)
-            return await self._emit_text(text, emit), runs, plan, text
-        runs = await self._execute(plan, conv_id, run_id, emit)
+                run.error = (self.executor.selector.why_none(run.task) if run.task in missing
+                             else "not run: " + ", ".join(missing) + " cannot run here")
+        else:
+            runs = await self._execute(plan, conv_id, run_id, emit)
         replanned = False  # asked for a re-plan: the answer may then be the third call
+        recovered = False  # the re-plan ran something instead
         if self._should_replan(plan, runs, counter):
             replanned = True
             extra = await self.planner.replan(ctx, plan, runs,
                                               await self.store.artifacts(conv_id))  # new outputs are listed
-            if extra is not None and extra.tasks:
+            if extra is not None and extra.tasks and not self._unrunnable(t.task for t in extra.tasks):
                 offset = max(t.id for t in plan.tasks)
                 more = await self._execute(extra, conv_id, run_id, emit, offset=offset, before=runs)
                 plan = Plan(plan.tasks + _shift(extra, offset).tasks, source=plan.source + "+replan")
                 runs = runs + more
+                recovered = True
+        if missing and not recovered:
+            text = "\n".join(self._unrunnable_line(t) for t in missing)
+            return await self._emit_text(text, emit), runs, plan, text
         # Two LLM calls per request at most (three after a re-plan): after a repair turn the results
         # speak for themselves.
         text = await self.responder.respond(request=request, history=ctx.history, plan=plan, runs=runs,
@@ -196,7 +201,7 @@ class Orchestrator:
         if notes:
             text = "\n".join(notes) + "\n\n" + text
         gone = [r.task for r in runs if r.status is RunStatus.FAILED and (r.error or "").startswith(_UNRUNNABLE_ERRORS)]
-        if gone:
+        if gone and not recovered:
             line = "\n".join(self._unrunnable_line(t) for t in dict.fromkeys(gone))
             return text + "\n\n" + line, runs, plan, line
         return text, runs, plan, None
@@ -221,9 +226,10 @@ class Orchestrator:
         return done
 
     def _should_replan(self, plan: Plan, runs: list[TaskRun], counter: CallCounter) -> bool:
-        """Once, on the LLM path, when a step failed (or its output did not fit its consumer, which
-        the executor reports as a failure), and while the request has an LLM call to spare."""
-        if plan.source != "llm" or self.planner.llm is None or counter.calls > 2:
+        """Once, when an LLM plans (its own plan or a fast-path plan it can correct), a step failed,
+        could not run here, or its output did not fit its consumer (the executor fails that
+        consumer), and the request has an LLM call to spare."""
+        if plan.source not in ("llm", "router") or self.planner.llm is None or counter.calls > 2:
             return False
         return any(r.status is not RunStatus.OK for r in runs)
 

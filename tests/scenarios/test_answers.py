@@ -197,3 +197,21 @@ async def test_without_a_substitute_the_task_stays_unrunnable(make_app: Any, fak
                                              text="how many people?")]})
     reply = await app.orchestrator.handle(Request(key(), "how many people?", (Attachment("p.png", png_bytes()),)))
     assert not reply.ok and reply.text.startswith("Visual-question-answering cannot run here")
+
+
+async def test_a_task_that_cannot_run_here_is_replanned_by_the_llm(make_app: Any, fake_llm: FakeLLMServer,
+                                                                   fake_backend: FakeBackend) -> None:
+    """A catalog with image classification but no image-to-text: the re-plan gets "cannot run here"
+    and plans the runnable task instead of failing the request."""
+    app = await make_app(catalog=[card("cls", "image-classification")])
+
+    def replan(req: dict[str, Any]) -> dict[str, Any]:
+        assert "1. image-to-text: failed — No model in the catalog can run 'image-to-text'" in req["messages"][-1]["content"]
+        return {"tasks": [t(1, "image-classification", image=FakeLLMServer.handles(req)[0])]}
+
+    fake_llm.script(lambda req: {"tasks": [t(1, "image-to-text", image=FakeLLMServer.handles(req)[0])]}, replan,
+                    "It shows a red square.")
+    reply = await app.orchestrator.handle(Request(key(), "what is in this picture?", (Attachment("p.png", png_bytes()),)))
+    assert reply.ok and reply.text == "It shows a red square." and reply.llm_calls == 3
+    assert [(r.task, r.status) for r in reply.runs] == [("image-to-text", RunStatus.FAILED),
+                                                       ("image-classification", RunStatus.OK)]

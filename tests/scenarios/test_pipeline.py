@@ -154,7 +154,7 @@ async def test_task_without_any_model_is_answered_honestly_not_crashed(make_app:
                                                                         fake_backend: FakeBackend) -> None:
     app = await make_app(catalog=[card("cap", "image-to-text"), card("tts", "text-to-speech")])
     fake_llm.script({"tasks": [t(1, "text-to-video", text="a dancing cat"), t(2, "text-to-speech", text="hi")]},
-                    "Sorry, no video model.")
+                    {"tasks": []}, "Sorry, no video model.")  # the re-plan finds nothing else to do
     reply = await app.orchestrator.handle(Request(key(), "make a video and say hi"))
     # Could not be answered: one line saying what cannot run and what would enable it; nothing else ran.
     assert not reply.ok and reply.error == reply.text
@@ -162,7 +162,7 @@ async def test_task_without_any_model_is_answered_honestly_not_crashed(make_app:
     assert "hgbot models pull" in reply.text and "catalog entry" in reply.text
     assert "OPENAI_BASE_URL" not in reply.text  # an endpoint is configured already
     assert [r.status for r in reply.runs] == [RunStatus.FAILED, RunStatus.SKIPPED] and not fake_backend.loads
-    assert len(fake_llm.requests) == 1  # no answer call for a request that cannot run
+    assert len(fake_llm.requests) == 2  # the plan and its one re-plan; no answer call for a request that cannot run
 
 
 async def test_turns_of_one_conversation_run_in_order(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
