@@ -17,7 +17,7 @@ from orchestrator.errors import ConfigError, HgbotError
 
 from .config import Settings
 
-EXIT_OK, EXIT_FAILED = 0, 1  # 2 (bad input or configuration) comes from bot.cli's HgbotError handler
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2  # 2 (bad input or configuration) also comes from bot.cli's handler
 
 
 async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -39,6 +39,8 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         err.print(f"hgbot: {reply.text}", markup=False, highlight=False)
     else:
         render_reply(Console(soft_wrap=True), reply)
+    if reply.bad_input:
+        return EXIT_USAGE  # a file or link the orchestrator refused: bad input, like a missing file
     return EXIT_FAILED if reply.error else EXIT_OK
 
 

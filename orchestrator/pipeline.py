@@ -23,7 +23,7 @@ from dataclasses import replace
 from . import capabilities
 from . import tasks as registry
 from .catalog import Catalog
-from .errors import ConfigError, HgbotError
+from .errors import ConfigError, HgbotError, InputError
 from .executor import Executor
 from .llm import CallCounter, start_counting
 from .planner import Planner, PlanningContext
@@ -135,6 +135,7 @@ class Orchestrator:
             raise
         except HgbotError as exc:
             reply = self._error_reply(exc.user_message(), plan, runs, counter.calls, started, run_id)
+            reply = replace(reply, bad_input=isinstance(exc, InputError))
             status = "error"
         except Exception as exc:  # a bug: keep the traceback in the log, give the user a reference
             log.exception("request failed (run %s)", run_id)

@@ -119,3 +119,10 @@ async def test_ctrl_c_cancels_the_running_turn_and_keeps_the_session(tmp_path: P
     assert proc.returncode == 0, err.decode()
     assert "Cancelled. The conversation goes on." in err.decode()
     assert "Still here!" in out.decode() and "Traceback" not in err.decode()
+
+
+async def test_a_link_the_orchestrator_refuses_is_bad_input_too(tmp_path: Path) -> None:
+    # checked inside the pipeline (the SSRF guard), not by the CLI: still exit 2, still one object
+    code, out, err = await hgbot("ask", "what is in https://127.0.0.1/cat.png", "--json", env=env_for(tmp_path, None))
+    assert code == 2, err
+    assert "not a public internet address" in str(one_json_object(out)["error"])
