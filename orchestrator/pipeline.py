@@ -27,6 +27,7 @@ from .errors import ConfigError, HgbotError, InputError
 from .executor import Executor
 from .llm import CallCounter, start_counting
 from .planner import Planner, PlanningContext
+from .replan import replan
 from .responder import Responder
 from .store import Store
 from .types import (
@@ -184,8 +185,8 @@ class Orchestrator:
         recovered = False  # the re-plan ran something instead
         if self._should_replan(plan, runs, counter):
             replanned = True
-            extra = await self.planner.replan(ctx, plan, runs,
-                                              await self.store.artifacts(conv_id))  # new outputs are listed
+            extra = await replan(self.planner, ctx, plan, runs,
+                                 await self.store.artifacts(conv_id))  # new outputs are listed
             if extra is not None and extra.tasks and not self._unrunnable(t.task for t in extra.tasks):
                 offset = max(t.id for t in plan.tasks)
                 more = await self._execute(extra, conv_id, run_id, emit, offset=offset, before=runs)

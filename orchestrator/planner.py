@@ -23,7 +23,7 @@ from . import prompts
 from . import tasks as registry
 from .errors import LLMBadResponse, LLMError, LLMUnavailable, PlanError
 from .llm import LLM, ChatMessage
-from .types import Artifact, Kind, Message, Plan, TaskRun
+from .types import Artifact, Kind, Message, Plan
 from .validate import plan_schema, validate_plan
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,10 @@ class Planner:
             if self._router_factory is not None:
                 self._router = await asyncio.to_thread(_safe_factory, self._router_factory, "fast-path router")
 
+    def candidates(self) -> dict[str, list[str]]:
+        """Candidate model ids per task, as the planning prompt lists them (the re-plan reuses them)."""
+        return {t: self._candidates(t) for t in registry.TASKS}
+
     async def _rule_planner(self) -> RulePlanner | None:
         """The embedded planner, loaded on first need (always without an LLM; as a fallback with one)."""
         async with self._load_lock:
@@ -196,29 +200,6 @@ class Planner:
                 msgs = [*msgs, {"role": "assistant", "content": content[:4000]}, {"role": "user", "content": repair}]
         raise PlanError("I could not turn your request into a valid plan: " + "; ".join(problems[:4]) + ".", problems,
                         hint="Try rephrasing it as explicit steps.")
-
-    async def replan(self, ctx: PlanningContext, plan: Plan, runs: Sequence[TaskRun],
-                     resources: Sequence[Artifact]) -> Plan | None:
-        """The one bounded re-plan on the LLM path: the LLM sees its plan and the results so far and
-        may plan the rest. One call, no repair turn; None when there is no LLM, the call fails or the
-        new plan is invalid (the results so far are then the answer)."""
-        if self.llm is None:
-            return None
-        from .responder import summarize_results  # the responder's compact view of results
-
-        cands = {t: self._candidates(t) for t in registry.TASKS}
-        first = json.dumps({"tasks": plan.to_json()}, ensure_ascii=False)
-        ask = prompts.load("replan")["user"].format_map({"results": summarize_results(runs, limit=600),
-                                                        "resources": describe_resources(resources)})
-        msgs = [*self.messages(ctx, cands), {"role": "assistant", "content": first[:4000]},
-                {"role": "user", "content": ask}]
-        try:
-            content = await self.llm.complete_json(msgs, plan_schema(), "hgbot_plan")
-            return validate_plan(_parse_json(content), handles={a.handle: a.kind for a in resources},
-                                 candidates=cands, source="llm", allow_literal_files=ctx.allow_literal_files)
-        except (LLMError, PlanError) as exc:
-            log.info("re-plan dropped: %s", exc)
-            return None
 
 
 def _parse_json(content: str) -> Any:
