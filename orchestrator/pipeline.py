@@ -31,13 +31,11 @@ from .replan import replan
 from .responder import Responder
 from .store import Store
 from .types import (
-    GENERATED_PREFIX,
     Artifact,
     Attachment,
     ConversationKey,
     EventType,
     Plan,
-    PlanTask,
     ProgressCallback,
     ProgressEvent,
     Reply,
@@ -188,9 +186,8 @@ class Orchestrator:
             extra = await replan(self.planner, ctx, plan, runs,
                                  await self.store.artifacts(conv_id))  # new outputs are listed
             if extra is not None and extra.tasks and not self._unrunnable(t.task for t in extra.tasks):
-                offset = max(t.id for t in plan.tasks)
-                more = await self._execute(extra, conv_id, run_id, emit, offset=offset, before=runs)
-                plan = Plan(plan.tasks + _shift(extra, offset).tasks, source=plan.source + "+replan")
+                more = await self._execute(extra, conv_id, run_id, emit, before=runs)
+                plan = Plan(plan.tasks + extra.tasks, source=plan.source + "+replan")
                 runs = runs + more
                 recovered = True
         if missing and not recovered:
@@ -209,23 +206,18 @@ class Orchestrator:
         return text, runs, plan, None
 
     async def _execute(self, plan: Plan, conv_id: int, run_id: int, emit: Callable[[ProgressEvent], Awaitable[None]],
-                       offset: int = 0, before: list[TaskRun] | None = None) -> list[TaskRun]:
-        """Run ``plan``. For a re-plan, ``offset`` numbers its tasks after the first plan's, and
-        ``before`` (the first plan's runs) stays in the progress display."""
+                       before: list[TaskRun] | None = None) -> list[TaskRun]:
+        """Run ``plan``; for a re-plan, ``before`` (the first plan's runs) stays in the progress display."""
         runs_by_id: dict[int, TaskRun] = {r.id: r for r in before or []}
-        runs_by_id.update({t.id + offset: TaskRun(id=t.id + offset, task=t.task) for t in plan.tasks})
+        runs_by_id.update({t.id: TaskRun(id=t.id, task=t.task) for t in plan.tasks})
 
         async def on_change(run: TaskRun) -> None:
-            shown = replace(run, id=run.id + offset) if offset else run
-            runs_by_id[shown.id] = shown  # the executor's live object replaces the queued placeholder
+            runs_by_id[run.id] = run  # the executor's live object replaces the queued placeholder
             await emit(ProgressEvent(EventType.TASK, runs=_snapshot(runs_by_id.values())))
 
         by_handle = {a.handle: a for a in await self.store.artifacts(conv_id)}
-        done = await self.executor.run(plan, conversation_id=conv_id, run_id=run_id, artifacts=by_handle,
+        return await self.executor.run(plan, conversation_id=conv_id, run_id=run_id, artifacts=by_handle,
                                        on_change=on_change)
-        for run in done:
-            run.id += offset
-        return done
 
     def _should_replan(self, plan: Plan, runs: list[TaskRun], counter: CallCounter) -> bool:
         """Once, when an LLM plans (its own plan or a fast-path plan it can correct), a step failed,
@@ -308,18 +300,6 @@ class Orchestrator:
                      run_id: int | None) -> Reply:
         return Reply(text=message, plan=plan, runs=tuple(runs), artifacts=tuple(a for r in runs for a in r.artifacts),
                      llm_calls=calls, seconds=time.perf_counter() - started, error=message, run_id=run_id)
-
-
-def _shift(plan: Plan, offset: int) -> Plan:
-    """``plan`` with its ids (and references to them) moved up by ``offset``."""
-
-    def arg(value: str) -> str:
-        if value.startswith(GENERATED_PREFIX):
-            return f"{GENERATED_PREFIX}{int(value[len(GENERATED_PREFIX):]) + offset}"
-        return value
-
-    return Plan(tuple(PlanTask(t.id + offset, t.task, tuple(d + offset for d in t.deps),
-                               {k: arg(v) for k, v in t.args.items()}, t.model) for t in plan.tasks), plan.source)
 
 
 def _snapshot(runs: Iterable[TaskRun]) -> tuple[TaskRun, ...]:

@@ -22,3 +22,14 @@ async def test_without_an_llm_there_is_no_replan() -> None:
     plan = Plan((PlanTask(1, "text-to-speech", (), {"text": "hi"}),))
     runs = [TaskRun(1, "text-to-speech", status=RunStatus.FAILED, error="boom")]
     assert await replan(planner, PlanningContext("say hi", (), ()), plan, runs, ()) is None
+
+
+def test_renumber_moves_ids_deps_and_references_past_the_first_plan() -> None:
+    from orchestrator.replan import renumber
+
+    raw = {"tasks": [{"id": 1, "task": "a", "deps": [-1], "args": {"text": "hi"}},
+                     {"id": "2", "task": "b", "deps": [1], "args": {"text": "<GENERATED>-1", "image": "artifact:x"}}]}
+    assert renumber(raw, 3) == {"tasks": [
+        {"id": 4, "task": "a", "deps": [-1], "args": {"text": "hi"}},
+        {"id": 5, "task": "b", "deps": [4], "args": {"text": "<GENERATED>-4", "image": "artifact:x"}}]}
+    assert renumber({"tasks": "nope"}, 3) == {"tasks": "nope"} and renumber([1], 3) == [1]
