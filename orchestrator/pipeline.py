@@ -23,7 +23,7 @@ from dataclasses import replace
 from . import capabilities
 from . import tasks as registry
 from .catalog import Catalog
-from .errors import ConfigError, HgbotError, InputError
+from .errors import ConfigError, HgbotError, InputError, PlanError
 from .executor import Executor
 from .llm import CallCounter, start_counting
 from .planner import Planner, PlanningContext
@@ -118,7 +118,8 @@ class Orchestrator:
                 plan = Plan((), source="capabilities")
                 text, error = await self._emit_text(self._capability_answer(), emit), None
             else:
-                plan = await self.planner.plan(ctx := PlanningContext(request.text, history, resources))
+                ctx = PlanningContext(request.text, history, resources)
+                plan = await self._plan(ctx)
                 text, runs, plan, error = await self._run_plan(request.text, ctx, plan, conv_id, run_id, emit, counter)
             generated: list[Artifact] = [a for r in runs for a in r.artifacts]
             await self.store.add_message(conv_id, "assistant", text + "".join(
@@ -145,6 +146,18 @@ class Orchestrator:
             await self._finish(run_id, status, plan, runs, reply.error, reply.seconds, reply.llm_calls)
         await emit(ProgressEvent(EventType.DONE, runs=tuple(runs), reply=reply))
         return reply
+
+    async def _plan(self, ctx: PlanningContext) -> Plan:
+        try:
+            return await self.planner.plan(ctx)
+        except PlanError as exc:
+            # A planner that understood the request but needs a task no model here runs may attach
+            # the plan it would have run (the embedded planner's TaskUnavailable): substitutes and
+            # the honest "cannot run here" answer then handle it like any other plan.
+            would_run = getattr(exc, "plan", None)
+            if isinstance(would_run, Plan) and would_run.tasks:
+                return would_run
+            raise
 
     async def _finish(self, run_id: int, status: str, plan: Plan | None, runs: list[TaskRun], error: str | None,
                       seconds: float, llm_calls: int) -> None:

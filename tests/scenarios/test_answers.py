@@ -215,3 +215,30 @@ async def test_a_task_that_cannot_run_here_is_replanned_by_the_llm(make_app: Any
     assert reply.ok and reply.text == "It shows a red square." and reply.llm_calls == 3
     assert [(r.task, r.status) for r in reply.runs] == [("image-to-text", RunStatus.FAILED),
                                                        ("image-classification", RunStatus.OK)]
+
+
+async def test_a_planner_that_reports_an_unrunnable_task_with_its_plan_gets_the_same_answers(
+        make_app: Any, fake_backend: FakeBackend) -> None:
+    """The embedded planner raises a PlanError carrying the plan it would have run when a task has no
+    model here: the pipeline substitutes what runs, or answers honestly, as for any plan."""
+    from orchestrator.errors import PlanError
+    from orchestrator.types import Plan
+
+    class Unavailable(PlanError):
+        def __init__(self, plan: Plan) -> None:
+            super().__init__("visual-question-answering can't run here.", ["no runnable model"])
+            self.plan = plan
+
+    app = await make_app(catalog=[card("faces", "object-detection")], **NO_LLM)
+
+    async def plan(ctx: Any) -> Plan:
+        from orchestrator.validate import validate_plan
+
+        image = ctx.resources[0].handle
+        raise Unavailable(validate_plan({"tasks": [t(1, "visual-question-answering", image=image, text="how many?")]},
+                                        handles={image: "image"}, source="embedded"))
+
+    app.orchestrator.planner.plan = plan  # type: ignore[method-assign]
+    reply = await app.orchestrator.handle(Request(key(), "how many people are here?", (Attachment("p.png", png_bytes()),)))
+    assert reply.ok and [r.task for r in reply.runs] == ["object-detection"]
+    assert reply.text.startswith("No model here answers questions about images")
