@@ -61,8 +61,7 @@ def unrunnable_line(task: str, hub_models: Callable[[str], Iterable[str]] | None
     else:
         pull = p["enable_pull"].format_map({"model": first}) if first else ""
         enable = p["enable_endpoint"].format_map({"pull": pull})
-    label = task[:1].upper() + task[1:]
-    return p["unrunnable"].format_map({"task": label, "enable": enable})
+    return p["unrunnable"].format_map({"task": task, "enable": enable})
 
 
 def substitute(task: str, request: str, runnable: Callable[[str], bool]) -> tuple[str, str] | None:

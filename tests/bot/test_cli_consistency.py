@@ -65,7 +65,7 @@ async def test_unrunnable_request_exits_1_with_the_honest_answer(tmp_path: Path,
                                  env=env_for(tmp_path, fake_llm, [TTS]))
     assert code == 1, err
     data = one_json_object(out)
-    assert str(data["reply"]).startswith("Translation cannot run here") and data["error"] == data["reply"]
+    assert str(data["reply"]).startswith("translation can't run here") and data["error"] == data["reply"]
     assert "catalog entry" in str(data["reply"]) and data["runs"][0]["status"] == "failed"  # type: ignore[index]
 
 

@@ -44,7 +44,7 @@ def test_capability_answer_follows_the_registry_order_and_says_how_to_get_chat()
 
 def test_unrunnable_line_is_one_line_with_what_would_enable_it() -> None:
     line = capabilities.unrunnable_line("translation", lambda task: ["Helsinki-NLP/opus-mt-en-fr"])
-    assert "\n" not in line and line.startswith("Translation cannot run here")
+    assert "\n" not in line and line.startswith("translation can't run here")
     assert "OPENAI_BASE_URL" in line and "`hgbot models pull Helsinki-NLP/opus-mt-en-fr`" in line
     assert "catalog entry" in line
     with_endpoint = capabilities.unrunnable_line("translation", lambda task: [], has_endpoint=True)

@@ -82,7 +82,7 @@ async def test_unrunnable_task_without_an_endpoint_points_to_one(make_app: Any, 
     reply = await app.orchestrator.handle(Request(key(), "make a picture of a lighthouse at dusk"))
     if reply.plan is not None and reply.plan.tasks:  # the embedded planner chose text-to-image
         assert [r.status for r in reply.runs] == [RunStatus.FAILED] and not fake_backend.loads
-    assert not reply.ok and "cannot run here" in reply.text
+    assert not reply.ok and "can't run here" in reply.text
     assert "OPENAI_BASE_URL" in reply.text and "catalog entry" in reply.text
 
 
@@ -98,7 +98,7 @@ async def test_an_executor_no_model_failure_becomes_the_honest_answer(make_app: 
     reply = await app.orchestrator.handle(Request(key(), "say hi"))
     selector.choose = real_choose  # type: ignore[method-assign]
     assert not reply.ok and reply.runs[0].status is RunStatus.FAILED
-    assert "Text-to-speech cannot run here" in reply.text and reply.error and "cannot run here" in reply.error
+    assert "text-to-speech can't run here" in reply.text and reply.error and "can't run here" in reply.error
 
 
 # --- the one bounded re-plan -------------------------------------------------------------------
@@ -196,7 +196,7 @@ async def test_without_a_substitute_the_task_stays_unrunnable(make_app: Any, fak
     fake_llm.script(lambda req: {"tasks": [t(1, "visual-question-answering", image=FakeLLMServer.handles(req)[0],
                                              text="how many people?")]})
     reply = await app.orchestrator.handle(Request(key(), "how many people?", (Attachment("p.png", png_bytes()),)))
-    assert not reply.ok and reply.text.startswith("Visual-question-answering cannot run here")
+    assert not reply.ok and reply.text.startswith("visual-question-answering can't run here")
 
 
 async def test_a_task_that_cannot_run_here_is_replanned_by_the_llm(make_app: Any, fake_llm: FakeLLMServer,

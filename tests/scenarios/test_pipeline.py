@@ -158,7 +158,7 @@ async def test_task_without_any_model_is_answered_honestly_not_crashed(make_app:
     reply = await app.orchestrator.handle(Request(key(), "make a video and say hi"))
     # Could not be answered: one line saying what cannot run and what would enable it; nothing else ran.
     assert not reply.ok and reply.error == reply.text
-    assert reply.text.startswith("Text-to-video cannot run here") and len(reply.text.splitlines()) == 1
+    assert reply.text.startswith("text-to-video can't run here") and len(reply.text.splitlines()) == 1
     assert "hgbot models pull" in reply.text and "catalog entry" in reply.text
     assert "OPENAI_BASE_URL" not in reply.text  # an endpoint is configured already
     assert [r.status for r in reply.runs] == [RunStatus.FAILED, RunStatus.SKIPPED] and not fake_backend.loads
