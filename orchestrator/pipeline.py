@@ -203,9 +203,9 @@ class Orchestrator:
                 plan = Plan(plan.tasks + extra.tasks, source=plan.source + "+replan")
                 runs = runs + more
                 recovered = True
-        if missing and not recovered:
+        if missing and not recovered:  # nothing ran: the plan shows what would have, the answer why not
             text = "\n".join(self._unrunnable_line(t) for t in missing)
-            return await self._emit_text(text, emit), runs, plan, text
+            return await self._emit_text(text, emit), [], plan, text
         # Two LLM calls per request at most (three after a re-plan): after a repair turn the results
         # speak for themselves.
         text = await self.responder.respond(request=request, history=ctx.history, plan=plan, runs=runs,

@@ -66,7 +66,8 @@ async def test_unrunnable_request_exits_1_with_the_honest_answer(tmp_path: Path,
     assert code == 1, err
     data = one_json_object(out)
     assert str(data["reply"]).startswith("translation can't run here") and data["error"] == data["reply"]
-    assert "catalog entry" in str(data["reply"]) and data["runs"][0]["status"] == "failed"  # type: ignore[index]
+    assert "catalog entry" in str(data["reply"]) and data["runs"] == []  # nothing ran
+    assert data["plan"][0]["task"] == "translation"  # type: ignore[index]
 
 
 async def test_a_good_request_still_exits_0(tmp_path: Path, fake_llm: FakeLLMServer) -> None:

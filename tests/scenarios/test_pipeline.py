@@ -161,7 +161,8 @@ async def test_task_without_any_model_is_answered_honestly_not_crashed(make_app:
     assert reply.text.startswith("text-to-video can't run here") and len(reply.text.splitlines()) == 1
     assert "hgbot models pull" in reply.text and "catalog entry" in reply.text
     assert "OPENAI_BASE_URL" not in reply.text  # an endpoint is configured already
-    assert [r.status for r in reply.runs] == [RunStatus.FAILED, RunStatus.SKIPPED] and not fake_backend.loads
+    assert reply.runs == () and not fake_backend.loads  # nothing ran; the plan shows what would have
+    assert reply.plan is not None and [p.task for p in reply.plan.tasks] == ["text-to-video", "text-to-speech"]
     assert len(fake_llm.requests) == 2  # the plan and its one re-plan; no answer call for a request that cannot run
 
 
