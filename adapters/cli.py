@@ -34,26 +34,59 @@ def conversation_key(channel: str) -> ConversationKey:
     return ConversationKey("cli", "local", channel or "cli", "")
 
 
+CHAT_COMMANDS = ("/attach PATH", "/files", "/quit")
+
+
+def check_utf8(value: str, what: str) -> str:
+    """``value`` unchanged; InputError when it came from bytes that are not UTF-8 (Python keeps such
+    bytes of argv and stdin as lone surrogates, which fail much later, deep in the database)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{what} is not valid UTF-8 (a stray byte at position {exc.start}).",
+                         hint="Check the terminal's encoding (a UTF-8 locale) and try again.") from None
+    return value
+
+
+def _printable(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def read_attachments(paths: list[str], max_bytes: int) -> tuple[Attachment, ...]:
-    """Read files named on the command line; a missing or oversized file is an InputError."""
+    """Read files named on the command line; a missing, empty, oversized or unreadable file is an
+    InputError here, before anything starts, so the CLI reports it as bad input (exit 2)."""
+    from orchestrator.media import validate_attachment
+
     out = []
     for name in paths:
         p = Path(name).expanduser()
+        shown = _printable(name)
         if not p.is_file():
-            raise InputError(f"Cannot attach {name}: no such file.")
+            raise InputError(f"Cannot attach {shown}: no such file.")
         size = p.stat().st_size
+        if size == 0:
+            raise InputError(f"Cannot attach {shown}: the file is empty.")
         if size > max_bytes:
-            raise InputError(f"Cannot attach {name}: it is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB.",
+            raise InputError(f"Cannot attach {shown}: it is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB.",
                              hint="Raise HGBOT_MAX_FILE_MB to allow bigger files.")
-        out.append(Attachment(filename=p.name, data=p.read_bytes(), mime=mimetypes.guess_type(p.name)[0] or ""))
+        att = Attachment(filename=_printable(p.name), data=p.read_bytes(), mime=mimetypes.guess_type(p.name)[0] or "")
+        validate_attachment(att.filename, att.data, att.mime, max_bytes)  # the orchestrator checks again
+        out.append(att)
     return tuple(out)
 
 
 def build_request(text: str, attach: list[str], channel: str, max_bytes: int) -> Request:
+    check_utf8(text, "The request")
     if not text.strip() and not attach:
         raise InputError("Nothing to do: give a request text (and optionally --attach FILE).")
     return Request(conversation=conversation_key(channel), text=text.strip(), attachments=read_attachments(attach, max_bytes),
                    user="cli")
+
+
+def error_json(message: str) -> dict[str, Any]:
+    """The ``--json`` object for a request that never reached the pipeline (bad input, bad config)."""
+    return {"reply": message, "plan": [], "runs": [], "artifacts": [], "llm_calls": 0, "seconds": 0.0,
+            "error": message}
 
 
 class TerminalProgress:

@@ -71,7 +71,9 @@ def build_llm(settings: Settings) -> LLM | None:
     if settings.llm_configured:
         return OpenAILLM(model=settings.llm_model, base_url=settings.llm_base_url, api_key=settings.llm_api_key,
                          timeout=settings.llm_timeout, max_retries=settings.llm_max_retries)
-    if settings.local_llm.lower() == "none":
+    # Open chat only on a model chosen on purpose: the bundled SmolLM2-135M invents facts, so it is
+    # used only when HGBOT_LOCAL_LLM names it (or a bigger local model).
+    if settings.local_llm.lower() in ("", "none"):
         return None
 
     def factory() -> Any:

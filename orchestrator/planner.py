@@ -135,6 +135,10 @@ class Planner:
             if self._router_factory is not None:
                 self._router = await asyncio.to_thread(_safe_factory, self._router_factory, "fast-path router")
 
+    def candidates(self) -> dict[str, list[str]]:
+        """Candidate model ids per task, as the planning prompt lists them (the re-plan reuses them)."""
+        return {t: self._candidates(t) for t in registry.TASKS}
+
     async def _rule_planner(self) -> RulePlanner | None:
         """The embedded planner, loaded on first need (always without an LLM; as a fallback with one)."""
         async with self._load_lock:

