@@ -48,6 +48,11 @@ def test_a_video_stands_in_for_audio_never_the_reverse() -> None:
     ("translation", "translate good morning my friend into Spanish", "good morning my friend"),
     ("translation", "how do you say where is the station in German?", "where is the station"),
     ("text-to-video", "make a video of a dog running on the beach", "a dog running on the beach"),
+    # the payload convention (bench/RESULTS.md): style and medium words are prompt, a bare "picture of" is not
+    ("text-to-image", "could you make a watercolor of a fox in the snow", "a watercolor of a fox in the snow"),
+    ("text-to-image", "make a poster showing a jazz night in the park", "a poster showing a jazz night in the park"),
+    ("text-to-image", "generate a realistic photo of a sailboat", "a realistic photo of a sailboat"),
+    ("text-to-image", "give me a quick picture of a teapot", "a teapot"),
 ])
 def test_framing_is_stripped(task: str, text: str, want: str) -> None:
     assert Lexicon.packaged().framing.content(task, text) == want
