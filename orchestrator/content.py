@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -60,6 +61,16 @@ _VERB_OBJECT = re.compile(r"^\W*(?:(?:please|pls|now|ok|and|then|can you|could y
                           re.IGNORECASE)
 
 
+# A dash or an arrow between the framing and the content reads like a colon ("say this aloud - the
+# shop opens at 8", "in french -> my flight was cancelled"); a hyphen inside a word does not.
+_SEPARATOR = re.compile(r"\s+(?:-{1,2}>?|=>|[–—→])\s+")
+
+
+def colon_form(text: str) -> str:
+    """``text`` with its first dash or arrow separator written as ": " (see ``_SEPARATOR``)."""
+    return _SEPARATOR.sub(": ", text, count=1) if ": " not in text else text
+
+
 def refers_back(text: str) -> bool:
     """True when the request points at an earlier artifact ("the picture you made", "that recording")."""
     return bool(_BACK_REF.search(text))
@@ -82,13 +93,21 @@ def has_kind(kind: Kind, kinds: Collection[str]) -> bool:
     return kind in kinds or (kind == "audio" and "video" in kinds)
 
 
+def _strip_symbols(text: str) -> str:
+    # emoji and other pictographs after the content ("… in snow pls 🐶") are tone, not words to use
+    end = len(text)
+    while end and (unicodedata.category(text[end - 1]) in ("So", "Sk", "Cf", "Mn") or text[end - 1].isspace()):
+        end -= 1
+    return text[:end]
+
+
 def clean(span: str) -> str:
-    """Trim politeness, punctuation and a leading "the following:" from an extracted span."""
+    """Trim politeness, punctuation, emoji and a leading "the following:" from an extracted span."""
     out = _LEADING.sub("", span.strip())
     previous = None
     while previous != out:
         previous = out
-        out = _TRAILING.sub("", out).strip()
+        out = _TRAILING.sub("", _strip_symbols(out)).strip()
     return out.strip(" \"'“”‘’")
 
 
@@ -106,6 +125,7 @@ class Framing:
     def content(self, task: str, text: str) -> str | None:
         """The content ``text`` gives ``task`` once the framing is stripped; "" when only a pronoun is
         left (the step should read an earlier output); None when no pattern recognises the framing."""
+        text = colon_form(text)
         for pat in self.patterns.get(task, ()):
             m = pat.search(text)
             if m is None:
@@ -157,7 +177,9 @@ _LABEL_KEY = re.compile(r"\b(?:about|as|into|under|to|of|with|between|fits?|is i
 
 def labels(text: str) -> str | None:
     """Zero-shot labels listed in a request ("… about sports, politics or business?") as "a, b, c"."""
-    rest = QUOTE_RE.sub(" | ", text)
+    rest = re.sub(r"\s*/\s*(?=[^\W\d])", ", ", QUOTE_RE.sub(" | ", text))  # "sports / music / politics"
+    if bracketed := re.search(r"\(([^()]*(?:,|\bor\b)[^()]*)\)", rest):
+        rest = bracketed.group(1)  # "pick one label (sports, music, politics) for …"
     segments = [seg for seg in re.split(r"[|:?!;]", rest) if " or " in f" {seg} " or seg.count(",") >= 2]
     if not segments:
         return None

@@ -36,6 +36,7 @@ from .content import (
     QUOTE_RE,
     Framing,
     Resource,
+    colon_form,
     has_kind,
     labels,
     order_resources,
@@ -502,7 +503,7 @@ def payload(text: str) -> str | None:
     """What follows "…: " in an unquoted request ("translate this into Spanish: where is it?")."""
     if "'" in text or '"' in text:
         return None
-    head, sep, tail = text.partition(": ")
+    head, sep, tail = colon_form(text).partition(": ")
     return tail.strip() if sep and len(tail.split()) >= 2 and len(head.split()) <= 12 else None
 
 

@@ -53,6 +53,12 @@ def test_a_video_stands_in_for_audio_never_the_reverse() -> None:
     ("text-to-image", "make a poster showing a jazz night in the park", "a poster showing a jazz night in the park"),
     ("text-to-image", "generate a realistic photo of a sailboat", "a realistic photo of a sailboat"),
     ("text-to-image", "give me a quick picture of a teapot", "a teapot"),
+    # a dash or an arrow separates framing from content like a colon; emoji after the content are tone
+    ("text-to-speech", "would you be so kind as to speak this aloud - the shop opens at 8", "the shop opens at 8"),
+    ("translation", "I need this in french -> my flight was cancelled", "my flight was cancelled"),
+    ("text-to-image", "pic of 2 dogs playing in snow pls \U0001f436", "2 dogs playing in snow"),
+    ("text-to-speech", "I want to hear the sentence the cake is in the oven", "the cake is in the oven"),
+    ("text-to-speech", "a well-known line - say it", ""),  # "well-known" is no separator; "it" is a pronoun
 ])
 def test_framing_is_stripped(task: str, text: str, want: str) -> None:
     assert Lexicon.packaged().framing.content(task, text) == want
@@ -70,6 +76,8 @@ def test_question_and_passage() -> None:
     ("is 'the striker scored twice' about sports, politics or business?", "sports, politics, business"),
     ("put 'the soup needs salt' into one of these categories: food, travel, tech", "food, travel, tech"),
     ("is the message 'server down!!' urgent or not urgent?", "urgent, not urgent"),
+    ("pick one label (sports / music / politics) for 'the band is touring'", "sports, music, politics"),
+    ("label this message as spam, personal or work: 'lunch at 1?'", "spam, personal, work"),
 ])
 def test_zero_shot_labels(text: str, want: str) -> None:
     assert labels(text) == want

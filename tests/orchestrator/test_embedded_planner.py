@@ -212,3 +212,24 @@ def test_unrunnable_tasks_are_named_not_dropped(planner: EmbeddedPlanner) -> Non
     raw = planner.plan("translate 'good morning' into French", [], runnable={"image-to-text"})
     assert raw["unrunnable"] == ["translation"]
     assert "unrunnable" not in planner.plan("translate 'good morning' into French", [], runnable={"translation"})
+
+
+@pytest.mark.parametrize(("text", "task"), [
+    ("pls say good luck tomorrow", "text-to-speech"),  # "say" as the verb, after polite framing
+    ("hey can u say 'drink more water'", "text-to-speech"),
+    ("could you kindly find the people and places in 'Maria flew from Lisbon to Oslo'", "token-classification"),
+    ("are 'I lost my wallet' and 'my wallet is gone' saying the same thing?", "sentence-similarity"),
+    ("label this message as spam, personal or work: 'lunch at 1?'", "zero-shot-classification"),
+])
+def test_request_verbs_after_polite_framing(planner: EmbeddedPlanner, text: str, task: str) -> None:
+    assert [t["task"] for t in _check(planner.plan(text, []))] == [task]
+
+
+def test_say_hi_stays_small_talk(planner: EmbeddedPlanner) -> None:
+    assert planner.plan("can you say hi", [])["tasks"] == []
+
+
+def test_the_language_of_a_recording_is_audio_classification(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:memo", "audio")]
+    tasks = _check(planner.plan("what language is my recording in?", res), res)
+    assert [t["task"] for t in tasks] == ["audio-classification"]
