@@ -22,7 +22,8 @@ rule, ``canonical_payload``, written from the convention and the tuning half, ne
 untouched record: a generation prompt (text-to-image, text-to-video, a ControlNet or image-to-image
 prompt) keeps style and medium words ("a watercolor of a fox", "a poster showing a jazz night",
 "a realistic photo of a sailboat") and drops only the bare name of what the task makes anyway
-("a picture of", "an image of", "a video of").
+("a picture of", "an image of", "a video of"); a ControlNet prompt also drops the words that point
+at the control image ("a superhero in that pose" → "a superhero": the pose map carries it).
 """
 
 from __future__ import annotations
@@ -54,13 +55,21 @@ _MEDIUM_BEFORE = re.compile(
 _BARE_GENERIC = re.compile(rf"^(?:(?:an?|the)\s+(?:{FILLER}\s+)*)?{GENERIC}s?\s+(?:of|showing|depicting|featuring)\s+", re.IGNORECASE)
 
 
+# Words that point at the control image ("… in that pose"): the control image carries them.
+_CONTROL_REF = re.compile(r"\s+(?:\w+ing\s+)?(?:in\s+)?(?:this|that|the same|his|her|their)\s+(?:pose|position|posture|layout)\s*$",
+                          re.IGNORECASE)
+
+
 def _is_prompt_task(task: str) -> bool:
     return task.endswith(("text-to-image", "text-to-video")) or task == "image-to-image"
 
 
-def canonical_payload(request: str, payload: str) -> str:
+def canonical_payload(request: str, payload: str, control: bool = False) -> str:
     """A generation prompt's gold under the convention (module docstring): widened to the style or
-    medium phrase the request puts before it, or stripped of a bare generic one."""
+    medium phrase the request puts before it, or stripped of a bare generic one; a ControlNet
+    prompt (``control``) also loses a trailing reference to the control image's pose or layout."""
+    if control:
+        payload = _CONTROL_REF.sub("", payload)
     at = request.lower().find(payload.lower())
     if at > 0 and (m := _MEDIUM_BEFORE.search(request[:at])):
         generic = re.fullmatch(GENERIC, m.group("noun"), re.IGNORECASE) is not None
@@ -106,7 +115,9 @@ def parse_line(line: str) -> dict[str, Any]:
         row["files"] = chosen
     if payload:
         prompts = any(_is_prompt_task(n["task"]) for n in nodes)
-        row["payload"] = [canonical_payload(request, p.strip()) if prompts else p.strip() for p in payload.split("&&")]
+        control = any(n["task"].endswith("-text-to-image") for n in nodes)
+        row["payload"] = [canonical_payload(request, p.strip(), control) if prompts else p.strip()
+                          for p in payload.split("&&")]
     return row
 
 

@@ -171,7 +171,7 @@ def question_and_passage(text: str) -> tuple[str, str] | None:
     return clean(question), clean(inner[0])
 
 
-_LABEL_KEY = re.compile(r"\b(?:about|as|into|under|to|of|with|between|fits?|is it|a|an|is|categories|labels|topics?|classes)\b",
+_LABEL_KEY = re.compile(r"\b(?:about|as|into|under|to|of|with|between|fits?|is it|a|an|is|be|categories|labels|topics?|classes)\b",
                         re.IGNORECASE)
 
 

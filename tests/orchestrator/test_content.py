@@ -58,7 +58,9 @@ def test_a_video_stands_in_for_audio_never_the_reverse() -> None:
     ("translation", "I need this in french -> my flight was cancelled", "my flight was cancelled"),
     ("text-to-image", "pic of 2 dogs playing in snow pls \U0001f436", "2 dogs playing in snow"),
     ("text-to-speech", "I want to hear the sentence the cake is in the oven", "the cake is in the oven"),
-    ("text-to-speech", "a well-known line - say it", ""),  # "well-known" is no separator; "it" is a pronoun
+    ("text-to-speech", "a well-known line - say it", ""),
+    ("text-to-speech", "announce that the store will close in ten minutes", "the store will close in ten minutes"),
+    ("text-to-speech", "could you say that out loud?", ""),  # "well-known" is no separator; "it" is a pronoun
 ])
 def test_framing_is_stripped(task: str, text: str, want: str) -> None:
     assert Lexicon.packaged().framing.content(task, text) == want
@@ -78,6 +80,7 @@ def test_question_and_passage() -> None:
     ("is the message 'server down!!' urgent or not urgent?", "urgent, not urgent"),
     ("pick one label (sports / music / politics) for 'the band is touring'", "sports, music, politics"),
     ("label this message as spam, personal or work: 'lunch at 1?'", "spam, personal, work"),
+    ("would 'the screen cracked' be hardware, software or shipping?", "hardware, software, shipping"),
 ])
 def test_zero_shot_labels(text: str, want: str) -> None:
     assert labels(text) == want

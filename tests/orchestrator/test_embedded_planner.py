@@ -188,7 +188,8 @@ def test_say_it_out_loud_reads_the_previous_answer(planner: EmbeddedPlanner) -> 
     ("turn my scribble into a realistic red house with a garden", ["scribble-text-to-image"],
      "a realistic red house with a garden"),
     ("extract the pose from this photo, then generate a superhero in that pose",
-     ["openpose-control", "openpose-text-to-image"], "a superhero in that pose"),
+     ["openpose-control", "openpose-text-to-image"], "a superhero"),  # the pose map carries "that pose"
+    ("make a robot doing this pose", ["openpose-text-to-image"], "a robot"),
     ("detect the edges in this image", ["canny-control"], None),
 ])
 def test_controlnet_requests(planner: EmbeddedPlanner, text: str, tasks: list[str], prompt: str | None) -> None:
@@ -220,6 +221,9 @@ def test_unrunnable_tasks_are_named_not_dropped(planner: EmbeddedPlanner) -> Non
     ("could you kindly find the people and places in 'Maria flew from Lisbon to Oslo'", "token-classification"),
     ("are 'I lost my wallet' and 'my wallet is gone' saying the same thing?", "sentence-similarity"),
     ("label this message as spam, personal or work: 'lunch at 1?'", "zero-shot-classification"),
+    ("is 'what a fantastic little cafe' positive or negative?", "text-classification"),  # sentiment, not labels
+    ("which of these fits 'my card was charged twice': billing, login, delivery", "zero-shot-classification"),
+    ("sum up this paragraph - Sales rose in spring. Staff costs stayed flat.", "summarization"),
 ])
 def test_request_verbs_after_polite_framing(planner: EmbeddedPlanner, text: str, task: str) -> None:
     assert [t["task"] for t in _check(planner.plan(text, []))] == [task]
