@@ -76,11 +76,32 @@ def refers_back(text: str) -> bool:
     return bool(_BACK_REF.search(text))
 
 
+# "the second picture", "the first one": a position among this message's files (of that kind).
+_ORDINAL = re.compile(r"\b(?:the )?(?P<n>first|1st|second|2nd|third|3rd|last) (?P<noun>one|file|attachment|"
+                      r"image|picture|photo|pic|screenshot|recording|audio|clip|memo|voice note|video)s?\b", re.IGNORECASE)
+_ORDINAL_INDEX = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1}
+_NOUN_KIND: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("image", "picture", "photo", "pic", "screenshot"), ("image",)),
+    **dict.fromkeys(("recording", "audio", "clip", "memo", "voice note"), ("audio", "video")),
+    "video": ("video",)}
+
+
 def order_resources(text: str, resources: Sequence[Resource], attached: Collection[str]) -> list[Resource]:
-    """``resources`` (newest first) in the order a step should look at them (see the module docstring)."""
+    """``resources`` (newest first) in the order a step should look at them (see the module docstring);
+    an ordinal ("describe the second picture") brings that file of this message to the front."""
     fresh = [r for r in resources if r[0] in attached]
     older = [r for r in resources if r[0] not in attached]
-    return older + fresh if fresh and refers_back(text) else fresh + older
+    ordered = older + fresh if fresh and refers_back(text) else fresh + older
+    m = _ORDINAL.search(text)
+    if m is None:
+        return ordered
+    kinds = _NOUN_KIND.get(m.group("noun").lower())
+    among = [r for r in fresh if kinds is None or r[1] in kinds]
+    index = _ORDINAL_INDEX[m.group("n").lower()]
+    if len(among) < 2 or index >= len(among):
+        return ordered
+    chosen = among[index]
+    return [chosen, *(r for r in ordered if r != chosen)]
 
 
 def pick_file(kind: Kind, resources: Sequence[Resource]) -> str | None:

@@ -26,6 +26,16 @@ def test_a_back_reference_puts_older_files_first(text: str) -> None:
     assert order_resources(text, [SIGN, OLD_IMG], ["artifact:sign"])[0] == OLD_IMG
 
 
+@pytest.mark.parametrize(("text", "want"), [
+    ("describe the second picture", "artifact:b"), ("caption the first one", "artifact:a"),
+    ("what's in the last photo?", "artifact:b"), ("caption these", "artifact:a"),
+])
+def test_an_ordinal_picks_among_this_messages_files(text: str, want: str) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:a", "image"), MEMO, ("artifact:b", "image"), OLD_IMG]
+    attached = ["artifact:a", "artifact:memo", "artifact:b"]
+    assert pick_file("image", order_resources(text, res, attached)) == want
+
+
 def test_an_older_file_is_used_when_nothing_of_the_kind_is_attached() -> None:
     ordered = order_resources("transcribe this", [SIGN, MEMO], ["artifact:sign"])
     assert pick_file("audio", ordered) == "artifact:memo"
