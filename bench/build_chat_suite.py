@@ -123,7 +123,8 @@ def parse_line(line: str) -> dict[str, Any]:
 
 def _read(folder: Path) -> list[dict[str, Any]]:
     rows = []
-    for path in sorted(folder.glob("*.txt")):
+    # in numeric order (dev.txt, dev2.txt, …, dev10.txt) so a new round never renumbers older records
+    for path in sorted(folder.glob("*.txt"), key=lambda p: (len(p.stem), p.stem)):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip() and not line.lstrip().startswith("#"):
                 rows.append(parse_line(line))

@@ -365,6 +365,9 @@ class TaskRouter:
         task = registry.TASKS[route.task]
         args: dict[str, str] = {}
         quotes = self.lexicon.mask(text)[1]
+        heard = any(k in ("audio", "video") for h, k in ordered if h in attached)
+        if task.inputs == ("text",) and route.task != "text-to-speech" and heard and not quotes and payload(text) is None:
+            return None  # "french subtitles for this video": the embedded planner transcribes it first
         for kind in task.inputs:
             if kind == "text":
                 args["text"] = text
@@ -385,6 +388,8 @@ class TaskRouter:
             args["context"] = lang
         if route.task == "sentence-similarity" and len(quotes) >= 2:
             args["text"], args["context"] = quotes[0], quotes[1]  # the two sentences
+        if route.task == "question-answering" and not quotes and (doc := pick_file("text", ordered)) is not None:
+            args["text"], args["context"] = text, doc  # "in this file, what's the refund period?"
         if route.task == "question-answering" and (qp := question_and_passage(text)):
             args["text"], args["context"] = qp
         if route.task == "zero-shot-classification" and (found := labels(text)):
@@ -398,13 +403,16 @@ _QUESTION_SHAPE = re.compile(r"\?\s*$|^(?:who|what|whats|when|where|which|why|ho
 
 def file_question(lexicon: Lexicon, analysis: Analysis, text: str, fresh_kinds: Sequence[str]) -> str | None:
     """A question that names no task, asked with an image at hand, is about that image: visual
-    question answering, or document QA when it names a document ("what's the due date on the bill?")."""
+    question answering, or document QA when it names a document ("what's the due date on the bill?");
+    asked with a text file, it is question answering over that file."""
     if analysis.tasks or not _QUESTION_SHAPE.search(text.strip()):
         return None
     if not fresh_kinds and len(analysis.quotes) == 1:
         # "Based on this text: '…' When was it built?": a question about the quoted passage
         qp = question_and_passage(text)
         return "question-answering" if qp is not None and text.rstrip().endswith("?") and qp[0] else None
+    if fresh_kinds and fresh_kinds[0] == "text":
+        return "question-answering"  # a question asked with a text file: its passage is the file
     if not fresh_kinds or fresh_kinds[0] != "image":
         return None
     return "document-question-answering" if lexicon.kind_nouns["document"].search(analysis.masked) \

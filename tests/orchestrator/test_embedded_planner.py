@@ -237,3 +237,10 @@ def test_the_language_of_a_recording_is_audio_classification(planner: EmbeddedPl
     res: list[tuple[str, Kind]] = [("artifact:memo", "audio")]
     tasks = _check(planner.plan("what language is my recording in?", res), res)
     assert [t["task"] for t in tasks] == ["audio-classification"]
+
+
+def test_subtitles_for_a_video_transcribe_it_first(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:talk", "video")]
+    tasks = _check(planner.plan("french subtitles for this video please", res, attached=["artifact:talk"]), res)
+    assert [t["task"] for t in tasks] == ["automatic-speech-recognition", "translation"]
+    assert tasks[0]["args"] == {"audio": "artifact:talk"} and tasks[1]["args"]["text"] == "<GENERATED>-1"
