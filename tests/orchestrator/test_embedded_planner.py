@@ -244,3 +244,15 @@ def test_subtitles_for_a_video_transcribe_it_first(planner: EmbeddedPlanner) -> 
     tasks = _check(planner.plan("french subtitles for this video please", res, attached=["artifact:talk"]), res)
     assert [t["task"] for t in tasks] == ["automatic-speech-recognition", "translation"]
     assert tasks[0]["args"] == {"audio": "artifact:talk"} and tasks[1]["args"]["text"] == "<GENERATED>-1"
+
+
+@pytest.mark.parametrize(("text", "kind", "tasks"), [
+    ("say out loud what this sign says", "image", ["image-to-text", "text-to-speech"]),
+    ("make a voice clip describing this photo", "image", ["image-to-text", "text-to-speech"]),
+    ("sorry, long voice message - can u write it down for me?", "audio", ["automatic-speech-recognition"]),
+    ("what's the mood of the voice in this clip?", "audio", ["audio-classification"]),
+])
+def test_the_file_step_and_what_the_request_makes_of_it(planner: EmbeddedPlanner, text: str, kind: Kind,
+                                                         tasks: list[str]) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:f", kind)]
+    assert [t["task"] for t in _check(planner.plan(text, res, attached=["artifact:f"]), res)] == tasks
