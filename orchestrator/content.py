@@ -136,6 +136,14 @@ def is_pronoun(span: str) -> bool:
     return not span.strip() or bool(_PRONOUN.match(span.strip(" .!?,")))
 
 
+# The bare name of what a generator makes anyway ("a photo of …") is framing, not prompt (the payload
+# convention of bench/RESULTS.md); a word that sets the look ("a realistic photo of") keeps it.
+_BARE_KIND = re.compile(r"^(?:an?|the)\s+(?:(?:quick|short|little|small|simple|nice|cool|new|brief)\s+)*"
+                        r"(?:picture|image|pic|photo|photograph)s?\s+(?:of|showing|depicting|featuring)\s+(?=\S)",
+                        re.IGNORECASE)
+_PROMPT_TASKS = ("text-to-image", "controlnet")
+
+
 class Framing:
     """Per-task framing patterns from ``router.yaml`` (``framing``: task → list of regexes with group ``c``)."""
 
@@ -155,6 +163,8 @@ class Framing:
             head, sep, tail = span.partition(": ")
             if sep and len(head.split()) <= 6 and "=" not in head and task != "tabular-classification":
                 span = clean(tail)  # "translation to french of: the kitchen is closed"
+            if task in _PROMPT_TASKS:
+                span = _BARE_KIND.sub("", span, count=1)
             return "" if is_pronoun(span) else span
         m = _VERB_OBJECT.match(text)
         return "" if m is not None and is_pronoun(clean(m.group("c"))) else None

@@ -190,6 +190,7 @@ def test_say_it_out_loud_reads_the_previous_answer(planner: EmbeddedPlanner) -> 
     ("extract the pose from this photo, then generate a superhero in that pose",
      ["openpose-control", "openpose-text-to-image"], "a superhero"),  # the pose map carries "that pose"
     ("make a robot doing this pose", ["openpose-text-to-image"], "a robot"),
+    ("turn my doodle into a photo of a red sports car", ["scribble-text-to-image"], "a red sports car"),
     ("detect the edges in this image", ["canny-control"], None),
 ])
 def test_controlnet_requests(planner: EmbeddedPlanner, text: str, tasks: list[str], prompt: str | None) -> None:
@@ -224,6 +225,7 @@ def test_unrunnable_tasks_are_named_not_dropped(planner: EmbeddedPlanner) -> Non
     ("is 'what a fantastic little cafe' positive or negative?", "text-classification"),  # sentiment, not labels
     ("which of these fits 'my card was charged twice': billing, login, delivery", "zero-shot-classification"),
     ("sum up this paragraph - Sales rose in spring. Staff costs stayed flat.", "summarization"),
+    ("what are the names in this sentence: Priya and Tom visited Kyoto", "token-classification"),
 ])
 def test_request_verbs_after_polite_framing(planner: EmbeddedPlanner, text: str, task: str) -> None:
     assert [t["task"] for t in _check(planner.plan(text, []))] == [task]
