@@ -71,6 +71,12 @@ def colon_form(text: str) -> str:
     return _SEPARATOR.sub(": ", text, count=1) if ": " not in text else text
 
 
+# "caption both photos", "transcribe each recording": one step per file of this message.
+EVERY_FILE = re.compile(r"\bboth\b|\b(?:each|every|all)(?: of)? (?:the |these |those |my )?(?:\w+ )?"
+                        r"(?:files?|images?|photos?|pictures?|pics?|recordings?|clips?|memos?|videos?|attachments?|ones?)\b",
+                        re.IGNORECASE)
+
+
 def refers_back(text: str) -> bool:
     """True when the request points at an earlier artifact ("the picture you made", "that recording")."""
     return bool(_BACK_REF.search(text))

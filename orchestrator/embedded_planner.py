@@ -25,7 +25,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import tasks as registry
-from .content import Resource, clean, labels, order_resources, pick_file, question_and_passage, refers_back
+from .content import (
+    EVERY_FILE,
+    Resource,
+    clean,
+    labels,
+    order_resources,
+    pick_file,
+    question_and_passage,
+    refers_back,
+)
 from .router import (
     QUOTE_TOKEN,
     Analysis,
@@ -118,6 +127,24 @@ def _producers_first(mentions: list[Mention], analysis: Analysis) -> list[Mentio
     return out
 
 
+def _for_every_file(steps: list[_Step], attached: Collection[str], resources: Sequence[Resource]) -> list[_Step]:
+    """Repeat a lone file step for the other files of its kind attached to this message (``EVERY_FILE``);
+    only a step that nothing reads, so no chain has to be copied."""
+    used = {v for s in steps for v in s.args.values()}
+    extra: list[_Step] = []
+    for step in steps:
+        if step.deps or any(step.id in s.deps for s in steps):
+            continue
+        for key, handle in list(step.args.items()):
+            if handle not in attached or key not in ("image", "audio"):
+                continue
+            fits = ("audio", "video") if key == "audio" else ("image",)
+            for other in (h for h, k in resources if h in attached and k in fits and h not in used):
+                used.add(other)
+                extra.append(_Step(len(steps) + len(extra) + 1, step.task, step.mention, {**step.args, key: other}))
+    return steps + extra
+
+
 _PARALLEL = re.compile(r"\balso\b|\bas well\b|\bin parallel\b|\bseparately\b|\badditionally\b|\bat the same time\b")
 
 
@@ -174,6 +201,8 @@ class EmbeddedPlanner:
             step = _Step(len(steps) + 1, m.task, m)
             if self._wire(step, steps, ctx):
                 steps.append(step)
+        if EVERY_FILE.search(text):
+            steps = _for_every_file(steps, attached, ordered)
         out: dict[str, Any] = {"tasks": [s.to_json() for s in steps[:_MAX_TASKS]]}
         if runnable is not None:
             missing = sorted({s.task for s in steps[:_MAX_TASKS]} - set(runnable))

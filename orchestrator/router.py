@@ -33,6 +33,7 @@ import yaml
 
 from . import tasks as registry
 from .content import (
+    EVERY_FILE,
     QUOTE_RE,
     Framing,
     Resource,
@@ -356,6 +357,8 @@ class TaskRouter:
         asked = file_question(self.lexicon, analysis, text, fresh)
         if controlnet_steps(analysis, "image" in kinds) != list(analysis.mentions):
             return None  # guided generation: the embedded planner resolves it
+        if EVERY_FILE.search(text) and len(fresh) > len(set(fresh)):
+            return None  # "caption both photos": one step per file, which the embedded planner plans
         if asked is not None:
             route = Route(asked, 1.0, runnable is None or asked in runnable, "a question about the attached image", None)
         else:

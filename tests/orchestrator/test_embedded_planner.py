@@ -258,3 +258,17 @@ def test_the_file_step_and_what_the_request_makes_of_it(planner: EmbeddedPlanner
                                                          tasks: list[str]) -> None:
     res: list[tuple[str, Kind]] = [("artifact:f", kind)]
     assert [t["task"] for t in _check(planner.plan(text, res, attached=["artifact:f"]), res)] == tasks
+
+
+@pytest.mark.parametrize(("text", "kind"), [("transcribe both recordings", "audio"), ("caption each of these photos", "image")])
+def test_both_files_get_a_step_each(planner: EmbeddedPlanner, text: str, kind: Kind) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:a", kind), ("artifact:b", kind), ("artifact:old", kind)]
+    tasks = _check(planner.plan(text, res, attached=["artifact:a", "artifact:b"]), res)
+    assert sorted(v for t in tasks for v in t["args"].values()) == ["artifact:a", "artifact:b"]  # not the old one
+    assert len({t["task"] for t in tasks}) == 1 and all(not t["deps"] for t in tasks)
+
+
+def test_a_video_is_classified_by_its_sound(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:v", "video")]
+    tasks = _check(planner.plan("what kind of music is playing in this video?", res, attached=["artifact:v"]), res)
+    assert tasks == [{"id": 1, "task": "audio-classification", "deps": [], "args": {"audio": "artifact:v"}}]

@@ -221,3 +221,10 @@ def test_a_text_task_on_an_attached_video_is_left_to_the_planner(router: TaskRou
     res: list[tuple[str, Kind]] = [("artifact:talk", "video")]
     assert eager.plan("french subtitles for this video please", res, attached=["artifact:talk"]) is None
     assert eager.plan("translate 'merci' into english", res, attached=["artifact:talk"]) is not None
+
+
+def test_both_files_are_left_to_the_planner(router: TaskRouter) -> None:
+    eager = TaskRouter(WordEmbedder(), router.lexicon, threshold=0.0)
+    res: list[tuple[str, Kind]] = [("artifact:a", "audio"), ("artifact:b", "audio")]
+    assert eager.plan("transcribe both", res, attached=["artifact:a", "artifact:b"]) is None
+    assert eager.plan("transcribe both", res[:1], attached=["artifact:a"]) is not None
