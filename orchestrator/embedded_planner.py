@@ -170,6 +170,7 @@ class EmbeddedPlanner:
         audio_at_hand = any(k in ("audio", "video") for _, k in ordered) or \
             any(k in ("audio", "video") for _, k in analysis.files)
         image_at_hand = any(k == "image" for _, k in ordered) or any(k == "image" for _, k in analysis.files)
+        image_attached = any(k == "image" for h, k in ordered if h in attached)
         mentions = _producers_first(controlnet_steps(analysis, image_at_hand), analysis)
         fresh = [k for h, k in ordered if h in attached] or ([k for _, k in ordered] if refers_back(text) else [])
         asked = file_question(self.lexicon, analysis, text, fresh)
@@ -196,6 +197,12 @@ class EmbeddedPlanner:
             # "classify the sentiment of: …" brings its own text: no transcript of an older recording
             if audio_at_hand and payload(text) is None and self._needs_transcript(m, steps, analysis):
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
+                if self._wire(bridge, steps, ctx):
+                    steps.append(bridge)
+            elif image_attached and payload(text) is None and pick_file("text", ordered) is None and \
+                    self._needs_transcript(m, steps, analysis) and m.task != "question-answering":
+                # "translate this" with a photo of a sign: read the picture's text first
+                bridge = _Step(len(steps) + 1, "image-to-text", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
             step = _Step(len(steps) + 1, m.task, m)

@@ -368,9 +368,12 @@ class TaskRouter:
         task = registry.TASKS[route.task]
         args: dict[str, str] = {}
         quotes = self.lexicon.mask(text)[1]
-        heard = any(k in ("audio", "video") for h, k in ordered if h in attached)
-        if task.inputs == ("text",) and route.task != "text-to-speech" and heard and not quotes and payload(text) is None:
-            return None  # "french subtitles for this video": the embedded planner transcribes it first
+        heard = any(k in ("audio", "video", "image") for h, k in ordered if h in attached)
+        if task.inputs == ("text",) and route.task not in ("text-to-speech", "question-answering") and heard \
+                and not quotes and payload(text) is None and pick_file("text", ordered) is None:
+            # "french subtitles for this video", "translate this" with a photo of a sign: the
+            # embedded planner transcribes or reads the file first
+            return None
         for kind in task.inputs:
             if kind == "text":
                 args["text"] = text

@@ -272,3 +272,11 @@ def test_a_video_is_classified_by_its_sound(planner: EmbeddedPlanner) -> None:
     res: list[tuple[str, Kind]] = [("artifact:v", "video")]
     tasks = _check(planner.plan("what kind of music is playing in this video?", res, attached=["artifact:v"]), res)
     assert tasks == [{"id": 1, "task": "audio-classification", "deps": [], "args": {"audio": "artifact:v"}}]
+
+
+def test_a_text_task_on_an_attached_photo_reads_its_text_first(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:sign", "image")]
+    tasks = _check(planner.plan("translate this into german", res, attached=["artifact:sign"]), res)
+    assert [t["task"] for t in tasks] == ["image-to-text", "translation"] and tasks[1]["deps"] == [1]
+    tasks = _check(planner.plan("translate 'hola' into english", res, attached=["artifact:sign"]), res)
+    assert [t["task"] for t in tasks] == ["translation"]  # it brings its own text

@@ -221,6 +221,8 @@ def test_a_text_task_on_an_attached_video_is_left_to_the_planner(router: TaskRou
     res: list[tuple[str, Kind]] = [("artifact:talk", "video")]
     assert eager.plan("french subtitles for this video please", res, attached=["artifact:talk"]) is None
     assert eager.plan("translate 'merci' into english", res, attached=["artifact:talk"]) is not None
+    sign: list[tuple[str, Kind]] = [("artifact:sign", "image")]
+    assert eager.plan("translate this into german", sign, attached=["artifact:sign"]) is None  # OCR first
 
 
 def test_both_files_are_left_to_the_planner(router: TaskRouter) -> None:
