@@ -77,6 +77,19 @@ EVERY_FILE = re.compile(r"\bboth\b|\b(?:each|every|all)(?: of)? (?:the |these |t
                         re.IGNORECASE)
 
 
+# "this one and the earlier recording": the new file and an older one, both.
+_THIS_AND_BACK = re.compile(r"\bthis (?:one|photo|picture|pic|image|recording|clip|memo|file|audio|voice note)\b.*\band\b",
+                            re.IGNORECASE)
+
+
+def each_file(text: str) -> str | None:
+    """Whether a file step is wanted once per file: "attached" ("caption both photos": each file of
+    this message), "all" ("this one and the earlier recording": older files too), else None."""
+    if EVERY_FILE.search(text):
+        return "attached"
+    return "all" if _THIS_AND_BACK.search(text) and refers_back(text) else None
+
+
 def refers_back(text: str) -> bool:
     """True when the request points at an earlier artifact ("the picture you made", "that recording")."""
     return bool(_BACK_REF.search(text))

@@ -26,9 +26,9 @@ from typing import Any
 
 from . import tasks as registry
 from .content import (
-    EVERY_FILE,
     Resource,
     clean,
+    each_file,
     labels,
     order_resources,
     pick_file,
@@ -128,8 +128,9 @@ def _producers_first(mentions: list[Mention], analysis: Analysis) -> list[Mentio
 
 
 def _for_every_file(steps: list[_Step], attached: Collection[str], resources: Sequence[Resource]) -> list[_Step]:
-    """Repeat a lone file step for the other files of its kind attached to this message (``EVERY_FILE``);
-    only a step that nothing reads, so no chain has to be copied."""
+    """Repeat a lone file step for the other files of its kind in ``attached`` (``EVERY_FILE``: this
+    message's files; "this one and the earlier one": older files too); only a step that nothing
+    reads, so no chain has to be copied."""
     used = {v for s in steps for v in s.args.values()}
     extra: list[_Step] = []
     for step in steps:
@@ -208,8 +209,8 @@ class EmbeddedPlanner:
             step = _Step(len(steps) + 1, m.task, m)
             if self._wire(step, steps, ctx):
                 steps.append(step)
-        if EVERY_FILE.search(text):
-            steps = _for_every_file(steps, attached, ordered)
+        if (each := each_file(text)) is not None:
+            steps = _for_every_file(steps, attached if each == "attached" else [h for h, _ in ordered], ordered)
         out: dict[str, Any] = {"tasks": [s.to_json() for s in steps[:_MAX_TASKS]]}
         if runnable is not None:
             missing = sorted({s.task for s in steps[:_MAX_TASKS]} - set(runnable))

@@ -33,11 +33,11 @@ import yaml
 
 from . import tasks as registry
 from .content import (
-    EVERY_FILE,
     QUOTE_RE,
     Framing,
     Resource,
     colon_form,
+    each_file,
     has_kind,
     labels,
     order_resources,
@@ -357,7 +357,7 @@ class TaskRouter:
         asked = file_question(self.lexicon, analysis, text, fresh)
         if controlnet_steps(analysis, "image" in kinds) != list(analysis.mentions):
             return None  # guided generation: the embedded planner resolves it
-        if EVERY_FILE.search(text) and len(fresh) > len(set(fresh)):
+        if (each := each_file(text)) is not None and (each == "all" or len(fresh) > len(set(fresh))):
             return None  # "caption both photos": one step per file, which the embedded planner plans
         if asked is not None:
             route = Route(asked, 1.0, runnable is None or asked in runnable, "a question about the attached image", None)

@@ -280,3 +280,9 @@ def test_a_text_task_on_an_attached_photo_reads_its_text_first(planner: Embedded
     assert [t["task"] for t in tasks] == ["image-to-text", "translation"] and tasks[1]["deps"] == [1]
     tasks = _check(planner.plan("translate 'hola' into english", res, attached=["artifact:sign"]), res)
     assert [t["task"] for t in tasks] == ["translation"]  # it brings its own text
+
+
+def test_this_one_and_the_earlier_one_reads_both(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:new", "audio"), ("artifact:old", "audio")]
+    tasks = _check(planner.plan("transcribe this one and the earlier recording too", res, attached=["artifact:new"]), res)
+    assert sorted(t["args"]["audio"] for t in tasks) == ["artifact:new", "artifact:old"]
