@@ -174,7 +174,7 @@ class EmbeddedPlanner:
         image_attached = any(k == "image" for h, k in ordered if h in attached)
         mentions = _producers_first(controlnet_steps(analysis, image_at_hand), analysis)
         fresh = [k for h, k in ordered if h in attached] or ([k for _, k in ordered] if refers_back(text) else [])
-        asked = file_question(self.lexicon, analysis, text, fresh)
+        asked = file_question(self.lexicon, analysis, text, fresh, [k for h, k in ordered if h not in attached])
         if not mentions and asked is not None:
             mentions = [Mention(asked, 0, len(analysis.masked), 0)]
         if not mentions:

@@ -354,7 +354,7 @@ class TaskRouter:
         kinds = [k for _, k in ordered]
         analysis = self.lexicon.analyse(text, kinds)
         fresh = [k for h, k in ordered if h in attached] or (kinds if refers_back(text) else [])
-        asked = file_question(self.lexicon, analysis, text, fresh)
+        asked = file_question(self.lexicon, analysis, text, fresh, [k for h, k in ordered if h not in attached])
         if controlnet_steps(analysis, "image" in kinds) != list(analysis.mentions):
             return None  # guided generation: the embedded planner resolves it
         if (each := each_file(text)) is not None and (each == "all" or len(fresh) > len(set(fresh))):
@@ -407,16 +407,24 @@ _QUESTION_SHAPE = re.compile(r"\?\s*$|^(?:who|what|whats|when|where|which|why|ho
                              r"has|have)\b", re.IGNORECASE)
 
 
-def file_question(lexicon: Lexicon, analysis: Analysis, text: str, fresh_kinds: Sequence[str]) -> str | None:
+_ABOUT_IT = re.compile(r"^\W*(?:and |so |but )?(?:is|are|does|do|can|what|where|which|who|how many)\b[^.!?]{0,40}\b(?:it|its|it's|in it|there|they|them)\b",
+                       re.IGNORECASE)
+
+
+def file_question(lexicon: Lexicon, analysis: Analysis, text: str, fresh_kinds: Sequence[str],
+                  older_kinds: Sequence[str] = ()) -> str | None:
     """A question that names no task, asked with an image at hand, is about that image: visual
     question answering, or document QA when it names a document ("what's the due date on the bill?");
-    asked with a text file, it is question answering over that file."""
+    asked with a text file, it is question answering over that file. ``older_kinds`` (earlier files,
+    newest first) answer a question about "it" when nothing came with the message."""
     if analysis.tasks or not _QUESTION_SHAPE.search(text.strip()):
         return None
     if not fresh_kinds and len(analysis.quotes) == 1:
         # "Based on this text: '…' When was it built?": a question about the quoted passage
         qp = question_and_passage(text)
         return "question-answering" if qp is not None and text.rstrip().endswith("?") and qp[0] else None
+    if not fresh_kinds and older_kinds[:1] == ["image"] and _ABOUT_IT.search(text):
+        fresh_kinds = older_kinds  # "is it a dog?" right after a picture was made: a question about it
     if fresh_kinds and fresh_kinds[0] == "text":
         return "question-answering"  # a question asked with a text file: its passage is the file
     if not fresh_kinds or fresh_kinds[0] != "image":

@@ -286,3 +286,11 @@ def test_this_one_and_the_earlier_one_reads_both(planner: EmbeddedPlanner) -> No
     res: list[tuple[str, Kind]] = [("artifact:new", "audio"), ("artifact:old", "audio")]
     tasks = _check(planner.plan("transcribe this one and the earlier recording too", res, attached=["artifact:new"]), res)
     assert sorted(t["args"]["audio"] for t in tasks) == ["artifact:new", "artifact:old"]
+
+
+def test_a_question_about_it_after_a_picture_asks_about_the_picture(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:made", "image")]
+    tasks = _check(planner.plan("is it a dog?", res), res)
+    assert tasks == [{"id": 1, "task": "visual-question-answering", "deps": [],
+                      "args": {"image": "artifact:made", "text": "is it a dog?"}}]
+    assert planner.plan("is it a dog?", [])["tasks"] == []  # nothing to look at: chat
