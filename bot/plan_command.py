@@ -78,7 +78,7 @@ async def _conversation(app: Any, key: Any) -> tuple[list[Artifact], list[Any]]:
 def _view(plan: Plan | None, names: dict[str, str], selector: Any, unrunnable: list[str]) -> dict[str, Any]:
     tasks = []
     for t in plan.tasks if plan else ():
-        args = {k: (f"{v} ({names[v]})" if v in names else v) for k, v in t.args.items()}
+        args = {k: (f"{v} ({names[v]})" if v in names else v) for k, v in t.wire_args().items()}
         models = [c.id for c in selector.choose(t)]
         tasks.append({"id": t.id, "task": t.task, "deps": list(t.deps), "args": args, "models": models[:3]})
     planner = {"router": "fast path (no LLM)", "embedded": "embedded planner (no LLM)",
