@@ -42,13 +42,13 @@ async def test_the_sign_is_read_not_the_old_memo(router: TaskRouter) -> None:
     # the memo is listed first (as a content-addressed store may list it); the sign came with this message
     ctx = PlanningContext("what does this sign say?", [], [MEMO, SIGN], attached=["artifact:sign"])
     plan = await _planner(router).plan(ctx)
-    assert [(t.task, t.args) for t in plan.tasks] == [("image-to-text", {"image": "artifact:sign"})]
+    assert [(t.task, t.wire_args()) for t in plan.tasks] == [("image-to-text", {"image": "artifact:sign"})]
 
 
 async def test_say_it_out_loud_speaks_the_previous_answer(router: TaskRouter) -> None:
     history = [Message("user", "read this sign"), Message("assistant", "OPEN 9 TO 5\n[generated image artifact:x by y]")]
     plan = await _planner(router).plan(PlanningContext("now say it out loud", history, []))
-    assert [(t.task, t.args) for t in plan.tasks] == [("text-to-speech", {"text": "OPEN 9 TO 5"})]
+    assert [(t.task, t.wire_args()) for t in plan.tasks] == [("text-to-speech", {"text": "OPEN 9 TO 5"})]
 
 
 async def test_without_an_llm_an_unrunnable_task_is_a_typed_answer(router: TaskRouter) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator.backends import register_backend
 from orchestrator.types import Attachment, ConversationKey, Request
+from tests.fakes import hostile_media
 from tests.fakes.backends import FakeBackend, png_bytes, wav_bytes
 
 
@@ -40,11 +41,11 @@ async def test_sign_after_a_voice_memo_then_say_it_out_loud(make_app: Any, fake_
     assert [r.task for r in sign.runs] == ["image-to-text"]  # not the old memo's transcript
     conv = await app.store.conversation(KEY)
     png = next(a for a in await app.store.artifacts(conv) if a.filename == "sign.png")
-    assert sign.plan is not None and sign.plan.tasks[0].args == {"image": png.handle}
+    assert sign.plan is not None and sign.plan.tasks[0].wire_args() == {"image": png.handle}
 
     spoken = await app.orchestrator.handle(Request(KEY, "now say it out loud"))
     assert spoken.ok and [r.task for r in spoken.runs] == ["text-to-speech"]
-    assert spoken.plan is not None and spoken.plan.tasks[0].args["text"] == sign.text.strip()
+    assert spoken.plan is not None and spoken.plan.tasks[0].wire_args()["text"] == sign.text.strip()
 
     missing = await app.orchestrator.handle(Request(KEY, "translate 'good morning' into French"))
     assert missing.error is not None and "translation can't run here" in missing.text
@@ -55,7 +56,7 @@ async def test_sign_after_a_voice_memo_then_say_it_out_loud(make_app: Any, fake_
 async def test_a_video_is_transcribed_through_its_audio_track(make_app: Any, fake_backend: FakeBackend) -> None:
     app = await make_app(catalog=[card("asr", "automatic-speech-recognition")],
                          llm_base_url="", llm_api_key="", local_llm="none", fast_path=True)
-    mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 200  # what the intake sniffs as video
+    mp4 = hostile_media.mp4()  # a real video: the intake checks every file before a model sees it
     reply = await app.orchestrator.handle(Request(ConversationKey("test", "w", "video", ""),
                                                   "transcribe the dialogue in this video",
                                                   (Attachment("talk.mp4", mp4),)))
