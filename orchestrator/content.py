@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -60,16 +61,66 @@ _VERB_OBJECT = re.compile(r"^\W*(?:(?:please|pls|now|ok|and|then|can you|could y
                           re.IGNORECASE)
 
 
+# A dash or an arrow between the framing and the content reads like a colon ("say this aloud - the
+# shop opens at 8", "in french -> my flight was cancelled"); a hyphen inside a word does not.
+_SEPARATOR = re.compile(r"\s+(?:-{1,2}>?|=>|[–—→])\s+")
+
+
+def colon_form(text: str) -> str:
+    """``text`` with its first dash or arrow separator written as ": " (see ``_SEPARATOR``)."""
+    return _SEPARATOR.sub(": ", text, count=1) if ": " not in text else text
+
+
+# "caption both photos", "transcribe each recording": one step per file of this message.
+EVERY_FILE = re.compile(r"\bboth\b|\b(?:each|every|all)(?: of)? (?:the |these |those |my )?(?:\w+ )?"
+                        r"(?:files?|images?|photos?|pictures?|pics?|recordings?|clips?|memos?|videos?|attachments?|ones?)\b",
+                        re.IGNORECASE)
+
+
+# "this one and the earlier recording": the new file and an older one, both.
+_THIS_AND_BACK = re.compile(r"\bthis (?:one|photo|picture|pic|image|recording|clip|memo|file|audio|voice note)\b.*\band\b",
+                            re.IGNORECASE)
+
+
+def each_file(text: str) -> str | None:
+    """Whether a file step is wanted once per file: "attached" ("caption both photos": each file of
+    this message), "all" ("this one and the earlier recording": older files too), else None."""
+    if EVERY_FILE.search(text):
+        return "attached"
+    return "all" if _THIS_AND_BACK.search(text) and refers_back(text) else None
+
+
 def refers_back(text: str) -> bool:
     """True when the request points at an earlier artifact ("the picture you made", "that recording")."""
     return bool(_BACK_REF.search(text))
 
 
+# "the second picture", "the first one": a position among this message's files (of that kind).
+_ORDINAL = re.compile(r"\b(?:the )?(?P<n>first|1st|second|2nd|third|3rd|last) (?P<noun>one|file|attachment|"
+                      r"image|picture|photo|pic|screenshot|recording|audio|clip|memo|voice note|video)s?\b", re.IGNORECASE)
+_ORDINAL_INDEX = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1}
+_NOUN_KIND: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("image", "picture", "photo", "pic", "screenshot"), ("image",)),
+    **dict.fromkeys(("recording", "audio", "clip", "memo", "voice note"), ("audio", "video")),
+    "video": ("video",)}
+
+
 def order_resources(text: str, resources: Sequence[Resource], attached: Collection[str]) -> list[Resource]:
-    """``resources`` (newest first) in the order a step should look at them (see the module docstring)."""
+    """``resources`` (newest first) in the order a step should look at them (see the module docstring);
+    an ordinal ("describe the second picture") brings that file of this message to the front."""
     fresh = [r for r in resources if r[0] in attached]
     older = [r for r in resources if r[0] not in attached]
-    return older + fresh if fresh and refers_back(text) else fresh + older
+    ordered = older + fresh if fresh and refers_back(text) else fresh + older
+    m = _ORDINAL.search(text)
+    if m is None:
+        return ordered
+    kinds = _NOUN_KIND.get(m.group("noun").lower())
+    among = [r for r in fresh if kinds is None or r[1] in kinds]
+    index = _ORDINAL_INDEX[m.group("n").lower()]
+    if len(among) < 2 or index >= len(among):
+        return ordered
+    chosen = among[index]
+    return [chosen, *(r for r in ordered if r != chosen)]
 
 
 def pick_file(kind: Kind, resources: Sequence[Resource]) -> str | None:
@@ -82,18 +133,34 @@ def has_kind(kind: Kind, kinds: Collection[str]) -> bool:
     return kind in kinds or (kind == "audio" and "video" in kinds)
 
 
+def _strip_symbols(text: str) -> str:
+    # emoji and other pictographs after the content ("… in snow pls 🐶") are tone, not words to use
+    end = len(text)
+    while end and (unicodedata.category(text[end - 1]) in ("So", "Sk", "Cf", "Mn") or text[end - 1].isspace()):
+        end -= 1
+    return text[:end]
+
+
 def clean(span: str) -> str:
-    """Trim politeness, punctuation and a leading "the following:" from an extracted span."""
+    """Trim politeness, punctuation, emoji and a leading "the following:" from an extracted span."""
     out = _LEADING.sub("", span.strip())
     previous = None
     while previous != out:
         previous = out
-        out = _TRAILING.sub("", out).strip()
+        out = _TRAILING.sub("", _strip_symbols(out)).strip()
     return out.strip(" \"'“”‘’")
 
 
 def is_pronoun(span: str) -> bool:
     return not span.strip() or bool(_PRONOUN.match(span.strip(" .!?,")))
+
+
+# The bare name of what a generator makes anyway ("a photo of …") is framing, not prompt (the payload
+# convention of bench/RESULTS.md); a word that sets the look ("a realistic photo of") keeps it.
+_BARE_KIND = re.compile(r"^(?:an?|the)\s+(?:(?:quick|short|little|small|simple|nice|cool|new|brief)\s+)*"
+                        r"(?:picture|image|pic|photo|photograph)s?\s+(?:of|showing|depicting|featuring)\s+(?=\S)",
+                        re.IGNORECASE)
+_PROMPT_TASKS = ("text-to-image", "controlnet")
 
 
 class Framing:
@@ -106,6 +173,7 @@ class Framing:
     def content(self, task: str, text: str) -> str | None:
         """The content ``text`` gives ``task`` once the framing is stripped; "" when only a pronoun is
         left (the step should read an earlier output); None when no pattern recognises the framing."""
+        text = colon_form(text)
         for pat in self.patterns.get(task, ()):
             m = pat.search(text)
             if m is None:
@@ -114,6 +182,8 @@ class Framing:
             head, sep, tail = span.partition(": ")
             if sep and len(head.split()) <= 6 and "=" not in head and task != "tabular-classification":
                 span = clean(tail)  # "translation to french of: the kitchen is closed"
+            if task in _PROMPT_TASKS:
+                span = _BARE_KIND.sub("", span, count=1)
             return "" if is_pronoun(span) else span
         m = _VERB_OBJECT.match(text)
         return "" if m is not None and is_pronoun(clean(m.group("c"))) else None
@@ -151,13 +221,15 @@ def question_and_passage(text: str) -> tuple[str, str] | None:
     return clean(question), clean(inner[0])
 
 
-_LABEL_KEY = re.compile(r"\b(?:about|as|into|under|to|of|with|between|fits?|is it|a|an|is|categories|labels|topics?|classes)\b",
+_LABEL_KEY = re.compile(r"\b(?:about|as|into|under|to|of|with|between|fits?|is it|a|an|is|be|categories|labels|topics?|classes)\b",
                         re.IGNORECASE)
 
 
 def labels(text: str) -> str | None:
     """Zero-shot labels listed in a request ("… about sports, politics or business?") as "a, b, c"."""
-    rest = QUOTE_RE.sub(" | ", text)
+    rest = re.sub(r"\s*/\s*(?=[^\W\d])", ", ", QUOTE_RE.sub(" | ", text))  # "sports / music / politics"
+    if bracketed := re.search(r"\(([^()]*(?:,|\bor\b)[^()]*)\)", rest):
+        rest = bracketed.group(1)  # "pick one label (sports, music, politics) for …"
     segments = [seg for seg in re.split(r"[|:?!;]", rest) if " or " in f" {seg} " or seg.count(",") >= 2]
     if not segments:
         return None

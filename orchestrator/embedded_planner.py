@@ -25,7 +25,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import tasks as registry
-from .content import Resource, clean, labels, order_resources, pick_file, question_and_passage, refers_back
+from .content import (
+    Resource,
+    clean,
+    each_file,
+    labels,
+    order_resources,
+    pick_file,
+    question_and_passage,
+    refers_back,
+)
 from .router import (
     QUOTE_TOKEN,
     Analysis,
@@ -118,6 +127,25 @@ def _producers_first(mentions: list[Mention], analysis: Analysis) -> list[Mentio
     return out
 
 
+def _for_every_file(steps: list[_Step], attached: Collection[str], resources: Sequence[Resource]) -> list[_Step]:
+    """Repeat a lone file step for the other files of its kind in ``attached`` (``EVERY_FILE``: this
+    message's files; "this one and the earlier one": older files too); only a step that nothing
+    reads, so no chain has to be copied."""
+    used = {v for s in steps for v in s.args.values()}
+    extra: list[_Step] = []
+    for step in steps:
+        if step.deps or any(step.id in s.deps for s in steps):
+            continue
+        for key, handle in list(step.args.items()):
+            if handle not in attached or key not in ("image", "audio"):
+                continue
+            fits = ("audio", "video") if key == "audio" else ("image",)
+            for other in (h for h, k in resources if h in attached and k in fits and h not in used):
+                used.add(other)
+                extra.append(_Step(len(steps) + len(extra) + 1, step.task, step.mention, {**step.args, key: other}))
+    return steps + extra
+
+
 _PARALLEL = re.compile(r"\balso\b|\bas well\b|\bin parallel\b|\bseparately\b|\badditionally\b|\bat the same time\b")
 
 
@@ -143,9 +171,10 @@ class EmbeddedPlanner:
         audio_at_hand = any(k in ("audio", "video") for _, k in ordered) or \
             any(k in ("audio", "video") for _, k in analysis.files)
         image_at_hand = any(k == "image" for _, k in ordered) or any(k == "image" for _, k in analysis.files)
+        image_attached = any(k == "image" for h, k in ordered if h in attached)
         mentions = _producers_first(controlnet_steps(analysis, image_at_hand), analysis)
         fresh = [k for h, k in ordered if h in attached] or ([k for _, k in ordered] if refers_back(text) else [])
-        asked = file_question(self.lexicon, analysis, text, fresh)
+        asked = file_question(self.lexicon, analysis, text, fresh, [k for h, k in ordered if h not in attached])
         if not mentions and asked is not None:
             mentions = [Mention(asked, 0, len(analysis.masked), 0)]
         if not mentions:
@@ -171,9 +200,17 @@ class EmbeddedPlanner:
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
+            elif image_attached and payload(text) is None and pick_file("text", ordered) is None and \
+                    self._needs_transcript(m, steps, analysis) and m.task != "question-answering":
+                # "translate this" with a photo of a sign: read the picture's text first
+                bridge = _Step(len(steps) + 1, "image-to-text", m)
+                if self._wire(bridge, steps, ctx):
+                    steps.append(bridge)
             step = _Step(len(steps) + 1, m.task, m)
             if self._wire(step, steps, ctx):
                 steps.append(step)
+        if (each := each_file(text)) is not None:
+            steps = _for_every_file(steps, attached if each == "attached" else [h for h, _ in ordered], ordered)
         out: dict[str, Any] = {"tasks": [s.to_json() for s in steps[:_MAX_TASKS]]}
         if runnable is not None:
             missing = sorted({s.task for s in steps[:_MAX_TASKS]} - set(runnable))

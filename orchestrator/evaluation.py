@@ -24,8 +24,9 @@ prediction and lowers ``valid_share``.
 ``links`` name node ids (task names are accepted too). An attachment named ``previous:<kind>`` is
 an earlier output of the conversation, not a file of this message; ``previous:text`` is the
 previous turn's text answer. ``files`` are the files the plan must read (metric "file right") and
-``payload`` the literal texts its steps must get (metric "payload right", compared case- and
-punctuation-insensitively; ``previous:text`` means "the previous answer"). Records without nodes
+``payload`` the literal texts its steps must get (metric "payload right", compared by
+``payload_form``: without case, punctuation or one leading article; ``previous:text`` means "the
+previous answer"). Records without nodes
 are chat (or a request whose file is missing): the plan must be empty ("plan-vs-chat").
 """
 
@@ -306,6 +307,21 @@ def _norm(text: str) -> str:
     return " ".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
 
 
+_LEADING_ARTICLE = ("a ", "an ", "the ")
+
+
+def payload_form(text: str) -> str:
+    """A payload text as the scorer compares it (the convention in bench/RESULTS.md): case,
+    punctuation, quotes and spacing do not count, nor one leading article ("a red car" = "red car").
+    Every other word does: request framing ("make me", "please", "a picture of") must be gone and
+    style words ("a watercolor of …") must be kept."""
+    out = _norm(text)
+    for article in _LEADING_ARTICLE:
+        if out.startswith(article):
+            return out[len(article):]
+    return out
+
+
 def _plan_args(plan: Prediction) -> list[dict[str, str]]:
     if plan is None:
         return []
@@ -347,9 +363,9 @@ def chat_scores(records: Sequence[TBRecord], predictions: Sequence[Prediction],
                 misses.append((rec.id, "file"))
         if rec.payload:
             payload_n += 1
-            literals = {_norm(v) for a in args for v in a.values()
+            literals = {payload_form(v) for a in args for v in a.values()
                         if not v.startswith((HANDLE_PREFIX, GENERATED_PREFIX))}
-            if all(_norm(p) in literals for p in rec.payload):
+            if all(payload_form(p) in literals for p in rec.payload):
                 payload_ok += 1
             else:
                 misses.append((rec.id, "payload"))

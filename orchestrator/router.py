@@ -36,6 +36,8 @@ from .content import (
     QUOTE_RE,
     Framing,
     Resource,
+    colon_form,
+    each_file,
     has_kind,
     labels,
     order_resources,
@@ -352,9 +354,11 @@ class TaskRouter:
         kinds = [k for _, k in ordered]
         analysis = self.lexicon.analyse(text, kinds)
         fresh = [k for h, k in ordered if h in attached] or (kinds if refers_back(text) else [])
-        asked = file_question(self.lexicon, analysis, text, fresh)
+        asked = file_question(self.lexicon, analysis, text, fresh, [k for h, k in ordered if h not in attached])
         if controlnet_steps(analysis, "image" in kinds) != list(analysis.mentions):
             return None  # guided generation: the embedded planner resolves it
+        if (each := each_file(text)) is not None and (each == "all" or len(fresh) > len(set(fresh))):
+            return None  # "caption both photos": one step per file, which the embedded planner plans
         if asked is not None:
             route = Route(asked, 1.0, runnable is None or asked in runnable, "a question about the attached image", None)
         else:
@@ -364,6 +368,12 @@ class TaskRouter:
         task = registry.TASKS[route.task]
         args: dict[str, str] = {}
         quotes = self.lexicon.mask(text)[1]
+        heard = any(k in ("audio", "video", "image") for h, k in ordered if h in attached)
+        if task.inputs == ("text",) and route.task not in ("text-to-speech", "question-answering") and heard \
+                and not quotes and payload(text) is None and pick_file("text", ordered) is None:
+            # "french subtitles for this video", "translate this" with a photo of a sign: the
+            # embedded planner transcribes or reads the file first
+            return None
         for kind in task.inputs:
             if kind == "text":
                 args["text"] = text
@@ -384,6 +394,8 @@ class TaskRouter:
             args["context"] = lang
         if route.task == "sentence-similarity" and len(quotes) >= 2:
             args["text"], args["context"] = quotes[0], quotes[1]  # the two sentences
+        if route.task == "question-answering" and not quotes and (doc := pick_file("text", ordered)) is not None:
+            args["text"], args["context"] = text, doc  # "in this file, what's the refund period?"
         if route.task == "question-answering" and (qp := question_and_passage(text)):
             args["text"], args["context"] = qp
         if route.task == "zero-shot-classification" and (found := labels(text)):
@@ -395,15 +407,26 @@ _QUESTION_SHAPE = re.compile(r"\?\s*$|^(?:who|what|whats|when|where|which|why|ho
                              r"has|have)\b", re.IGNORECASE)
 
 
-def file_question(lexicon: Lexicon, analysis: Analysis, text: str, fresh_kinds: Sequence[str]) -> str | None:
+_ABOUT_IT = re.compile(r"^\W*(?:and |so |but )?(?:is|are|does|do|can|what|where|which|who|how many)\b[^.!?]{0,40}\b(?:it|its|it's|in it|there|they|them)\b",
+                       re.IGNORECASE)
+
+
+def file_question(lexicon: Lexicon, analysis: Analysis, text: str, fresh_kinds: Sequence[str],
+                  older_kinds: Sequence[str] = ()) -> str | None:
     """A question that names no task, asked with an image at hand, is about that image: visual
-    question answering, or document QA when it names a document ("what's the due date on the bill?")."""
+    question answering, or document QA when it names a document ("what's the due date on the bill?");
+    asked with a text file, it is question answering over that file. ``older_kinds`` (earlier files,
+    newest first) answer a question about "it" when nothing came with the message."""
     if analysis.tasks or not _QUESTION_SHAPE.search(text.strip()):
         return None
     if not fresh_kinds and len(analysis.quotes) == 1:
         # "Based on this text: '…' When was it built?": a question about the quoted passage
         qp = question_and_passage(text)
         return "question-answering" if qp is not None and text.rstrip().endswith("?") and qp[0] else None
+    if not fresh_kinds and older_kinds[:1] == ["image"] and _ABOUT_IT.search(text):
+        fresh_kinds = older_kinds  # "is it a dog?" right after a picture was made: a question about it
+    if fresh_kinds and fresh_kinds[0] == "text":
+        return "question-answering"  # a question asked with a text file: its passage is the file
     if not fresh_kinds or fresh_kinds[0] != "image":
         return None
     return "document-question-answering" if lexicon.kind_nouns["document"].search(analysis.masked) \
@@ -502,7 +525,7 @@ def payload(text: str) -> str | None:
     """What follows "…: " in an unquoted request ("translate this into Spanish: where is it?")."""
     if "'" in text or '"' in text:
         return None
-    head, sep, tail = text.partition(": ")
+    head, sep, tail = colon_form(text).partition(": ")
     return tail.strip() if sep and len(tail.split()) >= 2 and len(head.split()) <= 12 else None
 
 

@@ -26,6 +26,16 @@ def test_a_back_reference_puts_older_files_first(text: str) -> None:
     assert order_resources(text, [SIGN, OLD_IMG], ["artifact:sign"])[0] == OLD_IMG
 
 
+@pytest.mark.parametrize(("text", "want"), [
+    ("describe the second picture", "artifact:b"), ("caption the first one", "artifact:a"),
+    ("what's in the last photo?", "artifact:b"), ("caption these", "artifact:a"),
+])
+def test_an_ordinal_picks_among_this_messages_files(text: str, want: str) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:a", "image"), MEMO, ("artifact:b", "image"), OLD_IMG]
+    attached = ["artifact:a", "artifact:memo", "artifact:b"]
+    assert pick_file("image", order_resources(text, res, attached)) == want
+
+
 def test_an_older_file_is_used_when_nothing_of_the_kind_is_attached() -> None:
     ordered = order_resources("transcribe this", [SIGN, MEMO], ["artifact:sign"])
     assert pick_file("audio", ordered) == "artifact:memo"
@@ -48,6 +58,19 @@ def test_a_video_stands_in_for_audio_never_the_reverse() -> None:
     ("translation", "translate good morning my friend into Spanish", "good morning my friend"),
     ("translation", "how do you say where is the station in German?", "where is the station"),
     ("text-to-video", "make a video of a dog running on the beach", "a dog running on the beach"),
+    # the payload convention (bench/RESULTS.md): style and medium words are prompt, a bare "picture of" is not
+    ("text-to-image", "could you make a watercolor of a fox in the snow", "a watercolor of a fox in the snow"),
+    ("text-to-image", "make a poster showing a jazz night in the park", "a poster showing a jazz night in the park"),
+    ("text-to-image", "generate a realistic photo of a sailboat", "a realistic photo of a sailboat"),
+    ("text-to-image", "give me a quick picture of a teapot", "a teapot"),
+    # a dash or an arrow separates framing from content like a colon; emoji after the content are tone
+    ("text-to-speech", "would you be so kind as to speak this aloud - the shop opens at 8", "the shop opens at 8"),
+    ("translation", "I need this in french -> my flight was cancelled", "my flight was cancelled"),
+    ("text-to-image", "pic of 2 dogs playing in snow pls \U0001f436", "2 dogs playing in snow"),
+    ("text-to-speech", "I want to hear the sentence the cake is in the oven", "the cake is in the oven"),
+    ("text-to-speech", "a well-known line - say it", ""),
+    ("text-to-speech", "announce that the store will close in ten minutes", "the store will close in ten minutes"),
+    ("text-to-speech", "could you say that out loud?", ""),  # "well-known" is no separator; "it" is a pronoun
 ])
 def test_framing_is_stripped(task: str, text: str, want: str) -> None:
     assert Lexicon.packaged().framing.content(task, text) == want
@@ -65,6 +88,9 @@ def test_question_and_passage() -> None:
     ("is 'the striker scored twice' about sports, politics or business?", "sports, politics, business"),
     ("put 'the soup needs salt' into one of these categories: food, travel, tech", "food, travel, tech"),
     ("is the message 'server down!!' urgent or not urgent?", "urgent, not urgent"),
+    ("pick one label (sports / music / politics) for 'the band is touring'", "sports, music, politics"),
+    ("label this message as spam, personal or work: 'lunch at 1?'", "spam, personal, work"),
+    ("would 'the screen cracked' be hardware, software or shipping?", "hardware, software, shipping"),
 ])
 def test_zero_shot_labels(text: str, want: str) -> None:
     assert labels(text) == want

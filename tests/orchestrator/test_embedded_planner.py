@@ -188,7 +188,9 @@ def test_say_it_out_loud_reads_the_previous_answer(planner: EmbeddedPlanner) -> 
     ("turn my scribble into a realistic red house with a garden", ["scribble-text-to-image"],
      "a realistic red house with a garden"),
     ("extract the pose from this photo, then generate a superhero in that pose",
-     ["openpose-control", "openpose-text-to-image"], "a superhero in that pose"),
+     ["openpose-control", "openpose-text-to-image"], "a superhero"),  # the pose map carries "that pose"
+    ("make a robot doing this pose", ["openpose-text-to-image"], "a robot"),
+    ("turn my doodle into a photo of a red sports car", ["scribble-text-to-image"], "a red sports car"),
     ("detect the edges in this image", ["canny-control"], None),
 ])
 def test_controlnet_requests(planner: EmbeddedPlanner, text: str, tasks: list[str], prompt: str | None) -> None:
@@ -212,3 +214,83 @@ def test_unrunnable_tasks_are_named_not_dropped(planner: EmbeddedPlanner) -> Non
     raw = planner.plan("translate 'good morning' into French", [], runnable={"image-to-text"})
     assert raw["unrunnable"] == ["translation"]
     assert "unrunnable" not in planner.plan("translate 'good morning' into French", [], runnable={"translation"})
+
+
+@pytest.mark.parametrize(("text", "task"), [
+    ("pls say good luck tomorrow", "text-to-speech"),  # "say" as the verb, after polite framing
+    ("hey can u say 'drink more water'", "text-to-speech"),
+    ("could you kindly find the people and places in 'Maria flew from Lisbon to Oslo'", "token-classification"),
+    ("are 'I lost my wallet' and 'my wallet is gone' saying the same thing?", "sentence-similarity"),
+    ("label this message as spam, personal or work: 'lunch at 1?'", "zero-shot-classification"),
+    ("is 'what a fantastic little cafe' positive or negative?", "text-classification"),  # sentiment, not labels
+    ("which of these fits 'my card was charged twice': billing, login, delivery", "zero-shot-classification"),
+    ("sum up this paragraph - Sales rose in spring. Staff costs stayed flat.", "summarization"),
+    ("what are the names in this sentence: Priya and Tom visited Kyoto", "token-classification"),
+])
+def test_request_verbs_after_polite_framing(planner: EmbeddedPlanner, text: str, task: str) -> None:
+    assert [t["task"] for t in _check(planner.plan(text, []))] == [task]
+
+
+def test_say_hi_stays_small_talk(planner: EmbeddedPlanner) -> None:
+    assert planner.plan("can you say hi", [])["tasks"] == []
+
+
+def test_the_language_of_a_recording_is_audio_classification(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:memo", "audio")]
+    tasks = _check(planner.plan("what language is my recording in?", res), res)
+    assert [t["task"] for t in tasks] == ["audio-classification"]
+
+
+def test_subtitles_for_a_video_transcribe_it_first(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:talk", "video")]
+    tasks = _check(planner.plan("french subtitles for this video please", res, attached=["artifact:talk"]), res)
+    assert [t["task"] for t in tasks] == ["automatic-speech-recognition", "translation"]
+    assert tasks[0]["args"] == {"audio": "artifact:talk"} and tasks[1]["args"]["text"] == "<GENERATED>-1"
+
+
+@pytest.mark.parametrize(("text", "kind", "tasks"), [
+    ("say out loud what this sign says", "image", ["image-to-text", "text-to-speech"]),
+    ("make a voice clip describing this photo", "image", ["image-to-text", "text-to-speech"]),
+    ("sorry, long voice message - can u write it down for me?", "audio", ["automatic-speech-recognition"]),
+    ("what's the mood of the voice in this clip?", "audio", ["audio-classification"]),
+])
+def test_the_file_step_and_what_the_request_makes_of_it(planner: EmbeddedPlanner, text: str, kind: Kind,
+                                                         tasks: list[str]) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:f", kind)]
+    assert [t["task"] for t in _check(planner.plan(text, res, attached=["artifact:f"]), res)] == tasks
+
+
+@pytest.mark.parametrize(("text", "kind"), [("transcribe both recordings", "audio"), ("caption each of these photos", "image")])
+def test_both_files_get_a_step_each(planner: EmbeddedPlanner, text: str, kind: Kind) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:a", kind), ("artifact:b", kind), ("artifact:old", kind)]
+    tasks = _check(planner.plan(text, res, attached=["artifact:a", "artifact:b"]), res)
+    assert sorted(v for t in tasks for v in t["args"].values()) == ["artifact:a", "artifact:b"]  # not the old one
+    assert len({t["task"] for t in tasks}) == 1 and all(not t["deps"] for t in tasks)
+
+
+def test_a_video_is_classified_by_its_sound(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:v", "video")]
+    tasks = _check(planner.plan("what kind of music is playing in this video?", res, attached=["artifact:v"]), res)
+    assert tasks == [{"id": 1, "task": "audio-classification", "deps": [], "args": {"audio": "artifact:v"}}]
+
+
+def test_a_text_task_on_an_attached_photo_reads_its_text_first(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:sign", "image")]
+    tasks = _check(planner.plan("translate this into german", res, attached=["artifact:sign"]), res)
+    assert [t["task"] for t in tasks] == ["image-to-text", "translation"] and tasks[1]["deps"] == [1]
+    tasks = _check(planner.plan("translate 'hola' into english", res, attached=["artifact:sign"]), res)
+    assert [t["task"] for t in tasks] == ["translation"]  # it brings its own text
+
+
+def test_this_one_and_the_earlier_one_reads_both(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:new", "audio"), ("artifact:old", "audio")]
+    tasks = _check(planner.plan("transcribe this one and the earlier recording too", res, attached=["artifact:new"]), res)
+    assert sorted(t["args"]["audio"] for t in tasks) == ["artifact:new", "artifact:old"]
+
+
+def test_a_question_about_it_after_a_picture_asks_about_the_picture(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:made", "image")]
+    tasks = _check(planner.plan("is it a dog?", res), res)
+    assert tasks == [{"id": 1, "task": "visual-question-answering", "deps": [],
+                      "args": {"image": "artifact:made", "text": "is it a dog?"}}]
+    assert planner.plan("is it a dog?", [])["tasks"] == []  # nothing to look at: chat

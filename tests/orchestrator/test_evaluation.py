@@ -18,6 +18,7 @@ from orchestrator.evaluation import (
     load_records,
     load_taskbench,
     map_tool_name,
+    payload_form,
     plan_to_prediction,
     prediction_line,
     record_inputs,
@@ -216,15 +217,48 @@ def test_chat_scores_and_prediction_lines(tmp_path: Path) -> None:
     assert score(recs, preds)["chain"].e_f1 == 1.0
 
 
+def test_payloads_compare_without_case_punctuation_or_a_leading_article() -> None:
+    assert payload_form("A red car, on a road!") == payload_form("red car on a road") == "red car on a road"
+    assert payload_form("\"The bill, please\"") == "bill please"
+    assert payload_form("a picture of a red car") != payload_form("a red car")  # framing still counts
+    assert payload_form("a watercolor of a fox") != payload_form("a fox")  # and so do style words
+
+
+def test_the_suite_builder_applies_the_payload_convention() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_chat_suite", BENCH / "build_chat_suite.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    canon = build.canonical_payload
+    assert canon("make a poster showing a jazz night", "a jazz night") == "a poster showing a jazz night"
+    assert canon("could you paint a cute watercolor of a fox", "a fox") == "a cute watercolor of a fox"
+    assert canon("generate a detailed photo of a cabin", "a cabin") == "a detailed photo of a cabin"
+    assert canon("make me a picture of a red car", "a red car") == "a red car"
+    assert canon("make me a quick animation of a ball", "a ball") == "a ball"
+    assert canon("x", "an image of a cat") == "a cat"
+    row = build.parse_line(" || say a picture of a cat || text-to-speech || || a cat")
+    assert row["payload"] == ["a cat"]  # only generation prompts follow the prompt rule
+    written = {r["id"]: r["payload"] for r in load_records_raw(SUITE) if "payload" in r}
+    assert written == {r["id"]: r["payload"] for r in build.build() if "payload" in r}  # the JSONL is rebuilt
+
+
+def load_records_raw(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def test_split_half_of_chat_ids_uses_their_number() -> None:
     recs = [TBRecord(f"c{i:04d}", "single", "r", [], []) for i in range(1, 7)]
     assert [r.id for r in split_half(recs, "heldout")] == ["c0001", "c0003", "c0005"]
 
 
-SUITE = Path(__file__).resolve().parents[2] / "bench" / "chat_suite.jsonl"
-# Issue 13 asks for 1.0 and 0.90; the untouched half measures below that (bench/RESULTS.md): these
-# floors are the measured figures, so a regression fails while the gap stays visible.
-FILE_FLOOR, PAYLOAD_FLOOR = 0.98, 0.84
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+SUITE = BENCH / "chat_suite.jsonl"
+# Issue 13's bar: n-F1 >= 90, e-F1 >= 75, plan-vs-chat >= 95 %, file right 100 %, payload right >= 90 %.
+# The untouched half meets all but file right (115 of 116, bench/RESULTS.md): that one stays at the
+# measured floor, so a regression fails while the gap stays visible.
+FILE_FLOOR, PAYLOAD_BAR = 0.99, 0.90
 
 
 def test_the_chat_suite_covers_the_registry() -> None:
@@ -261,5 +295,6 @@ async def test_untouched_half_meets_the_planning_bar() -> None:
     chat, _ = chat_scores(recs, preds)
     assert overall.n_f1 >= 0.90 and overall.e_f1 >= 0.75
     assert chat.plan_vs_chat >= 0.95
-    assert chat.file_right >= FILE_FLOOR and chat.payload_right >= PAYLOAD_FLOOR
+    assert chat.payload_right >= PAYLOAD_BAR
+    assert chat.file_right >= FILE_FLOOR
     assert sorted(seconds)[len(seconds) // 2] < 0.05  # median plan time

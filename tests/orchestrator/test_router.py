@@ -205,3 +205,28 @@ def test_the_fast_path_declines_a_task_nothing_here_runs(router: TaskRouter) -> 
     route = router.route("transcribe this", ["audio"], runnable={"image-to-text"})
     assert not route.accepted and "no model" in route.reason
     assert router.plan("transcribe this", res, runnable={"automatic-speech-recognition"}) is not None
+
+
+def test_a_question_with_a_text_file_is_answered_from_the_file(router: TaskRouter) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:faq", "text")]
+    eager = TaskRouter(WordEmbedder(), router.lexicon, threshold=0.0)
+    raw = eager.plan("in this file, what's the refund period?", res, attached=["artifact:faq"])
+    assert raw is not None and raw["tasks"] == [{"id": 1, "task": "question-answering", "deps": [], "args": {
+        "text": "in this file, what's the refund period?", "context": "artifact:faq"}}]
+
+
+def test_a_text_task_on_an_attached_video_is_left_to_the_planner(router: TaskRouter) -> None:
+    # the fast path plans one step; "french subtitles for this video" needs the transcript first
+    eager = TaskRouter(WordEmbedder(), router.lexicon, threshold=0.0)
+    res: list[tuple[str, Kind]] = [("artifact:talk", "video")]
+    assert eager.plan("french subtitles for this video please", res, attached=["artifact:talk"]) is None
+    assert eager.plan("translate 'merci' into english", res, attached=["artifact:talk"]) is not None
+    sign: list[tuple[str, Kind]] = [("artifact:sign", "image")]
+    assert eager.plan("translate this into german", sign, attached=["artifact:sign"]) is None  # OCR first
+
+
+def test_both_files_are_left_to_the_planner(router: TaskRouter) -> None:
+    eager = TaskRouter(WordEmbedder(), router.lexicon, threshold=0.0)
+    res: list[tuple[str, Kind]] = [("artifact:a", "audio"), ("artifact:b", "audio")]
+    assert eager.plan("transcribe both", res, attached=["artifact:a", "artifact:b"]) is None
+    assert eager.plan("transcribe both", res[:1], attached=["artifact:a"]) is not None
