@@ -90,7 +90,10 @@ class Listeners:
     async def recover(self) -> None:
         """At start-up: tell the threads of jobs that died with a previous process (Retry button),
         and run the jobs it left queued."""
-        interrupted, queued = await self._jobs.recover(["slack"])
+        await self.take(*await self._jobs.recover(["slack"]))
+
+    async def take(self, interrupted: list[JobRecord], queued: list[JobRecord]) -> None:
+        """Jobs of a stopped process (start-up or a sweep while serving): tell, then run."""
         for record in interrupted:
             try:
                 await self._runner.notify_interrupted(record)

@@ -141,6 +141,37 @@ async def test_a_live_owner_on_another_host_keeps_its_jobs(store: SqliteStore) -
     await jobs.close()
 
 
+async def test_a_running_server_sweeps_up_a_replica_whose_heartbeat_went_stale(store: SqliteStore,
+                                                                                tmp_path: Path) -> None:
+    other = "otherhost:7:replica"
+    await store.register_owner(other, "otherhost", 7)  # alive: heartbeat now
+    running = await store.add_job(KEY, user="U1", text="was running", payload={}, owner=other)
+    queued = await store.add_job(KEY, user="U1", text="was waiting", payload={}, owner=other)
+    assert await store.start_job(running, other)
+    jobs, peer = Jobs(store, stale_s=5, sweep_s=0.01), Jobs(store, stale_s=5)
+    peer.host = "peerhost"  # a replica on a third host (in one process the pid check would call us dead)
+    assert jobs.sweep_s == 1.0  # bounded: never a busy loop
+    await jobs.start()
+    assert await jobs.sweep(["slack"]) == ([], [])  # a live replica keeps its jobs
+    found: list[tuple[list[int], list[int]]] = []
+    seen = asyncio.Event()
+
+    async def on_found(interrupted: list[Any], adopted: list[Any]) -> None:
+        found.append(([j.id for j in interrupted], [j.id for j in adopted]))
+        seen.set()
+
+    sweeper = asyncio.create_task(jobs.sweep_forever(["slack"], on_found))
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:  # the replica dies: its heartbeat goes stale
+        db.execute("UPDATE job_owners SET heartbeat = ? WHERE id = ?", (time.time() - 60, other))
+    await asyncio.wait_for(seen.wait(), 5)
+    assert found == [([running], [queued])]
+    assert state_of(tmp_path, running) == "interrupted" and state_of(tmp_path, queued) == "queued"
+    assert (await store.get_job(queued)).owner == jobs.owner  # type: ignore[union-attr]
+    assert await peer.sweep(["slack"]) == ([], [])  # another replica sweeping too tells nobody twice
+    sweeper.cancel()
+    await jobs.close()
+
+
 async def test_over_budget_is_refused_with_the_reset_time_and_admins_are_exempt(store: SqliteStore) -> None:
     now = time.time()
     quota = Quota(store, user_seconds=10, admins=["UADMIN"], clock=lambda: now)
