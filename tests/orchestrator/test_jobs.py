@@ -82,6 +82,48 @@ async def test_only_the_requester_or_an_admin_can_cancel_and_pending_steps_never
         jobs.cancel(job.id, "U1")  # not in flight any more
 
 
+async def test_cancel_abandons_a_step_running_in_a_worker_thread_frees_the_slot_and_accounts_it(
+        store: SqliteStore, tmp_path: Path) -> None:
+    import threading
+
+    from orchestrator.types import EventType, ProgressEvent, RunStatus, TaskRun
+
+    jobs = Jobs(store, FairQueue(capacity=1), device="cpu")
+    first, second = await jobs.accept(KEY, user="U1", text="a"), await jobs.accept(KEY, user="U2", text="b")
+    release, in_thread, told, ran = threading.Event(), asyncio.Event(), [], []
+    loop = asyncio.get_running_loop()
+
+    def blocking_step() -> None:  # model code in a worker thread: asyncio cannot stop it
+        loop.call_soon_threadsafe(in_thread.set)
+        release.wait(10)
+
+    async def work(ctx: JobContext) -> None:
+        progress: Any = ctx.progress()
+        await progress(ProgressEvent(EventType.TASK, runs=(
+            TaskRun(id=1, task="text-to-image", model="m-draw", status=RunStatus.RUNNING),)))
+        await asyncio.to_thread(blocking_step)
+
+    async def other(ctx: JobContext) -> None:
+        ran.append(ctx.job.id)
+
+    async def on_cancel(text: str) -> None:
+        told.append(text)
+
+    t1 = asyncio.create_task(jobs.run(first, work, on_cancel=on_cancel))
+    t2 = asyncio.create_task(jobs.run(second, other))
+    await asyncio.wait_for(in_thread.wait(), 5)
+    await asyncio.sleep(0.2)  # some device time spent in the step
+    jobs.cancel(first.id, "U1")
+    assert await asyncio.wait_for(t1, 1) is JobState.CANCELLED
+    assert await asyncio.wait_for(t2, 1) is JobState.DONE and ran == [second.id]  # the slot was freed at once
+    assert not release.is_set()  # ...while the abandoned step is still running in its thread
+    assert told == ["🛑 Cancelled after 0 s (done: nothing)."]
+    rows = await store.usage_table(0, "model")
+    assert [r["model"] for r in rows] == ["m-draw"] and rows[0]["seconds"] >= 0.2  # accounted though abandoned
+    release.set()
+    await jobs.close()
+
+
 async def test_a_queued_job_can_be_cancelled_before_it_starts(store: SqliteStore, tmp_path: Path) -> None:
     jobs = Jobs(store, FairQueue(capacity=1))
     first, second = (await jobs.accept(KEY, user="U1", text="a"), await jobs.accept(KEY, user="U2", text="b"))
