@@ -303,6 +303,11 @@ class Jobs:
         mine = [jid for jid, ctx in self._live.items() if ctx.job.user == user and ctx.job.key.channel == channel]
         return max(mine) if mine else None
 
+    def live_in(self, key: ConversationKey) -> int | None:
+        """The newest job in flight in the thread ``key``, whoever asked (for a ``stop`` reply there)."""
+        here = [jid for jid, ctx in self._live.items() if ctx.job.key == key]
+        return max(here) if here else None
+
     def cancel(self, job_id: int, by: str) -> None:
         """Cancel a job in flight here. Raises ``JobRefused`` when ``by`` may not (only the requester
         or an admin may), when the job is not in flight, or when its answer is already being posted."""
