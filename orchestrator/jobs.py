@@ -146,6 +146,8 @@ class Jobs:
         self.owner = f"{self.host}:{os.getpid()}:{secrets.token_hex(4)}"
         self._live: dict[int, JobContext] = {}
         self._beat: asyncio.Task[None] | None = None
+        self._sweeping: set[str] = set()  # platforms swept by this process
+        self._untold: list[JobRecord] = []  # interrupted by one platform's pass, for another's
         if metrics is not None:
             self.attach_metrics(metrics)
 
@@ -192,12 +194,19 @@ class Jobs:
         replicas sweeping at once never both tell a thread; notices that failed earlier are left to
         ``recover`` at the next start-up, which lists every untold one."""
         plats = list(platforms)
+        self._sweeping.update(plats)
         interrupted, adopted = await self._adopt(plats)
-        return [j for j in interrupted if j.key.platform in plats], adopted
+        # a pass interrupts every platform's jobs: another platform served here (hgbot serve all)
+        # gets its own on its next pass
+        self._untold += [j for j in interrupted if j.key.platform in self._sweeping]
+        mine = [j for j in self._untold if j.key.platform in plats]
+        self._untold = [j for j in self._untold if j.key.platform not in plats]
+        return mine, adopted
 
     async def sweep_forever(self, platforms: Iterable[str], on_found: OnFound) -> None:
         """Call ``sweep`` every ``sweep_s`` seconds until cancelled; ``on_found`` gets what it found."""
         plats = list(platforms)
+        self._sweeping.update(plats)
         while True:
             await asyncio.sleep(self.sweep_s)
             try:

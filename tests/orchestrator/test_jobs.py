@@ -214,6 +214,26 @@ async def test_a_running_server_sweeps_up_a_replica_whose_heartbeat_went_stale(s
     await jobs.close()
 
 
+async def test_a_sweep_keeps_another_platforms_interrupted_jobs_for_that_platforms_sweep(store: SqliteStore,
+                                                                                         tmp_path: Path) -> None:
+    other = "otherhost:8:gone"
+    await store.register_owner(other, "otherhost", 8)
+    discord_key = ConversationKey("discord", "G", "C9", "999")
+    ids = [await store.add_job(k, user="U1", text="x", payload={}, owner=other) for k in (KEY, discord_key)]
+    for job_id in ids:
+        assert await store.start_job(job_id, other)
+    jobs = Jobs(store, stale_s=5)  # hgbot serve all: one job layer, a sweep per platform
+    assert await jobs.sweep(["discord"]) == ([], [])  # the other host is alive: nothing to take
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:  # then it dies
+        db.execute("UPDATE job_owners SET heartbeat = 0")
+    slack_told, _ = await jobs.sweep(["slack"])  # this pass interrupts both platforms' jobs
+    assert [j.id for j in slack_told] == [ids[0]] and state_of(tmp_path, ids[1]) == "interrupted"
+    discord_told, _ = await jobs.sweep(["discord"])
+    assert [j.id for j in discord_told] == [ids[1]]
+    assert await jobs.sweep(["discord"]) == ([], [])  # told once
+    await jobs.close()
+
+
 async def test_over_budget_is_refused_with_the_reset_time_and_admins_are_exempt(store: SqliteStore) -> None:
     now = time.time()
     quota = Quota(store, user_seconds=10, admins=["UADMIN"], clock=lambda: now)
