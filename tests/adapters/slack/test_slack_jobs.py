@@ -179,3 +179,19 @@ async def test_a_stop_reply_from_someone_else_is_refused(
     assert "Only the person who asked" in fake_slack.calls_to("chat.postEphemeral")[-1].args["text"]
     await fake_slack.wait_for(lambda: "all done" in fake_slack.bot_texts(CHANNEL, thread), 10, "the answer")
     await fake_slack.wait_for(lambda: job_states(served.app.settings.home) == ["done"], what="one job, done")
+
+
+async def test_a_running_server_tells_the_thread_of_a_replica_that_died_on_another_host(
+        slack_bot: Serve, fake_slack: FakeSlack, tmp_path: Path) -> None:
+    home = tmp_path / "h3"
+    served = await slack_bot(home=home, job_sweep_s=1)
+    thread = fake_slack.user_message(CHANNEL, USER, f"<@{fake_slack.bot_user}> say hi")["ts"]
+    replica = "otherhost:3:replica"  # serving next to us, then gone: its heartbeat goes stale
+    await served.app.store.register_owner(replica, "otherhost", 3)
+    job = await served.app.store.add_job(ConversationKey("slack", fake_slack.team, CHANNEL, thread), user=USER,
+                                         text="say hi", payload={"files": []}, owner=replica)
+    await served.app.store.start_job(job, replica)
+    with sqlite3.connect(home / "hgbot.sqlite3") as db:
+        db.execute("UPDATE job_owners SET heartbeat = 0 WHERE id = ?", (replica,))
+    await fake_slack.wait_for(lambda: INTERRUPTED_TEXT in fake_slack.bot_texts(CHANNEL, thread), 5, "the notice")
+    assert job_states(home) == ["interrupted"]
