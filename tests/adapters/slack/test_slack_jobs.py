@@ -120,7 +120,8 @@ async def test_an_interrupted_job_is_told_at_start_up_and_retried_once(
         await fake_slack.push("interactive", fake_slack.block_action(CHANNEL, notice["ts"], "hgbot_retry", str(job),
                                                                      user=USER, thread_ts=thread))
     await fake_slack.wait_for(lambda: "hi again" in fake_slack.bot_texts(CHANNEL, thread), 10, "the retried answer")
-    assert job_states(home) == ["interrupted", "done"]
+    # the row is ended just after the answer is posted
+    await fake_slack.wait_for(lambda: job_states(home) == ["interrupted", "done"], 5, "the rows")
 
     retry = fake_slack.event_body(fake_slack.user_message(CHANNEL, USER, "retry", thread_ts=thread))
     await fake_slack.wait_ack(await fake_slack.push("events_api", retry))  # the last job is done: a plain message
