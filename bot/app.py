@@ -149,4 +149,4 @@ def build_jobs(settings: Settings, store: Any, device: str, metrics: Any = None)
     quota = Quota(store, user_seconds=settings.user_device_seconds, channel_seconds=settings.channel_device_seconds,
                   admins=settings.admins)
     return Jobs(store, queue, admins=settings.admins, quota=quota, metrics=metrics,
-                device=str(getattr(device, "name", device)))
+                device=str(getattr(device, "name", device)), sweep_s=settings.job_sweep_s)

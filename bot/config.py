@@ -68,6 +68,7 @@ class Settings:
     channel_jobs: int = 2  # concurrent jobs in one channel
     user_device_seconds: float = 0.0  # per UTC day; 0 = unlimited
     channel_device_seconds: float = 0.0
+    job_sweep_s: float = 10.0  # hgbot serve: how often jobs of stopped processes (other hosts too) are taken over
     metrics_port: int = 0  # hgbot serve: Prometheus /metrics on this port; 0 = off
     metrics_host: str = "127.0.0.1"
     log_format: str = "text"  # text | json (one JSON line per log record, job events with their job id)
@@ -140,6 +141,7 @@ ENV: dict[str, str] = {
     "channel_jobs": "HGBOT_CHANNEL_JOBS",
     "user_device_seconds": "HGBOT_USER_DEVICE_SECONDS",
     "channel_device_seconds": "HGBOT_CHANNEL_DEVICE_SECONDS",
+    "job_sweep_s": "HGBOT_JOB_SWEEP_S",
     "metrics_port": "HGBOT_METRICS_PORT",
     "metrics_host": "HGBOT_METRICS_HOST",
     "log_format": "HGBOT_LOG_FORMAT",

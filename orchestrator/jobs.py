@@ -11,7 +11,8 @@ Adapters use it in two calls::
 The job row moves queued → running → done | failed | cancelled in the store, owned by this
 process (``owner``), which keeps a heartbeat row. At start-up ``recover`` turns the running
 jobs of dead owners into interrupted ones (their threads get a notice) and adopts their queued
-jobs. ``cancel`` sets the job's cancel flag (checked by the executor before each pending step)
+jobs; while serving, ``sweep_forever`` does the same every ``sweep_s`` seconds, so an owner that
+dies later (another host's replica, whose heartbeat goes stale) is taken over too. ``cancel`` sets the job's cancel flag (checked by the executor before each pending step)
 and cancels its task, which frees its queue slot at once.
 
 Every transition is logged as one ``hgbot.jobs`` record with ``job_id`` and ``event`` fields
@@ -122,12 +123,16 @@ class JobContext:
 
 Work = Callable[[JobContext], Awaitable[None]]
 OnCancel = Callable[[str], Awaitable[None]]
+# what an adapter does with a sweep's finds: tell the interrupted threads, run the adopted jobs
+OnFound = Callable[[list[JobRecord], list[JobRecord]], Awaitable[None]]
+
+SWEEP_BOUNDS = (1.0, 300.0)  # seconds: never a busy loop, never longer than a few minutes
 
 
 class Jobs:
     def __init__(self, store: JobStore, queue: FairQueue | None = None, *, admins: Iterable[str] = (),
                  quota: Quota | None = None, metrics: Metrics | None = None, device: str = "cpu",
-                 heartbeat_s: float = 2.0, stale_s: float = 15.0) -> None:
+                 heartbeat_s: float = 2.0, stale_s: float = 15.0, sweep_s: float = 10.0) -> None:
         self.store = store
         self.queue = queue or FairQueue()
         self.admins = frozenset(a for a in admins if a)
@@ -136,10 +141,13 @@ class Jobs:
         self.device = device
         self.heartbeat_s = heartbeat_s
         self.stale_s = stale_s
+        self.sweep_s = min(max(sweep_s, SWEEP_BOUNDS[0]), SWEEP_BOUNDS[1])
         self.host = socket.gethostname()
         self.owner = f"{self.host}:{os.getpid()}:{secrets.token_hex(4)}"
         self._live: dict[int, JobContext] = {}
         self._beat: asyncio.Task[None] | None = None
+        self._sweeping: set[str] = set()  # platforms swept by this process
+        self._untold: list[JobRecord] = []  # interrupted by one platform's pass, for another's
         if metrics is not None:
             self.attach_metrics(metrics)
 
@@ -176,15 +184,48 @@ class Jobs:
         """Jobs left by dead processes: (interrupted and not yet told, queued ones now ours)."""
         await self.start()
         plats = list(platforms)
+        _, adopted = await self._adopt(plats)
+        return await self.store.unnotified_jobs(plats), adopted
+
+    async def sweep(self, platforms: Iterable[str]) -> tuple[list[JobRecord], list[JobRecord]]:
+        """One pass while serving: (jobs of ``platforms`` this pass interrupted, queued ones now ours).
+
+        Only the rows this pass changed come back (``adopt_jobs`` is one transaction), so two
+        replicas sweeping at once never both tell a thread; notices that failed earlier are left to
+        ``recover`` at the next start-up, which lists every untold one."""
+        plats = list(platforms)
+        self._sweeping.update(plats)
+        interrupted, adopted = await self._adopt(plats)
+        # a pass interrupts every platform's jobs: another platform served here (hgbot serve all)
+        # gets its own on its next pass
+        self._untold += [j for j in interrupted if j.key.platform in self._sweeping]
+        mine = [j for j in self._untold if j.key.platform in plats]
+        self._untold = [j for j in self._untold if j.key.platform not in plats]
+        return mine, adopted
+
+    async def sweep_forever(self, platforms: Iterable[str], on_found: OnFound) -> None:
+        """Call ``sweep`` every ``sweep_s`` seconds until cancelled; ``on_found`` gets what it found."""
+        plats = list(platforms)
+        self._sweeping.update(plats)
+        while True:
+            await asyncio.sleep(self.sweep_s)
+            try:
+                interrupted, adopted = await self.sweep(plats)
+                if interrupted or adopted:
+                    await on_found(interrupted, adopted)
+            except Exception:  # a busy database or a failed notice must not end the sweeps for good
+                log.warning("sweeping the jobs of stopped processes failed", exc_info=True)
+
+    async def _adopt(self, platforms: list[str]) -> tuple[list[JobRecord], list[JobRecord]]:
         now = time.time()
         dead = [oid for oid, host, pid, beat in await self.store.job_owners()
                 if oid != self.owner and self._is_dead(host, pid, beat, now)]
-        interrupted, adopted = await self.store.adopt_jobs(dead, self.owner, plats)
+        interrupted, adopted = await self.store.adopt_jobs(dead, self.owner, platforms)
         for job in interrupted:
             self._event(job, JobState.INTERRUPTED)
         for job in adopted:
             self._event(job, "adopted")
-        return await self.store.unnotified_jobs(plats), adopted
+        return interrupted, adopted
 
     def _is_dead(self, host: str, pid: int, beat: float, now: float) -> bool:
         if host == self.host and pid > 0:
@@ -270,6 +311,11 @@ class Jobs:
         """The caller's newest job in flight in ``channel`` (for ``/hgbot cancel``)."""
         mine = [jid for jid, ctx in self._live.items() if ctx.job.user == user and ctx.job.key.channel == channel]
         return max(mine) if mine else None
+
+    def live_in(self, key: ConversationKey) -> int | None:
+        """The newest job in flight in the thread ``key``, whoever asked (for a ``stop`` reply there)."""
+        here = [jid for jid, ctx in self._live.items() if ctx.job.key == key]
+        return max(here) if here else None
 
     def cancel(self, job_id: int, by: str) -> None:
         """Cancel a job in flight here. Raises ``JobRefused`` when ``by`` may not (only the requester

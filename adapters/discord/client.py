@@ -62,6 +62,7 @@ class HgbotClient(discord.Client):
         self._threads: set[int] = set()
         self._locks: weakref.WeakValueDictionary[ConversationKey, asyncio.Lock] = weakref.WeakValueDictionary()
         self._background: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self, token: str, *, reconnect: bool = True) -> None:
         # interaction calls are made by tasks started below; they inherit the scoped webhook adapter
@@ -73,11 +74,19 @@ class HgbotClient(discord.Client):
             await self.recover()  # REST works before the gateway connects: interrupted threads are told first
         except Exception:
             log.exception("recovering the jobs of a previous process failed")
+        jobs = getattr(self.app, "jobs", None)
+        if jobs is not None:  # a replica that stops later (another host: stale heartbeat) is taken over too
+            self._sweeper = asyncio.create_task(jobs.sweep_forever([PLATFORM], self.take))
         try:
             commands = await self.tree.sync()
             log.info("synced %d application command(s)", len(commands))
         except discord.HTTPException as exc:  # messages still work without the slash command
             log.warning("could not sync the /hgbot command: %s", exc)
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        await super().close()
 
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s (%d guilds)", self.user, len(self.guilds))
@@ -185,7 +194,11 @@ class HgbotClient(discord.Client):
         jobs = getattr(self.app, "jobs", None)
         if jobs is None:
             return
-        interrupted, queued = await jobs.recover([PLATFORM])
+        await self.take(*await jobs.recover([PLATFORM]))
+
+    async def take(self, interrupted: list[JobRecord], queued: list[JobRecord]) -> None:
+        """Jobs of a stopped process (start-up or a sweep while serving): tell, then run."""
+        jobs = getattr(self.app, "jobs", None)
         for record in interrupted:
             try:
                 await notify_interrupted(self.get_partial_messageable(int(record.key.thread or record.key.channel)),

@@ -137,8 +137,10 @@ async def run_job(app: AppLike, turn: Turn, record: JobRecord, *, progress_inter
                 await msg.edit(view=None)
 
     async def work(ctx: JobContext) -> None:
-        if shown:  # the place-in-line message becomes the progress message
+        if shown:  # the place-in-line message becomes the progress message: the line moved, say so
             progress.adopt(shown[0])
+            with contextlib.suppress(discord.HTTPException):
+                await shown[0].edit(content="🧠 Thinking…", allowed_mentions=NO_PINGS)
         request = Request(conversation=turn.key, text=turn.text, attachments=tuple(turn.downloads.attachments),
                           user=turn.user)
         try:
@@ -152,6 +154,9 @@ async def run_job(app: AppLike, turn: Turn, record: JobRecord, *, progress_inter
             await progress.close()
         ctx.deliver()
         await drop_buttons()
+        if shown and progress.edits == 0:  # no plan was drawn over it (a chat answer): don't leave it thinking
+            with contextlib.suppress(discord.HTTPException):
+                await shown[0].edit(content="✅ Done.", allowed_mentions=NO_PINGS)
         if not reply.duplicate:
             await deliver(turn, reply)
 

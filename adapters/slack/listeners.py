@@ -41,6 +41,10 @@ _ANSWERED_SUBTYPES = {None, "file_share", "thread_broadcast"}
 
 _KNOWN_THREADS = 10_000
 _RETRYABLE = (JobState.INTERRUPTED, JobState.CANCELLED, JobState.FAILED)
+# Slack sends no event when a person presses stop in an assistant thread (slack_bolt 1.30's
+# assistant listeners: thread started, context changed, messages; chat.stopStream is the app's own
+# call), so there, as in any thread, a "stop" reply is the way to stop the request running in it
+_STOP_WORDS = {"stop", "cancel"}
 Ack = Callable[..., Awaitable[None]]
 
 
@@ -90,7 +94,10 @@ class Listeners:
     async def recover(self) -> None:
         """At start-up: tell the threads of jobs that died with a previous process (Retry button),
         and run the jobs it left queued."""
-        interrupted, queued = await self._jobs.recover(["slack"])
+        await self.take(*await self._jobs.recover(["slack"]))
+
+    async def take(self, interrupted: list[JobRecord], queued: list[JobRecord]) -> None:
+        """Jobs of a stopped process (start-up or a sweep while serving): tell, then run."""
         for record in interrupted:
             try:
                 await self._runner.notify_interrupted(record)
@@ -251,12 +258,28 @@ class Listeners:
             return
         team = str(body.get("team_id") or event.get("team", ""))
         key = ConversationKey("slack", team, channel, thread_ts)
+        if text.lower() in _STOP_WORDS and not files and await self._stop(key, user, client, delivery):
+            return
         if text.lower() == "retry" and not files:
             last = await self._jobs.store.latest_job(key)
             if last is not None and last.state in _RETRYABLE and await self._claim(delivery):
                 await self._retry(last, user, client)
                 return
         await self._accept(Job(key, text, user, files, assistant=event.get("channel_type") == "im"), client, delivery)
+
+
+    async def _stop(self, key: ConversationKey, user: str, client: AsyncWebClient, delivery: str) -> bool:
+        """A ``stop`` reply: cancel the request running in this thread (requester or admin, as the
+        Cancel button). False when none runs here: then the words are a request like any other."""
+        job_id = self._jobs.live_in(key)
+        if job_id is None:
+            return False
+        if await self._claim(delivery):
+            try:
+                self._jobs.cancel(job_id, user)
+            except JobRefused as exc:
+                await _tell(client, key.channel, user, exc.user_message(), key.thread or None)
+        return True
 
 
 def _delivery(event: Mapping[str, Any], body: Mapping[str, Any]) -> str:

@@ -65,12 +65,15 @@ async def serve_slack(app: App, *, http: bool = False, port: int = 3000, host: s
     await check_credentials(settings, socket_mode=not http)
     bolt, listeners = build_slack_parts(app)
     await listeners.recover()  # before new events: interrupted threads are told, queued jobs rejoin the line
+    # a replica that stops later (another host: its heartbeat goes stale) is taken over while serving
+    sweeper = asyncio.create_task(app.jobs.sweep_forever(["slack"], listeners.take))
     try:
         if http:
             await _serve_http(bolt, settings.slack_signing_secret, host, port, on_ready)
         else:
             await _serve_socket_mode(bolt, settings.slack_app_token, on_ready)
     finally:
+        sweeper.cancel()
         # let answers in progress reach their threads before the process goes; queued ones wait for
         # the next start-up (their rows stay queued)
         app.jobs.shed_waiting()

@@ -82,6 +82,48 @@ async def test_only_the_requester_or_an_admin_can_cancel_and_pending_steps_never
         jobs.cancel(job.id, "U1")  # not in flight any more
 
 
+async def test_cancel_abandons_a_step_running_in_a_worker_thread_frees_the_slot_and_accounts_it(
+        store: SqliteStore, tmp_path: Path) -> None:
+    import threading
+
+    from orchestrator.types import EventType, ProgressEvent, RunStatus, TaskRun
+
+    jobs = Jobs(store, FairQueue(capacity=1), device="cpu")
+    first, second = await jobs.accept(KEY, user="U1", text="a"), await jobs.accept(KEY, user="U2", text="b")
+    release, in_thread, told, ran = threading.Event(), asyncio.Event(), [], []
+    loop = asyncio.get_running_loop()
+
+    def blocking_step() -> None:  # model code in a worker thread: asyncio cannot stop it
+        loop.call_soon_threadsafe(in_thread.set)
+        release.wait(10)
+
+    async def work(ctx: JobContext) -> None:
+        progress: Any = ctx.progress()
+        await progress(ProgressEvent(EventType.TASK, runs=(
+            TaskRun(id=1, task="text-to-image", model="m-draw", status=RunStatus.RUNNING),)))
+        await asyncio.to_thread(blocking_step)
+
+    async def other(ctx: JobContext) -> None:
+        ran.append(ctx.job.id)
+
+    async def on_cancel(text: str) -> None:
+        told.append(text)
+
+    t1 = asyncio.create_task(jobs.run(first, work, on_cancel=on_cancel))
+    t2 = asyncio.create_task(jobs.run(second, other))
+    await asyncio.wait_for(in_thread.wait(), 5)
+    await asyncio.sleep(0.2)  # some device time spent in the step
+    jobs.cancel(first.id, "U1")
+    assert await asyncio.wait_for(t1, 1) is JobState.CANCELLED
+    assert await asyncio.wait_for(t2, 1) is JobState.DONE and ran == [second.id]  # the slot was freed at once
+    assert not release.is_set()  # ...while the abandoned step is still running in its thread
+    assert told == ["🛑 Cancelled after 0 s (done: nothing)."]
+    rows = await store.usage_table(0, "model")
+    assert [r["model"] for r in rows] == ["m-draw"] and rows[0]["seconds"] >= 0.2  # accounted though abandoned
+    release.set()
+    await jobs.close()
+
+
 async def test_a_queued_job_can_be_cancelled_before_it_starts(store: SqliteStore, tmp_path: Path) -> None:
     jobs = Jobs(store, FairQueue(capacity=1))
     first, second = (await jobs.accept(KEY, user="U1", text="a"), await jobs.accept(KEY, user="U2", text="b"))
@@ -138,6 +180,57 @@ async def test_a_live_owner_on_another_host_keeps_its_jobs(store: SqliteStore) -
     assert await store.start_job(job, "otherhost:1:alive")
     jobs = Jobs(store, stale_s=60)
     assert await jobs.recover(["slack"]) == ([], [])
+    await jobs.close()
+
+
+async def test_a_running_server_sweeps_up_a_replica_whose_heartbeat_went_stale(store: SqliteStore,
+                                                                                tmp_path: Path) -> None:
+    other = "otherhost:7:replica"
+    await store.register_owner(other, "otherhost", 7)  # alive: heartbeat now
+    running = await store.add_job(KEY, user="U1", text="was running", payload={}, owner=other)
+    queued = await store.add_job(KEY, user="U1", text="was waiting", payload={}, owner=other)
+    assert await store.start_job(running, other)
+    jobs, peer = Jobs(store, stale_s=5, sweep_s=0.01), Jobs(store, stale_s=5)
+    peer.host = "peerhost"  # a replica on a third host (in one process the pid check would call us dead)
+    assert jobs.sweep_s == 1.0  # bounded: never a busy loop
+    await jobs.start()
+    assert await jobs.sweep(["slack"]) == ([], [])  # a live replica keeps its jobs
+    found: list[tuple[list[int], list[int]]] = []
+    seen = asyncio.Event()
+
+    async def on_found(interrupted: list[Any], adopted: list[Any]) -> None:
+        found.append(([j.id for j in interrupted], [j.id for j in adopted]))
+        seen.set()
+
+    sweeper = asyncio.create_task(jobs.sweep_forever(["slack"], on_found))
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:  # the replica dies: its heartbeat goes stale
+        db.execute("UPDATE job_owners SET heartbeat = ? WHERE id = ?", (time.time() - 60, other))
+    await asyncio.wait_for(seen.wait(), 5)
+    assert found == [([running], [queued])]
+    assert state_of(tmp_path, running) == "interrupted" and state_of(tmp_path, queued) == "queued"
+    assert (await store.get_job(queued)).owner == jobs.owner  # type: ignore[union-attr]
+    assert await peer.sweep(["slack"]) == ([], [])  # another replica sweeping too tells nobody twice
+    sweeper.cancel()
+    await jobs.close()
+
+
+async def test_a_sweep_keeps_another_platforms_interrupted_jobs_for_that_platforms_sweep(store: SqliteStore,
+                                                                                         tmp_path: Path) -> None:
+    other = "otherhost:8:gone"
+    await store.register_owner(other, "otherhost", 8)
+    discord_key = ConversationKey("discord", "G", "C9", "999")
+    ids = [await store.add_job(k, user="U1", text="x", payload={}, owner=other) for k in (KEY, discord_key)]
+    for job_id in ids:
+        assert await store.start_job(job_id, other)
+    jobs = Jobs(store, stale_s=5)  # hgbot serve all: one job layer, a sweep per platform
+    assert await jobs.sweep(["discord"]) == ([], [])  # the other host is alive: nothing to take
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:  # then it dies
+        db.execute("UPDATE job_owners SET heartbeat = 0")
+    slack_told, _ = await jobs.sweep(["slack"])  # this pass interrupts both platforms' jobs
+    assert [j.id for j in slack_told] == [ids[0]] and state_of(tmp_path, ids[1]) == "interrupted"
+    discord_told, _ = await jobs.sweep(["discord"])
+    assert [j.id for j in discord_told] == [ids[1]]
+    assert await jobs.sweep(["discord"]) == ([], [])  # told once
     await jobs.close()
 
 

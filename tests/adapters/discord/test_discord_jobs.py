@@ -98,3 +98,19 @@ async def test_slash_cancel_cancels_the_callers_running_job(
     await fake_discord.wait_for(lambda: fake_discord.messages.get(
         int(fake_discord._interactions[again["token"]].get("_original") or 0), {}).get("content", "").startswith(
         "You have no request running"))
+
+
+async def test_the_place_in_line_is_shown_and_updated_as_the_line_moves(
+        fake_discord: FakeDiscord, discord_bot: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
+    client = await discord_bot(catalog=SLOW, max_jobs=1)
+    fake_llm.script(*[llm] * 10)
+    await fake_discord.say("draw a slow cat then caption it", mention=True)
+    await fake_discord.wait_for(lambda: fake_backend.loads)
+    second = await fake_discord.say("hello there", mention=True, author=fake_discord.other_user)
+    tid = int(second["id"])
+    waiting = (await fake_discord.wait_for(lambda: [m for m in fake_discord.bot_messages(tid)
+                                                    if m["content"].startswith("⏳")], 5))[0]
+    assert waiting["content"] == "⏳ next in line" and fake_discord.buttons(int(waiting["id"]))  # cancellable
+    await fake_discord.wait_for(lambda: any(m["content"] == "all done" for m in fake_discord.bot_messages(tid)), 10)
+    assert fake_discord.messages[int(waiting["id"])]["content"] == "✅ Done."  # the same message moved on
+    await fake_discord.wait_for(lambda: states(client.app.settings.home) == ["done", "done"])

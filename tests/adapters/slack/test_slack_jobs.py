@@ -120,7 +120,8 @@ async def test_an_interrupted_job_is_told_at_start_up_and_retried_once(
         await fake_slack.push("interactive", fake_slack.block_action(CHANNEL, notice["ts"], "hgbot_retry", str(job),
                                                                      user=USER, thread_ts=thread))
     await fake_slack.wait_for(lambda: "hi again" in fake_slack.bot_texts(CHANNEL, thread), 10, "the retried answer")
-    assert job_states(home) == ["interrupted", "done"]
+    # the row is ended just after the answer is posted
+    await fake_slack.wait_for(lambda: job_states(home) == ["interrupted", "done"], 5, "the rows")
 
     retry = fake_slack.event_body(fake_slack.user_message(CHANNEL, USER, "retry", thread_ts=thread))
     await fake_slack.wait_ack(await fake_slack.push("events_api", retry))  # the last job is done: a plain message
@@ -146,3 +147,52 @@ async def test_a_retry_reply_reruns_an_interrupted_job(
     await fake_slack.wait_ack(await fake_slack.push("events_api", retry))
     await fake_slack.wait_for(lambda: "a joke" in fake_slack.bot_texts(CHANNEL, thread), 10, "the answer")
     assert any("tell me a joke" in json.dumps(r["messages"]) for r in fake_llm.requests)  # the original request
+
+
+async def test_a_stop_reply_in_an_assistant_thread_cancels_the_request_running_there(
+        slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any, fake_backend: FakeBackend) -> None:
+    # Slack sends no event for an assistant thread's stop: the person's "stop" message is what arrives
+    served = await slack_bot(catalog=SLOW)
+    fake_llm.script(*[llm] * 10)
+    dm = fake_slack.user_message("D0ALICE", USER, "draw a slow cat then caption it", channel_type="im")
+    await fake_slack.wait_ack(await fake_slack.push("events_api", fake_slack.event_body(dm)))
+    await fake_slack.wait_for(lambda: fake_backend.loads, what="step 1 running")
+    stop = fake_slack.user_message("D0ALICE", USER, "stop", thread_ts=dm["ts"], channel_type="im")
+    await fake_slack.wait_ack(await fake_slack.push("events_api", fake_slack.event_body(stop)))
+    await fake_slack.wait_for(lambda: any("Cancelled after" in t for t in fake_slack.bot_texts("D0ALICE", dm["ts"])),
+                              5, "the cancelled status")
+    assert [t for t in fake_slack.bot_texts("D0ALICE", dm["ts"]) if "Cancelled" in t][0].endswith("(done: nothing).")
+    await fake_slack.wait_for(lambda: job_states(served.app.settings.home) == ["cancelled"], what="one job, cancelled")
+    assert fake_backend.loads == ["slow-draw"]  # the caption never started, and "stop" was no new request
+
+
+async def test_a_stop_reply_from_someone_else_is_refused(
+        slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any, fake_backend: FakeBackend) -> None:
+    served = await slack_bot(catalog=SLOW)
+    fake_llm.script(*[llm] * 10)
+    body = mention(fake_slack, "draw a slow cat then caption it")
+    thread = body["event"]["ts"]
+    await fake_slack.wait_ack(await fake_slack.push("events_api", body))
+    await fake_slack.wait_for(lambda: fake_backend.loads, what="step 1 running")
+    stop = fake_slack.user_message(CHANNEL, BOB, "stop", thread_ts=thread)
+    await fake_slack.wait_ack(await fake_slack.push("events_api", fake_slack.event_body(stop)))
+    await fake_slack.wait_for(lambda: fake_slack.calls_to("chat.postEphemeral"), what="the refusal")
+    assert "Only the person who asked" in fake_slack.calls_to("chat.postEphemeral")[-1].args["text"]
+    await fake_slack.wait_for(lambda: "all done" in fake_slack.bot_texts(CHANNEL, thread), 10, "the answer")
+    await fake_slack.wait_for(lambda: job_states(served.app.settings.home) == ["done"], what="one job, done")
+
+
+async def test_a_running_server_tells_the_thread_of_a_replica_that_died_on_another_host(
+        slack_bot: Serve, fake_slack: FakeSlack, tmp_path: Path) -> None:
+    home = tmp_path / "h3"
+    served = await slack_bot(home=home, job_sweep_s=1)
+    thread = fake_slack.user_message(CHANNEL, USER, f"<@{fake_slack.bot_user}> say hi")["ts"]
+    replica = "otherhost:3:replica"  # serving next to us, then gone: its heartbeat goes stale
+    await served.app.store.register_owner(replica, "otherhost", 3)
+    job = await served.app.store.add_job(ConversationKey("slack", fake_slack.team, CHANNEL, thread), user=USER,
+                                         text="say hi", payload={"files": []}, owner=replica)
+    await served.app.store.start_job(job, replica)
+    with sqlite3.connect(home / "hgbot.sqlite3") as db:
+        db.execute("UPDATE job_owners SET heartbeat = 0 WHERE id = ?", (replica,))
+    await fake_slack.wait_for(lambda: INTERRUPTED_TEXT in fake_slack.bot_texts(CHANNEL, thread), 5, "the notice")
+    assert job_states(home) == ["interrupted"]
