@@ -105,12 +105,31 @@ _NOUN_KIND: dict[str, tuple[str, ...]] = {
     "video": ("video",)}
 
 
+# A noun that names the kind of file the request is about ("describe the screenshot", "what does the
+# chart show?", "type up my recording"): with files of several kinds at hand, that kind goes first.
+_KIND_NOUN = re.compile(r"\b(?:(?P<image>image|picture|photo|photograph|pic|snap|selfie|screenshot|chart|graph|diagram"
+                        r"|drawing|painting|jpe?g|png)|(?P<audio>recording|audio|memo|voice ?note|voicemail|voice message"
+                        r"|song|podcast)|(?P<video>video|vid|movie|footage)|(?P<text>notes|document|doc|file of text"
+                        r"|txt|essay|article|transcript))s?\b", re.IGNORECASE)
+
+
+def named_kind(text: str) -> str | None:
+    """The file kind the request's first kind noun names ("the screenshot": image), if any."""
+    m = _KIND_NOUN.search(text)
+    return m.lastgroup if m else None
+
+
 def order_resources(text: str, resources: Sequence[Resource], attached: Collection[str]) -> list[Resource]:
     """``resources`` (newest first) in the order a step should look at them (see the module docstring);
-    an ordinal ("describe the second picture") brings that file of this message to the front."""
+    a kind noun ("the screenshot") brings files of that kind to the front, and an ordinal ("describe
+    the second picture") that file of this message."""
     fresh = [r for r in resources if r[0] in attached]
     older = [r for r in resources if r[0] not in attached]
     ordered = older + fresh if fresh and refers_back(text) else fresh + older
+    if (kind := named_kind(text)) is not None:
+        fits = ("audio", "video") if kind == "audio" else (kind,)
+        # stable: within the named kind, this message's files still come before older ones
+        ordered = sorted(ordered, key=lambda r: r[1] not in fits)
     m = _ORDINAL.search(text)
     if m is None:
         return ordered

@@ -173,7 +173,8 @@ class EmbeddedPlanner:
         image_at_hand = any(k == "image" for _, k in ordered) or any(k == "image" for _, k in analysis.files)
         image_attached = any(k == "image" for h, k in ordered if h in attached)
         mentions = _producers_first(controlnet_steps(analysis, image_at_hand), analysis)
-        fresh = [k for h, k in ordered if h in attached] or ([k for _, k in ordered] if refers_back(text) else [])
+        # a request that points back at an earlier file is about it: the kinds in reading order, older first
+        fresh = [k for _, k in ordered] if refers_back(text) else [k for h, k in ordered if h in attached]
         asked = file_question(self.lexicon, analysis, text, fresh, [k for h, k in ordered if h not in attached])
         if not mentions and asked is not None:
             mentions = [Mention(asked, 0, len(analysis.masked), 0)]

@@ -42,6 +42,18 @@ def test_an_older_file_is_used_when_nothing_of_the_kind_is_attached() -> None:
     assert not refers_back("transcribe the new recording")
 
 
+@pytest.mark.parametrize(("text", "kind", "want"), [
+    ("describe the screenshot", "image", "artifact:shot"), ("what does the chart show?", "image", "artifact:shot"),
+    ("transcribe the call recording", "audio", "artifact:memo"), ("give me the gist of the notes", "text", "artifact:notes"),
+])
+def test_a_kind_noun_puts_files_of_that_kind_first(text: str, kind: Kind, want: str) -> None:
+    # this message brings a memo, a text file and a screenshot; the noun says which one is meant
+    res: list[tuple[str, Kind]] = [MEMO, ("artifact:notes", "text"), ("artifact:shot", "image")]
+    ordered = order_resources(text, res, [h for h, _ in res])
+    assert ordered[0] == (want, kind)
+    assert order_resources("caption this", res, [h for h, _ in res])[0] == MEMO  # no noun: order kept
+
+
 def test_a_video_stands_in_for_audio_never_the_reverse() -> None:
     assert pick_file("audio", [("artifact:v", "video"), MEMO]) == "artifact:v"
     assert pick_file("video", [MEMO]) is None

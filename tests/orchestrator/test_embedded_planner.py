@@ -294,3 +294,16 @@ def test_a_question_about_it_after_a_picture_asks_about_the_picture(planner: Emb
     assert tasks == [{"id": 1, "task": "visual-question-answering", "deps": [],
                       "args": {"image": "artifact:made", "text": "is it a dog?"}}]
     assert planner.plan("is it a dog?", [])["tasks"] == []  # nothing to look at: chat
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("that pic you drew - is there a dog in it?", "artifact:made"),
+    ("type up my recording from earlier", "artifact:memo"),
+])
+def test_a_back_reference_reads_the_older_file_of_its_kind(planner: EmbeddedPlanner, text: str, want: str) -> None:
+    # this message brings a file of the other kind; the request points back at an older one
+    new = ("artifact:song", "audio") if "pic" in text else ("artifact:beach", "image")
+    res: list[tuple[str, Kind]] = [new, ("artifact:made", "image"), ("artifact:memo", "audio")]
+    tasks = _check(planner.plan(text, res, attached=[new[0]]), res)
+    assert len(tasks) == 1
+    assert want in {str(v) for v in tasks[0]["args"].values()}
