@@ -26,8 +26,11 @@ Resource = tuple[str, Kind]
 
 # The request points at an earlier file rather than the one it brings.
 _BACK_REF = re.compile(
-    r"\b(?:you(?: just)? (?:made|created|generated|produced|drew|drawn|rendered|transcribed|sent|gave|returned|edited)"
-    r"|(?:that|those|the (?:previous|last|earlier|same|generated|edited|resulting|old|other)|your)"
+    r"\b(?:you(?: just)? (?:made|created|generated|produced|drew|drawn|rendered|transcribed|sent|gave|returned|edited"
+    r"|synthesi[sz]ed|spoke|voiced|painted|cleaned|enhanced|upscaled)"
+    # "the photo i uploaded before": "before" alone is too common ("translate it before …")
+    r"|(?:uploaded|sent|attached|shared|posted|recorded|made) (?:before|last time|yesterday)"
+    r"|(?:that|those|the (?:previous|last|earlier|same|generated|edited|resulting|old|other|original)|your)"
     r" (?:[\w-]+ )?(?:image|picture|photo|pic|drawing|recording|audio|clip|sound|voice|file|video|one|result|output)s?"
     r"|from (?:before|earlier|the last turn)|(?:made|generated|created) (?:earlier|before|just now)"
     r"|earlier|previous(?:ly)?|again)\b",

@@ -20,7 +20,8 @@ def test_this_messages_files_come_first() -> None:
 
 
 @pytest.mark.parametrize("text", ["now caption the image you just made", "describe that picture", "transcribe the earlier "
-                                  "recording again", "segment the generated image"])
+                                  "recording again", "segment the generated image", "transcribe the speech you synthesized",
+                                  "describe the original photo", "caption the photo i uploaded before"])
 def test_a_back_reference_puts_older_files_first(text: str) -> None:
     assert refers_back(text)
     assert order_resources(text, [SIGN, OLD_IMG], ["artifact:sign"])[0] == OLD_IMG
@@ -40,6 +41,7 @@ def test_an_older_file_is_used_when_nothing_of_the_kind_is_attached() -> None:
     ordered = order_resources("transcribe this", [SIGN, MEMO], ["artifact:sign"])
     assert pick_file("audio", ordered) == "artifact:memo"
     assert not refers_back("transcribe the new recording")
+    assert not refers_back("transcribe this before you translate it")
 
 
 @pytest.mark.parametrize(("text", "kind", "want"), [
