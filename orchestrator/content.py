@@ -110,10 +110,10 @@ _NOUN_KIND: dict[str, tuple[str, ...]] = {
 
 # A noun that names the kind of file the request is about ("describe the screenshot", "what does the
 # chart show?", "type up my recording"): with files of several kinds at hand, that kind goes first.
-_KIND_NOUN = re.compile(r"\b(?:(?P<image>image|picture|photo|photograph|pic|snap|selfie|screenshot|chart|graph|diagram"
+_KIND_NOUN = re.compile(r"\b(?:(?P<image>image|picture|photo|photograph|pic|snap|selfie|screenshot|chart|graph|diagram|figure"
                         r"|drawing|painting|jpe?g|png)|(?P<audio>recording|audio|memo|voice ?note|voicemail|voice message"
                         r"|song|podcast)|(?P<video>video|vid|movie|footage)|(?P<text>notes|document|doc|file of text"
-                        r"|txt|essay|article|transcript))s?\b", re.IGNORECASE)
+                        r"|txt|essay|article|transcript|lyrics|minutes|poem|script))s?\b", re.IGNORECASE)
 
 
 def named_kind(text: str) -> str | None:

@@ -197,7 +197,9 @@ class EmbeddedPlanner:
             if len(steps) >= _MAX_TASKS:
                 break
             # "classify the sentiment of: …" brings its own text: no transcript of an older recording
-            if audio_at_hand and payload(text) is None and self._needs_transcript(m, steps, analysis):
+            # a text file put first (attached, or named: "are the lyrics sad?") is what a text step reads
+            text_first = bool(ordered) and ordered[0][1] == "text"
+            if audio_at_hand and not text_first and payload(text) is None and self._needs_transcript(m, steps, analysis):
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)

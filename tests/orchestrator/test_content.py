@@ -47,6 +47,7 @@ def test_an_older_file_is_used_when_nothing_of_the_kind_is_attached() -> None:
 @pytest.mark.parametrize(("text", "kind", "want"), [
     ("describe the screenshot", "image", "artifact:shot"), ("what does the chart show?", "image", "artifact:shot"),
     ("transcribe the call recording", "audio", "artifact:memo"), ("give me the gist of the notes", "text", "artifact:notes"),
+    ("what's in the figure?", "image", "artifact:shot"), ("are the lyrics sad or happy?", "text", "artifact:notes"),
 ])
 def test_a_kind_noun_puts_files_of_that_kind_first(text: str, kind: Kind, want: str) -> None:
     # this message brings a memo, a text file and a screenshot; the noun says which one is meant

@@ -307,3 +307,17 @@ def test_a_back_reference_reads_the_older_file_of_its_kind(planner: EmbeddedPlan
     tasks = _check(planner.plan(text, res, attached=[new[0]]), res)
     assert len(tasks) == 1
     assert want in {str(v) for v in tasks[0]["args"].values()}
+
+
+def test_a_named_text_file_is_read_not_the_recording_beside_it(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:lyrics", "text"), ("artifact:song", "audio")]
+    tasks = _check(planner.plan("are the lyrics sad or happy?", res, attached=[h for h, _ in res]), res)
+    assert [t["task"] for t in tasks] == ["text-classification"]
+    assert "artifact:lyrics" in {str(v) for v in tasks[0]["args"].values()}
+
+
+def test_what_is_said_in_a_video_beside_a_slide_is_its_speech(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:talk", "video"), ("artifact:slide", "image")]
+    tasks = _check(planner.plan("what does the presenter say in the video", res, attached=[h for h, _ in res]), res)
+    assert [t["task"] for t in tasks] == ["automatic-speech-recognition"]
+    assert "artifact:talk" in {str(v) for v in tasks[0]["args"].values()}
