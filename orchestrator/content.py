@@ -27,7 +27,7 @@ Resource = tuple[str, Kind]
 # The request points at an earlier file rather than the one it brings.
 _BACK_REF = re.compile(
     r"\b(?:you(?: just)? (?:made|created|generated|produced|drew|drawn|rendered|transcribed|sent|gave|returned|edited"
-    r"|synthesi[sz]ed|spoke|voiced|painted|cleaned|enhanced|upscaled)"
+    r"|synthesi[sz]ed|spoke|voiced|painted|cleaned|enhanced|upscaled|maked)"
     # "the photo i uploaded before": "before" alone is too common ("translate it before …")
     r"|(?:uploaded|sent|attached|shared|posted|recorded|made) (?:before|last time|yesterday)"
     r"|(?:that|those|the (?:previous|last|earlier|same|generated|edited|resulting|old|other|original)|your)"

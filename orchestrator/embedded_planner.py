@@ -111,18 +111,27 @@ def _reads(task: str, kind: str) -> bool:
 _CHAIN = re.compile(r"\bthen\b|\band\b|\bafter\b|[,;.!?]")
 
 
+# Only an article between a step and the next ("read out loud a summary of …"): the next is its
+# object. Without one it is a compound noun ("an audio summary"), which keeps the order it was given.
+_ARTICLE_ONLY = re.compile(r"\s*(?:(?:me|us)\s+)?(?:a|an|the)\s+")
+
+
 def _producers_first(mentions: list[Mention], analysis: Analysis) -> list[Mention]:
     """Move a producer named right after its consumer before it: "an audio file describing what is
-    in the image" is image-to-text, then text-to-speech."""
+    in the image" is image-to-text, then text-to-speech. Speech whose object is another text step's
+    product ("read out loud a summary of what the lecturer says") comes after it too."""
     out = list(mentions)
     for i in range(len(out) - 1):
         a, b = out[i], out[i + 1]
         ta, tb = registry.TASKS[a.task], registry.TASKS[b.task]
-        if ta.inputs != ("text",) or tb.output != "text" or "text" in tb.inputs:
+        between = analysis.masked[a.end:b.start]
+        if ta.inputs != ("text",) or tb.output != "text":
             continue
+        if "text" in tb.inputs and not (a.task == "text-to-speech" and _ARTICLE_ONLY.fullmatch(between)):
+            continue  # "translate this and summarize it": in order, unless b is what is read out
         if any(registry.TASKS[m.task].produces("text") for m in out[:i]):
             continue
-        if not _CHAIN.search(analysis.masked[a.end:b.start]):
+        if not _CHAIN.search(between):
             out[i], out[i + 1] = b, a
     return out
 

@@ -21,7 +21,8 @@ def test_this_messages_files_come_first() -> None:
 
 @pytest.mark.parametrize("text", ["now caption the image you just made", "describe that picture", "transcribe the earlier "
                                   "recording again", "segment the generated image", "transcribe the speech you synthesized",
-                                  "describe the original photo", "caption the photo i uploaded before"])
+                                  "describe the original photo", "caption the photo i uploaded before",
+                                  "descibe the pictrue you maked"])
 def test_a_back_reference_puts_older_files_first(text: str) -> None:
     assert refers_back(text)
     assert order_resources(text, [SIGN, OLD_IMG], ["artifact:sign"])[0] == OLD_IMG

@@ -321,3 +321,11 @@ def test_what_is_said_in_a_video_beside_a_slide_is_its_speech(planner: EmbeddedP
     tasks = _check(planner.plan("what does the presenter say in the video", res, attached=[h for h, _ in res]), res)
     assert [t["task"] for t in tasks] == ["automatic-speech-recognition"]
     assert "artifact:talk" in {str(v) for v in tasks[0]["args"].values()}
+
+
+def test_speech_of_a_summary_of_a_video_comes_last(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:lecture", "video")]
+    text = "read out loud a summary of what the lecturer says in this video"
+    tasks = _check(planner.plan(text, res, attached=["artifact:lecture"]), res)
+    assert [t["task"] for t in tasks] == ["automatic-speech-recognition", "summarization", "text-to-speech"]
+    assert "artifact:lecture" in {str(v) for v in tasks[0]["args"].values()}
