@@ -329,3 +329,10 @@ def test_speech_of_a_summary_of_a_video_comes_last(planner: EmbeddedPlanner) -> 
     tasks = _check(planner.plan(text, res, attached=["artifact:lecture"]), res)
     assert [t["task"] for t in tasks] == ["automatic-speech-recognition", "summarization", "text-to-speech"]
     assert "artifact:lecture" in {str(v) for v in tasks[0]["args"].values()}
+
+
+def test_your_last_reply_names_an_earlier_output_not_a_reply_to_write(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:made", "image"), ("artifact:memo", "audio")]
+    tasks = _check(planner.plan("segment the image from your last reply", res, attached=[]), res)
+    assert [t["task"] for t in tasks] == ["image-segmentation"]
+    assert "artifact:made" in {str(v) for v in tasks[0]["args"].values()}
