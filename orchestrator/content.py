@@ -26,8 +26,11 @@ Resource = tuple[str, Kind]
 
 # The request points at an earlier file rather than the one it brings.
 _BACK_REF = re.compile(
-    r"\b(?:you(?: just)? (?:made|created|generated|produced|drew|drawn|rendered|transcribed|sent|gave|returned|edited)"
-    r"|(?:that|those|the (?:previous|last|earlier|same|generated|edited|resulting|old|other)|your)"
+    r"\b(?:you(?: just)? (?:made|created|generated|produced|drew|drawn|rendered|transcribed|sent|gave|returned|edited"
+    r"|synthesi[sz]ed|spoke|voiced|painted|cleaned|enhanced|upscaled|maked)"
+    # "the photo i uploaded before": "before" alone is too common ("translate it before …")
+    r"|(?:uploaded|sent|attached|shared|posted|recorded|made) (?:before|last time|yesterday)"
+    r"|(?:that|those|the (?:previous|last|earlier|same|generated|edited|resulting|old|other|original)|your)"
     r" (?:[\w-]+ )?(?:image|picture|photo|pic|drawing|recording|audio|clip|sound|voice|file|video|one|result|output)s?"
     r"|from (?:before|earlier|the last turn)|(?:made|generated|created) (?:earlier|before|just now)"
     r"|earlier|previous(?:ly)?|again)\b",
@@ -105,12 +108,31 @@ _NOUN_KIND: dict[str, tuple[str, ...]] = {
     "video": ("video",)}
 
 
+# A noun that names the kind of file the request is about ("describe the screenshot", "what does the
+# chart show?", "type up my recording"): with files of several kinds at hand, that kind goes first.
+_KIND_NOUN = re.compile(r"\b(?:(?P<image>image|picture|photo|photograph|pic|snap|selfie|screenshot|chart|graph|diagram|figure"
+                        r"|drawing|painting|jpe?g|png)|(?P<audio>recording|audio|memo|voice ?note|voicemail|voice message"
+                        r"|song|podcast)|(?P<video>video|vid|movie|footage)|(?P<text>notes|document|doc|file of text"
+                        r"|txt|essay|article|transcript|lyrics|minutes|poem|script))s?\b", re.IGNORECASE)
+
+
+def named_kind(text: str) -> str | None:
+    """The file kind the request's first kind noun names ("the screenshot": image), if any."""
+    m = _KIND_NOUN.search(text)
+    return m.lastgroup if m else None
+
+
 def order_resources(text: str, resources: Sequence[Resource], attached: Collection[str]) -> list[Resource]:
     """``resources`` (newest first) in the order a step should look at them (see the module docstring);
-    an ordinal ("describe the second picture") brings that file of this message to the front."""
+    a kind noun ("the screenshot") brings files of that kind to the front, and an ordinal ("describe
+    the second picture") that file of this message."""
     fresh = [r for r in resources if r[0] in attached]
     older = [r for r in resources if r[0] not in attached]
     ordered = older + fresh if fresh and refers_back(text) else fresh + older
+    if (kind := named_kind(text)) is not None:
+        fits = ("audio", "video") if kind == "audio" else (kind,)
+        # stable: within the named kind, this message's files still come before older ones
+        ordered = sorted(ordered, key=lambda r: r[1] not in fits)
     m = _ORDINAL.search(text)
     if m is None:
         return ordered

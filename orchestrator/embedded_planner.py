@@ -111,18 +111,27 @@ def _reads(task: str, kind: str) -> bool:
 _CHAIN = re.compile(r"\bthen\b|\band\b|\bafter\b|[,;.!?]")
 
 
+# Only an article between a step and the next ("read out loud a summary of …"): the next is its
+# object. Without one it is a compound noun ("an audio summary"), which keeps the order it was given.
+_ARTICLE_ONLY = re.compile(r"\s*(?:(?:me|us)\s+)?(?:a|an|the)\s+")
+
+
 def _producers_first(mentions: list[Mention], analysis: Analysis) -> list[Mention]:
     """Move a producer named right after its consumer before it: "an audio file describing what is
-    in the image" is image-to-text, then text-to-speech."""
+    in the image" is image-to-text, then text-to-speech. Speech whose object is another text step's
+    product ("read out loud a summary of what the lecturer says") comes after it too."""
     out = list(mentions)
     for i in range(len(out) - 1):
         a, b = out[i], out[i + 1]
         ta, tb = registry.TASKS[a.task], registry.TASKS[b.task]
-        if ta.inputs != ("text",) or tb.output != "text" or "text" in tb.inputs:
+        between = analysis.masked[a.end:b.start]
+        if ta.inputs != ("text",) or tb.output != "text":
             continue
+        if "text" in tb.inputs and not (a.task == "text-to-speech" and _ARTICLE_ONLY.fullmatch(between)):
+            continue  # "translate this and summarize it": in order, unless b is what is read out
         if any(registry.TASKS[m.task].produces("text") for m in out[:i]):
             continue
-        if not _CHAIN.search(analysis.masked[a.end:b.start]):
+        if not _CHAIN.search(between):
             out[i], out[i + 1] = b, a
     return out
 
@@ -173,7 +182,8 @@ class EmbeddedPlanner:
         image_at_hand = any(k == "image" for _, k in ordered) or any(k == "image" for _, k in analysis.files)
         image_attached = any(k == "image" for h, k in ordered if h in attached)
         mentions = _producers_first(controlnet_steps(analysis, image_at_hand), analysis)
-        fresh = [k for h, k in ordered if h in attached] or ([k for _, k in ordered] if refers_back(text) else [])
+        # a request that points back at an earlier file is about it: the kinds in reading order, older first
+        fresh = [k for _, k in ordered] if refers_back(text) else [k for h, k in ordered if h in attached]
         asked = file_question(self.lexicon, analysis, text, fresh, [k for h, k in ordered if h not in attached])
         if not mentions and asked is not None:
             mentions = [Mention(asked, 0, len(analysis.masked), 0)]
@@ -196,7 +206,9 @@ class EmbeddedPlanner:
             if len(steps) >= _MAX_TASKS:
                 break
             # "classify the sentiment of: …" brings its own text: no transcript of an older recording
-            if audio_at_hand and payload(text) is None and self._needs_transcript(m, steps, analysis):
+            # a text file put first (attached, or named: "are the lyrics sad?") is what a text step reads
+            text_first = bool(ordered) and ordered[0][1] == "text"
+            if audio_at_hand and not text_first and payload(text) is None and self._needs_transcript(m, steps, analysis):
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)

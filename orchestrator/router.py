@@ -353,7 +353,8 @@ class TaskRouter:
         ordered = order_resources(text, resources, attached)
         kinds = [k for _, k in ordered]
         analysis = self.lexicon.analyse(text, kinds)
-        fresh = [k for h, k in ordered if h in attached] or (kinds if refers_back(text) else [])
+        # a request that points back at an earlier file is about it: the kinds in reading order, older first
+        fresh = kinds if refers_back(text) else [k for h, k in ordered if h in attached]
         asked = file_question(self.lexicon, analysis, text, fresh, [k for h, k in ordered if h not in attached])
         if controlnet_steps(analysis, "image" in kinds) != list(analysis.mentions):
             return None  # guided generation: the embedded planner resolves it

@@ -20,7 +20,9 @@ def test_this_messages_files_come_first() -> None:
 
 
 @pytest.mark.parametrize("text", ["now caption the image you just made", "describe that picture", "transcribe the earlier "
-                                  "recording again", "segment the generated image"])
+                                  "recording again", "segment the generated image", "transcribe the speech you synthesized",
+                                  "describe the original photo", "caption the photo i uploaded before",
+                                  "descibe the pictrue you maked"])
 def test_a_back_reference_puts_older_files_first(text: str) -> None:
     assert refers_back(text)
     assert order_resources(text, [SIGN, OLD_IMG], ["artifact:sign"])[0] == OLD_IMG
@@ -40,6 +42,20 @@ def test_an_older_file_is_used_when_nothing_of_the_kind_is_attached() -> None:
     ordered = order_resources("transcribe this", [SIGN, MEMO], ["artifact:sign"])
     assert pick_file("audio", ordered) == "artifact:memo"
     assert not refers_back("transcribe the new recording")
+    assert not refers_back("transcribe this before you translate it")
+
+
+@pytest.mark.parametrize(("text", "kind", "want"), [
+    ("describe the screenshot", "image", "artifact:shot"), ("what does the chart show?", "image", "artifact:shot"),
+    ("transcribe the call recording", "audio", "artifact:memo"), ("give me the gist of the notes", "text", "artifact:notes"),
+    ("what's in the figure?", "image", "artifact:shot"), ("are the lyrics sad or happy?", "text", "artifact:notes"),
+])
+def test_a_kind_noun_puts_files_of_that_kind_first(text: str, kind: Kind, want: str) -> None:
+    # this message brings a memo, a text file and a screenshot; the noun says which one is meant
+    res: list[tuple[str, Kind]] = [MEMO, ("artifact:notes", "text"), ("artifact:shot", "image")]
+    ordered = order_resources(text, res, [h for h, _ in res])
+    assert ordered[0] == (want, kind)
+    assert order_resources("caption this", res, [h for h, _ in res])[0] == MEMO  # no noun: order kept
 
 
 def test_a_video_stands_in_for_audio_never_the_reverse() -> None:

@@ -294,3 +294,45 @@ def test_a_question_about_it_after_a_picture_asks_about_the_picture(planner: Emb
     assert tasks == [{"id": 1, "task": "visual-question-answering", "deps": [],
                       "args": {"image": "artifact:made", "text": "is it a dog?"}}]
     assert planner.plan("is it a dog?", [])["tasks"] == []  # nothing to look at: chat
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("that pic you drew - is there a dog in it?", "artifact:made"),
+    ("type up my recording from earlier", "artifact:memo"),
+])
+def test_a_back_reference_reads_the_older_file_of_its_kind(planner: EmbeddedPlanner, text: str, want: str) -> None:
+    # this message brings a file of the other kind; the request points back at an older one
+    new = ("artifact:song", "audio") if "pic" in text else ("artifact:beach", "image")
+    res: list[tuple[str, Kind]] = [new, ("artifact:made", "image"), ("artifact:memo", "audio")]
+    tasks = _check(planner.plan(text, res, attached=[new[0]]), res)
+    assert len(tasks) == 1
+    assert want in {str(v) for v in tasks[0]["args"].values()}
+
+
+def test_a_named_text_file_is_read_not_the_recording_beside_it(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:lyrics", "text"), ("artifact:song", "audio")]
+    tasks = _check(planner.plan("are the lyrics sad or happy?", res, attached=[h for h, _ in res]), res)
+    assert [t["task"] for t in tasks] == ["text-classification"]
+    assert "artifact:lyrics" in {str(v) for v in tasks[0]["args"].values()}
+
+
+def test_what_is_said_in_a_video_beside_a_slide_is_its_speech(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:talk", "video"), ("artifact:slide", "image")]
+    tasks = _check(planner.plan("what does the presenter say in the video", res, attached=[h for h, _ in res]), res)
+    assert [t["task"] for t in tasks] == ["automatic-speech-recognition"]
+    assert "artifact:talk" in {str(v) for v in tasks[0]["args"].values()}
+
+
+def test_speech_of_a_summary_of_a_video_comes_last(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:lecture", "video")]
+    text = "read out loud a summary of what the lecturer says in this video"
+    tasks = _check(planner.plan(text, res, attached=["artifact:lecture"]), res)
+    assert [t["task"] for t in tasks] == ["automatic-speech-recognition", "summarization", "text-to-speech"]
+    assert "artifact:lecture" in {str(v) for v in tasks[0]["args"].values()}
+
+
+def test_your_last_reply_names_an_earlier_output_not_a_reply_to_write(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:made", "image"), ("artifact:memo", "audio")]
+    tasks = _check(planner.plan("segment the image from your last reply", res, attached=[]), res)
+    assert [t["task"] for t in tasks] == ["image-segmentation"]
+    assert "artifact:made" in {str(v) for v in tasks[0]["args"].values()}
