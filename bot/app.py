@@ -19,6 +19,7 @@ from orchestrator.pipeline import Orchestrator
 from orchestrator.planner import Planner
 from orchestrator.responder import Responder
 from orchestrator.selector import Selector
+from orchestrator.service import ChatService, OrchestratorService
 from orchestrator.store import Store
 
 from .config import Settings
@@ -36,6 +37,11 @@ class App:
     cache: Any
     llm: LLM | None
     jobs: Any = None  # orchestrator.jobs.Jobs: the fair queue and durable jobs in front of the orchestrator
+
+    @property
+    def service(self) -> ChatService:
+        """The chat-service port the adapters use: this orchestrator, this store's ledger, these jobs."""
+        return OrchestratorService(self.orchestrator, self.store, self.jobs)
 
     async def close(self) -> None:
         if self.jobs is not None:
