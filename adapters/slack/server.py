@@ -109,14 +109,14 @@ async def check_credentials(settings: SlackConfig, *, socket_mode: bool) -> str:
 
 async def _serve_socket_mode(bolt: AsyncApp, app_token: str, on_ready: Callable[[str], None] | None) -> None:
     handler = AsyncSocketModeHandler(bolt, app_token, web_client=bolt.client)
-    await handler.connect_async()
+    await handler.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
     log.info("Slack: connected in Socket Mode")
     if on_ready:
         on_ready("socket-mode")
     try:
         await asyncio.Event().wait()
     finally:
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]
 
 
 async def _serve_http(bolt: AsyncApp, signing_secret: str, host: str, port: int,
