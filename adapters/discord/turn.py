@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import discord
 
 from adapters.kit.host import needs_jobs
-from orchestrator.errors import HgbotError
+from adapters.kit.turn import Failure, guarded
 from orchestrator.jobs import INTERRUPTED_TEXT, JobContext, queue_text
 from orchestrator.jobtypes import JobRecord, JobState
 from orchestrator.service import ChatService
@@ -54,18 +54,22 @@ async def run_turn(service: ChatService, turn: Turn, *, progress_interval: float
     )
     async with _typing(turn.destination):
         try:
-            reply = await service.handle(request, progress.on_event)
-        except HgbotError as exc:  # handle() should not raise these, but the user still gets a sentence
-            reply = Reply(text=exc.user_message(), error=str(exc))
-        except Exception:
-            log.exception("orchestrator failed on %s", turn.key)
-            reply = Reply(text="Sorry, something went wrong on my side while answering this.", error="internal")
+            reply = _reply(await guarded(lambda: service.handle(request, progress.on_event), where=turn.key))
         finally:
             await progress.close()
     if reply.duplicate:
         return None
     await deliver(turn, reply)
     return reply
+
+
+def _reply(outcome: Reply | Failure) -> Reply:
+    """A failed turn as the reply the user sees (``handle`` should not raise; the boundary is the backstop)."""
+    if not isinstance(outcome, Failure):
+        return outcome
+    if outcome.bug:
+        return Reply(text="Sorry, something went wrong on my side while answering this.", error="internal")
+    return Reply(text=outcome.text, error=outcome.detail)
 
 
 CANCEL_PREFIX, RETRY_PREFIX = "hgbot:cancel:", "hgbot:retry:"
@@ -116,12 +120,8 @@ async def run_job(service: ChatService, turn: Turn, record: JobRecord, *, progre
         request = Request(conversation=turn.key, text=turn.text, attachments=tuple(turn.downloads.attachments),
                           user=turn.user)
         try:
-            reply = await service.handle(request, ctx.progress(progress.on_event))
-        except HgbotError as exc:
-            reply = Reply(text=exc.user_message(), error=str(exc))
-        except Exception:
-            log.exception("orchestrator failed on %s", turn.key)
-            reply = Reply(text="Sorry, something went wrong on my side while answering this.", error="internal")
+            reply = _reply(await guarded(lambda: service.handle(request, ctx.progress(progress.on_event)),
+                                         where=turn.key))
         finally:
             await progress.close()
         ctx.deliver()

@@ -12,7 +12,6 @@ is also logged with the traceback.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.kit.host import needs_jobs
-from orchestrator.errors import HgbotError
+from adapters.kit.turn import Failure, guarded
 from orchestrator.jobs import INTERRUPTED_TEXT, JobContext, queue_text
 from orchestrator.jobtypes import JobRecord, JobState
 from orchestrator.service import ChatService, JobService
@@ -114,19 +113,18 @@ class JobRunner:
 
         async def work(ctx: JobContext) -> None:
             status.show("🧠 Thinking…")
-            try:
+
+            async def answer() -> None:
                 attachments = await self._fetcher.attachments(job.files)
                 # delivery_id stays None: the listener already claimed the Slack event id in the store
                 request = Request(conversation=job.key, text=job.text, attachments=tuple(attachments), user=job.user)
                 reply = await self._service.handle(request, ctx.progress(status.on_event))
                 ctx.deliver()
                 await self._deliver(job, status, reply)
-            except HgbotError as exc:
-                await self._fail(job, status, f"❌ {exc.user_message()}")
-            except Exception:
-                ref = uuid.uuid4().hex[:8]
-                log.exception("Slack job in %s failed (reference %s)", job.key, ref)
-                await self._fail(job, status, "❌ " + BUG_MESSAGE.format(ref=ref))
+
+            failed = await guarded(answer, where=f"Slack job in {job.key}")
+            if isinstance(failed, Failure):
+                await self._fail(job, status, "❌ " + (BUG_MESSAGE.format(ref=failed.ref) if failed.bug else failed.text))
 
         async def on_cancel(text: str) -> None:
             await self._fail(job, status, text)
