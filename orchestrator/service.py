@@ -16,12 +16,14 @@ ledger and ``orchestrator.jobs.Jobs``; ``tests/fakes/chat_service.py`` is the fa
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .jobs import Jobs, OnCancel, Work
 from .jobtypes import JobRecord, JobState
-from .queue import OnMove
 from .types import ConversationKey, ProgressCallback, Reply, Request
+
+if TYPE_CHECKING:  # the job layer loads where jobs run, not wherever the port is named (CLI start-up)
+    from .jobs import Jobs, OnCancel, Work
+    from .queue import OnMove
 
 
 class Handler(Protocol):
@@ -139,6 +141,8 @@ class OrchestratorService:
     def __init__(self, handler: Handler, ledger: DeliveryLedger, jobs: Jobs | JobService | None = None) -> None:
         self._handler = handler
         self._ledger = ledger
+        from .jobs import Jobs
+
         self._jobs: JobService | None = JobsPort(jobs) if isinstance(jobs, Jobs) else jobs
 
     @property

@@ -41,7 +41,7 @@ def build_client(settings: SlackConfig) -> AsyncWebClient:
 
 
 def build_slack_app(app: Host, *, status_interval: float = 1.0) -> AsyncApp:
-    """The bolt app answering ``settings.slack_command``, ``app_mention`` and ``message`` events.
+    """The bolt app answering the ``[slack]`` command, ``app_mention`` and ``message`` events.
 
     Signature verification is on when ``SLACK_SIGNING_SECRET`` is set (HTTP mode needs it;
     Socket Mode does not use it). Raises ``ConfigError`` without ``SLACK_BOT_TOKEN``.
