@@ -19,6 +19,7 @@ from orchestrator.pipeline import Orchestrator
 from orchestrator.planner import Planner
 from orchestrator.responder import Responder
 from orchestrator.selector import Selector
+from orchestrator.service import ChatService, OrchestratorService
 from orchestrator.store import Store
 
 from .config import Settings
@@ -36,6 +37,11 @@ class App:
     cache: Any
     llm: LLM | None
     jobs: Any = None  # orchestrator.jobs.Jobs: the fair queue and durable jobs in front of the orchestrator
+
+    @property
+    def service(self) -> ChatService:
+        """The chat-service port the adapters use: this orchestrator, this store's ledger, these jobs."""
+        return OrchestratorService(self.orchestrator, self.store, self.jobs)
 
     async def close(self) -> None:
         if self.jobs is not None:
@@ -133,14 +139,14 @@ async def build_app(settings: Settings, *, llm: LLM | None = None) -> App:
     executor = Executor(cache=cache, selector=selector, store=store, task_timeout=settings.task_timeout)
     responder = Responder(llm, history_tokens=settings.history_tokens, summarize_with_llm=endpoint is not None)
     orchestrator = Orchestrator(store=store, planner=planner, executor=executor, responder=responder,
-                                check_attachment=functools.partial(  # type: ignore[arg-type]
+                                check_attachment=functools.partial(
                                     media.validate_attachment, max_audio_seconds=settings.max_audio_seconds),
                                 max_file_bytes=settings.max_file_bytes, fetch=media.fetch_url)
     return App(settings=settings, store=store, orchestrator=orchestrator, catalog=catalog, selector=selector,
                cache=cache, llm=llm, jobs=build_jobs(settings, store, device))
 
 
-def build_jobs(settings: Settings, store: Any, device: str, metrics: Any = None) -> Any:
+def build_jobs(settings: Settings, store: Any, device: object, metrics: Any = None) -> Any:
     from orchestrator.jobs import Jobs
     from orchestrator.queue import FairQueue
     from orchestrator.quota import Quota

@@ -89,8 +89,9 @@ async def run_bench(settings: Settings, repeat: int = 3) -> int:
             par = await ask("transcribe the recording, and also read the text in this image", "par")
             timed = [r for r in par.runs if r.started_at is not None and r.finished_at is not None]
             if len(timed) >= 2:
-                busy = sum(r.finished_at - r.started_at for r in timed)  # type: ignore[operator]
-                span = max(r.finished_at for r in timed) - min(r.started_at for r in timed)  # type: ignore[operator,type-var]
+                ends = [(r.started_at or 0.0, r.finished_at or 0.0) for r in timed]  # none is None (filtered)
+                busy = sum(end - start for start, end in ends)
+                span = max(end for _, end in ends) - min(start for start, _ in ends)
                 rows.append((f"Independent steps ({' ‖ '.join(r.task for r in timed)}): sum of step times vs wall time",
                              f"{busy:.2f} s vs {span:.2f} s"))
         finally:

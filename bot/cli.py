@@ -17,6 +17,7 @@ from orchestrator.errors import HgbotError
 from orchestrator.redact import Redactor, install_log_redaction
 
 from .config import Settings, load_settings
+from .platforms import PLATFORMS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -65,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="auto: the configured planner (LLM when an endpoint is set, else embedded)")
 
     serve = sub.add_parser("serve", help="run the chat bots")
-    serve.add_argument("platform", choices=["slack", "discord", "all"])
+    serve.add_argument("platform", choices=[p.name for p in PLATFORMS] + ["all"])
     serve.add_argument("--http", action="store_true", help="Slack: HTTP mode (Events API) instead of Socket Mode")
     serve.add_argument("--port", type=int, default=3000, help="Slack HTTP mode port")
     serve.add_argument("--host", default="0.0.0.0")

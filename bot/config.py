@@ -1,19 +1,23 @@
 """Configuration: environment variables over a TOML file over defaults.
 
 The file is ``$HGBOT_CONFIG`` or ``$HGBOT_HOME/config.toml``; its keys are the field names below
-(``[slack]`` / ``[discord]`` / ``[access]`` tables hold the platform fields without their prefix).
-Every field also has an environment variable, listed in ``ENV``.
+(``[access]`` / ``[llm]`` / ``[jobs]`` tables hold them without their prefix). Each chat platform
+owns its section (``[slack]``, ``[discord]``: ``adapters/<name>/config.py``), declared in
+``bot.platforms``. Every field also has an environment variable, listed in ``ENV``.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from adapters.kit.platform import PlatformConfig
 from orchestrator.errors import ConfigError
+
+C = TypeVar("C", bound=PlatformConfig)
 
 
 def _default_home() -> Path:
@@ -23,7 +27,9 @@ def _default_home() -> Path:
 
 
 @dataclass
-class Settings:
+class _Core:
+    """Settings every part shares; each chat platform's own live in its section (``sections``)."""
+
     home: Path = field(default_factory=_default_home)
     # LLM: any OpenAI-compatible endpoint. Without base_url and api_key hgbot runs the embedded default.
     llm_base_url: str = ""
@@ -43,17 +49,6 @@ class Settings:
     history_tokens: int = 1500
     fast_path: bool = True
     fast_path_threshold: float = 0.0  # 0: the tuned default of the router
-    # Slack
-    slack_bot_token: str = ""
-    slack_app_token: str = ""
-    slack_signing_secret: str = ""
-    slack_api_url: str = ""
-    slack_command: str = "/hgbot"
-    # Discord
-    discord_token: str = ""
-    discord_api_base: str = ""
-    discord_gateway_url: str = ""
-    discord_dms: bool = True
     # Access control (empty allow list: everyone)
     allow_users: list[str] = field(default_factory=list)
     deny_users: list[str] = field(default_factory=list)
@@ -73,6 +68,7 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     log_format: str = "text"  # text | json (one JSON line per log record, job events with their job id)
     config_file: Path | None = None
+    sections: dict[str, PlatformConfig] = field(default_factory=dict)  # by platform name
 
     @property
     def db_path(self) -> Path:
@@ -101,6 +97,68 @@ class Settings:
         return [s for s in found if s]
 
 
+class Settings(_Core):
+    """The core settings plus one section per registered platform (``bot.platforms``).
+
+    ``Settings(slack_bot_token=...)`` and ``settings.slack_bot_token`` still work: a name made of a
+    platform's name and one of its fields goes to (or comes from) that platform's section. Code
+    reads sections typed, with ``settings.section(SlackConfig)``.
+    """
+
+    def __init__(self, sections: dict[str, PlatformConfig] | None = None, **values: Any) -> None:
+        own = dict(sections or {})
+        core: dict[str, Any] = {}
+        per_platform: dict[str, dict[str, Any]] = {}
+        for key, value in values.items():
+            owner = _platform_field(key)
+            if owner is None:
+                core[key] = value
+            else:
+                per_platform.setdefault(owner[0].name, {})[owner[1]] = value
+        for kind in _config_classes():
+            given = per_platform.get(kind.name, {})
+            current = own.get(kind.name)
+            own[kind.name] = replace(current, **given) if current is not None else kind(**given)
+        super().__init__(sections=own, **core)
+
+    def section(self, kind: type[C]) -> C:
+        """This platform's section (its defaults when the config says nothing about it)."""
+        found = self.sections.get(kind.name)
+        return found if isinstance(found, kind) else kind()
+
+    if not TYPE_CHECKING:  # the flat names, for old callers; typed code uses section()
+
+        def __getattr__(self, name: str) -> Any:
+            owner = _platform_field(name) if not name.startswith("_") and name != "sections" else None
+            if owner is None:
+                raise AttributeError(name)
+            return getattr(self.section(owner[0]), owner[1])
+
+
+def _config_classes() -> list[type[PlatformConfig]]:
+    from .platforms import PLATFORMS
+
+    return [p.config for p in PLATFORMS]
+
+
+def _platform_field(name: str) -> tuple[type[PlatformConfig], str] | None:
+    """(section class, field) for a flat name such as ``slack_bot_token``; None for a core setting."""
+    for kind in _config_classes():
+        prefix = kind.name + "_"
+        if name.startswith(prefix) and name[len(prefix):] in {f.name for f in fields(kind)}:
+            return kind, name[len(prefix):]
+    return None
+
+
+def _platform_names() -> dict[str, tuple[str, str]]:
+    """Every platform setting's flat name → (its field type, its environment variable)."""
+    out: dict[str, tuple[str, str]] = {}
+    for kind in _config_classes():
+        for f in fields(kind):
+            out[f"{kind.name}_{f.name}"] = (str(f.type), kind.env.get(f.name, ""))
+    return out
+
+
 ENV: dict[str, str] = {
     "home": "HGBOT_HOME",
     "llm_base_url": "OPENAI_BASE_URL",
@@ -120,15 +178,6 @@ ENV: dict[str, str] = {
     "history_tokens": "HGBOT_HISTORY_TOKENS",
     "fast_path": "HGBOT_FAST_PATH",
     "fast_path_threshold": "HGBOT_FAST_PATH_THRESHOLD",
-    "slack_bot_token": "SLACK_BOT_TOKEN",
-    "slack_app_token": "SLACK_APP_TOKEN",
-    "slack_signing_secret": "SLACK_SIGNING_SECRET",
-    "slack_api_url": "SLACK_API_URL",
-    "slack_command": "HGBOT_SLACK_COMMAND",
-    "discord_token": "DISCORD_TOKEN",
-    "discord_api_base": "DISCORD_API_BASE",
-    "discord_gateway_url": "DISCORD_GATEWAY_URL",
-    "discord_dms": "HGBOT_DISCORD_DMS",
     "allow_users": "HGBOT_ALLOW_USERS",
     "deny_users": "HGBOT_DENY_USERS",
     "allow_channels": "HGBOT_ALLOW_CHANNELS",
@@ -147,9 +196,13 @@ ENV: dict[str, str] = {
     "log_format": "HGBOT_LOG_FORMAT",
 }
 
-_SECTIONS = {"slack": "slack_", "discord": "discord_", "access": "", "llm": "llm_", "jobs": ""}
-SECRETS = {"llm_api_key", "slack_bot_token", "slack_app_token", "slack_signing_secret", "discord_token"}
-URLS = {"llm_base_url", "slack_api_url", "discord_api_base", "discord_gateway_url"}  # shown redacted
+# the platforms' variables after the core ones, before the shared access lists (doctor's order)
+_at = list(ENV).index("allow_users")
+ENV = dict(list(ENV.items())[:_at] + [(n, var) for n, (_, var) in _platform_names().items() if var]
+           + list(ENV.items())[_at:])
+_SECTIONS = {"access": "", "llm": "llm_", "jobs": ""} | {kind.name: kind.name + "_" for kind in _config_classes()}
+SECRETS = {"llm_api_key"} | {f"{k.name}_{f}" for k in _config_classes() for f in k.secrets}
+URLS = {"llm_base_url"} | {f"{k.name}_{f}" for k in _config_classes() for f in k.urls}  # shown redacted
 
 
 def _coerce(name: str, value: Any, kind: Any, origin: str) -> Any:
@@ -176,7 +229,8 @@ def _coerce(name: str, value: Any, kind: Any, origin: str) -> Any:
 def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings from ``env`` (default ``os.environ``), the config file, and ``overrides``."""
     env = dict(os.environ if env is None else env)
-    types = {f.name: f.type for f in fields(Settings)}
+    types: dict[str, Any] = {f.name: f.type for f in fields(Settings) if f.name != "sections"}
+    types.update({name: kind for name, (kind, _) in _platform_names().items()})
     values: dict[str, Any] = {}
     home = Path(env["HGBOT_HOME"]).expanduser() if env.get("HGBOT_HOME") else _default_home()
     cfg_path = Path(env["HGBOT_CONFIG"]).expanduser() if env.get("HGBOT_CONFIG") else home / "config.toml"

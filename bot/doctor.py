@@ -14,6 +14,7 @@ from orchestrator.errors import HgbotError
 from orchestrator.redact import Redactor, redact_url
 
 from .config import ENV, SECRETS, URLS, Settings
+from .platforms import PLATFORMS
 
 OK, WARN, FAIL = "[green]ok[/]", "[yellow]warn[/]", "[red]FAIL[/]"
 
@@ -72,7 +73,7 @@ async def run_doctor(settings: Settings, console: Console) -> int:
         from storage import SqliteStore
 
         store = await SqliteStore.open(settings.db_path, settings.artifacts_dir)
-        stats: dict[str, Any] = await store.stats()  # type: ignore[attr-defined]
+        stats: dict[str, Any] = await store.stats()
         await store.close()
         row(OK, "database", f"{settings.db_path} " + ", ".join(f"{k}={v}" for k, v in stats.items()))
     except (HgbotError, OSError) as exc:
@@ -132,16 +133,9 @@ async def run_doctor(settings: Settings, console: Console) -> int:
             row(WARN, "GPU", "none: models run on the CPU (fine for the embedded default, slow for diffusion)")
 
     console.print("[bold]Chat platforms[/]")
-    if settings.slack_bot_token:
-        mode = "Socket Mode" if settings.slack_app_token else ("HTTP mode" if settings.slack_signing_secret else "")
-        row(OK if mode else FAIL, "Slack", mode or "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) "
-            "nor SLACK_SIGNING_SECRET (HTTP mode)")
-    else:
-        row(WARN, "Slack", "not configured (SLACK_BOT_TOKEN)")
-    if settings.discord_token:
-        row(OK, "Discord", "token set; invite URL: " + _discord_invite(settings.discord_token))
-    else:
-        row(WARN, "Discord", "not configured (DISCORD_TOKEN)")
+    for plat in PLATFORMS:
+        status, detail = plat.doctor(settings.section(plat.config))
+        row({"ok": OK, "fail": FAIL}.get(status, WARN), plat.title, detail)
     console.print("[bold]" + ("All essential checks passed." if not failures else f"{failures} check(s) failed.") + "[/]")
     return 0 if not failures else 1
 
@@ -166,15 +160,6 @@ async def _embedded_planner_problem(settings: Settings) -> str | None:
     except Exception as exc:  # any failure here is what "No planner is available" would hide later
         return f"the embedded planner does not load ({type(exc).__name__}: {exc})"
     return None
-
-
-def _discord_invite(token: str) -> str:
-    try:
-        from adapters.discord import application_id_from_token, invite_url
-
-        return str(invite_url(application_id_from_token(token)))
-    except Exception:
-        return "run 'hgbot serve discord --invite-url'"
 
 
 async def _check_llm(settings: Settings, row: Any) -> None:

@@ -37,7 +37,7 @@ async def run_plan(args: argparse.Namespace, settings: Settings) -> int:
     for att in request.attachments:
         kind, mime, _ = media.validate_attachment(att.filename, att.data, att.mime, settings.max_file_bytes)
         digest = hashlib.sha256(att.data).hexdigest()[:10]
-        attached.append(Artifact(id=f"new{digest}", conversation_id=0, kind=kind, mime=mime,  # type: ignore[arg-type]
+        attached.append(Artifact(id=f"new{digest}", conversation_id=0, kind=kind, mime=mime,
                                  path=Path(att.filename), size=len(att.data), filename=att.filename,
                                  description=f"uploaded by the user as {att.filename}"))
     app = await build_app(settings)

@@ -1,4 +1,4 @@
-"""``hgbot serve``: run Slack and/or Discord on one orchestrator (one model cache, one GPU queue).
+"""``hgbot serve``: run the registered chat platforms (``bot.platforms``) on one orchestrator (one model cache, one GPU queue).
 
 Start-up checks the credentials first (a refused token is one line and exit 2, not a reconnect
 loop); ``all`` serves every platform that is configured and names them. A platform that cannot
@@ -18,10 +18,12 @@ from typing import Any
 
 import aiohttp
 
+from adapters.kit.platform import ServeOptions
 from orchestrator.errors import ConfigError, Unreachable
 from orchestrator.redact import Redactor
 
 from .config import Settings
+from .platforms import PLATFORMS, platform
 
 BACKOFF = (2.0, 120.0)  # first wait and cap, in seconds
 _STABLE = 300.0  # a connection that lasted this long resets the backoff
@@ -29,33 +31,28 @@ _STABLE = 300.0  # a connection that lasted this long resets the backoff
 NETWORK_ERRORS = (Unreachable, ConnectionError, socket.gaierror, aiohttp.ClientError, TimeoutError)
 
 
-def _require_slack(settings: Settings, http: bool) -> None:
-    if not settings.slack_bot_token:
-        raise ConfigError("SLACK_BOT_TOKEN is not set.", hint="Create the app from adapters/slack/manifest.yml (README).")
-    if http and not settings.slack_signing_secret:
-        raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET (Basic Information → App Credentials).")
-    if not http and not settings.slack_app_token:
-        raise ConfigError("Socket Mode needs SLACK_APP_TOKEN (xapp-…, with connections:write), or use --http.")
-
-
 def platforms(args: argparse.Namespace, settings: Settings) -> list[str]:
-    """The platforms to serve: the one named, or for ``all`` every one with a token set.
+    """The platforms to serve: the one named, or for ``all`` every registered one that is configured.
 
     Raises ``ConfigError`` when a needed setting is missing, or ``all`` finds none configured.
     """
     if args.platform == "all":
-        chosen = [p for p, token in (("slack", settings.slack_bot_token), ("discord", settings.discord_token)) if token]
+        chosen = [p.name for p in PLATFORMS if settings.section(p.config).configured]
         if not chosen:
             raise ConfigError("No chat platform is configured.",
-                              hint="Set SLACK_BOT_TOKEN (with SLACK_APP_TOKEN, or SLACK_SIGNING_SECRET and --http) "
-                                   "and/or DISCORD_TOKEN; see adapters/slack/README.md and adapters/discord/README.md.")
+                              hint="Set " + " and/or ".join(p.not_configured_hint for p in PLATFORMS) + "; see "
+                                   + " and ".join(f"adapters/{p.name}/README.md" for p in PLATFORMS) + ".")
     else:
         chosen = [args.platform]
-    if "slack" in chosen:
-        _require_slack(settings, args.http)
-    if "discord" in chosen and not settings.discord_token:
-        raise ConfigError("DISCORD_TOKEN is not set.", hint="Create a bot in the Discord developer portal (README).")
+    for name in chosen:
+        plat = platform(name)
+        plat.require(settings.section(plat.config), _options(args))
     return chosen
+
+
+def _options(args: argparse.Namespace, on_ready: Callable[[str], None] | None = None) -> ServeOptions:
+    return ServeOptions(http=bool(getattr(args, "http", False)), port=int(getattr(args, "port", 3000)),
+                        host=str(getattr(args, "host", "0.0.0.0")), on_ready=on_ready)
 
 
 def say(line: str) -> None:
@@ -64,42 +61,27 @@ def say(line: str) -> None:
 
 async def serve(args: argparse.Namespace, settings: Settings, *,
                 backoff: tuple[float, float] = BACKOFF) -> int:
-    if args.platform == "discord" and args.invite_url:
-        from adapters.discord import application_id_from_token, invite_url
-
-        if not settings.discord_token:
-            raise ConfigError("DISCORD_TOKEN is not set.")
-        print(invite_url(application_id_from_token(settings.discord_token)))
+    named = platform(args.platform) if args.platform != "all" else None
+    if named is not None and named.invite_url is not None and getattr(args, "invite_url", False):
+        print(named.invite_url(settings.section(named.config)))
         return 0
-    chosen = platforms(args, settings)
+    chosen = [platform(name) for name in platforms(args, settings)]
     redact = Redactor(settings.secrets())
-    if "slack" in chosen:
-        from adapters.slack.server import check_credentials
-
-        # before anything loads: a refused token ends here with one line
-        await retrying("Slack", lambda: check_credentials(settings, socket_mode=not args.http), backoff, redact)
-    if "discord" in chosen:
-        from adapters.discord.auth import check_token
-
-        await retrying("Discord", lambda: check_token(settings), backoff, redact)
+    for plat in chosen:  # before anything loads: a refused token ends here with one line
+        await retrying(plat.title, _bind(plat.check_credentials, settings.section(plat.config), _options(args)),
+                       backoff, redact)
 
     from .app import build_app
 
     app = await build_app(settings)
     _observe(app, settings)
     jobs: list[Awaitable[None]] = []
-    if "slack" in chosen:
-        from adapters.slack import serve_slack
-
-        jobs.append(retrying("Slack", lambda: serve_slack(app, http=args.http, port=args.port, host=args.host,
-                                                          on_ready=lambda where: say(f"Slack ready ({where})")),
-                             backoff, redact))
-    if "discord" in chosen:
-        from adapters.discord import serve_discord
-
-        jobs.append(retrying("Discord", lambda: serve_discord(app), backoff, redact))
-        say("connecting to Discord…")
-    say("serving: " + ", ".join(chosen))
+    for plat in chosen:
+        ready = _ready_line(plat.title) if plat.announces_ready else None
+        jobs.append(retrying(plat.title, _bind(plat.serve, app, _options(args, ready)), backoff, redact))
+        if not plat.announces_ready:
+            say(f"connecting to {plat.title}…")
+    say("serving: " + ", ".join(p.name for p in chosen))
     try:
         await asyncio.gather(*jobs)
     finally:
@@ -124,6 +106,15 @@ async def retrying(name: str, start: Callable[[], Awaitable[object]], backoff: t
             say(redact(f"{what} Retrying in {delay:g} s."))
             await asyncio.sleep(delay)
             delay = min(delay * 2, cap)
+
+
+def _bind(call: Callable[[Any, ServeOptions], Awaitable[object]], first: Any,
+          options: ServeOptions) -> Callable[[], Awaitable[object]]:
+    return lambda: call(first, options)
+
+
+def _ready_line(title: str) -> Callable[[str], None]:
+    return lambda where: say(f"{title} ready ({where})")
 
 
 def _observe(app: Any, settings: Settings) -> None:

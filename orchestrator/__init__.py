@@ -1,9 +1,11 @@
 """hgbot's orchestrator: plan → select → execute → respond.
 
-Adapters use ``Orchestrator.handle(request, progress)`` and the types in ``orchestrator.types``.
+Adapters use the chat-service port (``ChatService`` in ``orchestrator.service``) and the types in
+``orchestrator.types``.
 """
 
 from .errors import HgbotError
+from .service import ChatService, JobService
 from .types import (
     Artifact,
     Attachment,
@@ -23,3 +25,4 @@ __all__ = [
     "Artifact", "Attachment", "ConversationKey", "EventType", "HgbotError", "Plan", "PlanTask",
     "ProgressCallback", "ProgressEvent", "Reply", "Request", "RunStatus", "TaskRun",
 ]
+__all__ += ["ChatService", "JobService"]  # the chat-service port

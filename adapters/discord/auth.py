@@ -3,31 +3,27 @@ once, and an unreachable Discord an outage to retry, neither a gateway reconnect
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import aiohttp
 
 from orchestrator.errors import ConfigError, Unreachable
 from orchestrator.redact import redact_url
 
+from .config import DiscordConfig
 from .endpoints import OFFICIAL_API_BASE
 
-if TYPE_CHECKING:
-    from bot.config import Settings
 
-
-async def check_token(settings: Settings) -> str:
+async def check_token(settings: DiscordConfig) -> str:
     """The bot's user name, from ``GET /users/@me`` with ``DISCORD_TOKEN`` (what discord.py's login does).
 
     Raises ``ConfigError`` when Discord refuses the token, ``Unreachable`` when it cannot be reached.
     """
-    if not settings.discord_token:
+    if not settings.token:
         raise ConfigError("DISCORD_TOKEN is not set.")
-    base = (settings.discord_api_base or OFFICIAL_API_BASE).rstrip("/")
+    base = (settings.api_base or OFFICIAL_API_BASE).rstrip("/")
     where = redact_url(base)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session, session.get(
-                f"{base}/users/@me", headers={"Authorization": f"Bot {settings.discord_token}"}) as resp:
+                f"{base}/users/@me", headers={"Authorization": f"Bot {settings.token}"}) as resp:
             if resp.status == 401:
                 raise ConfigError("Discord rejected DISCORD_TOKEN.",
                                   hint="Reset the token under Bot in the developer portal and export it again.")

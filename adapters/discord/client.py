@@ -2,15 +2,17 @@
 
 Addressing rules (``_where``):
 
-- a DM (when ``settings.discord_dms``): the DM channel is the conversation;
+- a DM (when the ``[discord]`` section's ``dms``): the DM channel is the conversation;
 - in a guild channel, a message that mentions hgbot opens a thread on that message and works there;
   a reply to one of hgbot's channel messages continues in the thread on that message;
 - in a thread, a message is for hgbot when it mentions hgbot, replies to hgbot, or the thread is one
   hgbot answers in (hgbot owns it, has answered there since start-up, or is a member of it).
 
 The conversation key is ``ConversationKey("discord", guild_id or "dm", parent_channel_id, thread_id)``.
-Every message is claimed once by id (``app.store.claim_delivery("discord:<id>")``) before any work:
-after a gateway resume Discord may deliver the same MESSAGE_CREATE again.
+Every message is claimed once by id (``service.claim_delivery("discord:<id>")``, or with its job)
+before any work: after a gateway resume Discord may deliver the same MESSAGE_CREATE again. The
+client talks to hgbot only through the chat service (``orchestrator.service``), which also runs one
+turn at a time per conversation.
 """
 
 from __future__ import annotations
@@ -18,21 +20,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import weakref
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import discord
 from discord import app_commands
 
 from adapters.common import AccessPolicy
+from adapters.kit.host import Host, needs_jobs, service_of
 from orchestrator.errors import ConfigError, JobRefused
 from orchestrator.jobtypes import JobRecord, JobState
 from orchestrator.types import ConversationKey
 
 from . import files, render
+from .config import DiscordConfig
 from .endpoints import Endpoints
-from .turn import CANCEL_PREFIX, NO_PINGS, RETRY_PREFIX, AppLike, Turn, notify_interrupted, run_job, run_turn
+from .turn import CANCEL_PREFIX, NO_PINGS, RETRY_PREFIX, Turn, notify_interrupted, run_job, run_turn
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +53,18 @@ def intents() -> discord.Intents:
 class HgbotClient(discord.Client):
     """A ``discord.Client`` that answers hgbot requests. Build it with ``build_discord_client``."""
 
-    def __init__(self, app: AppLike, *, progress_interval: float = 1.0, **options: Any) -> None:
+    def __init__(self, app: Host, *, progress_interval: float = 1.0, **options: Any) -> None:
         super().__init__(intents=intents(), allowed_mentions=NO_PINGS, **options)
         self.app = app
+        self.service = service_of(app)
+        self.config = app.settings.section(DiscordConfig)
         self.progress_interval = progress_interval
-        self.endpoints = Endpoints(app.settings.discord_api_base, app.settings.discord_gateway_url)
+        self.endpoints = Endpoints(self.config.api_base, self.config.gateway_url)
         self.endpoints.install(self)
         self.policy = AccessPolicy.from_settings(app.settings)
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(self._slash_command())
         self._threads: set[int] = set()
-        self._locks: weakref.WeakValueDictionary[ConversationKey, asyncio.Lock] = weakref.WeakValueDictionary()
         self._background: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -114,7 +118,7 @@ class HgbotClient(discord.Client):
             return
         denied = self._denied(message.author, message.channel)
         if denied:
-            if getattr(self.app, "jobs", None) is None or await self.app.store.claim_delivery(delivery):
+            if self.service.jobs is None or await self.service.claim_delivery(delivery):
                 await message.reply(denied, mention_author=False, allowed_mentions=NO_PINGS)
             return
         first_contact = isinstance(message.channel, discord.Thread) and not await self._answers_in(message.channel)
@@ -134,21 +138,18 @@ class HgbotClient(discord.Client):
     async def _seen(self, delivery: str) -> bool:
         """Whether this delivery was handled before (a resumed gateway may send it again). With jobs it
         is only looked up here and claimed with the job, in one transaction."""
-        jobs = getattr(self.app, "jobs", None)
-        if jobs is None:
-            return not await self.app.store.claim_delivery(delivery)
-        seen: bool = await jobs.store.delivery_seen(delivery)
-        return seen
+        if self.service.jobs is None:
+            return not await self.service.claim_delivery(delivery)
+        return await self.service.delivery_seen(delivery)
 
     async def _take(self, turn: Turn, delivery: str | None, payload: dict[str, Any]) -> None:
         """Record the turn as a job (claiming ``delivery`` with it), then run it in its conversation's turn."""
-        jobs = getattr(self.app, "jobs", None)
-        if jobs is None:  # a stand-in app: no durable jobs
-            async with self._lock(turn.key):
-                await run_turn(self.app, turn, progress_interval=self.progress_interval)
+        jobs = self.service.jobs
+        if jobs is None:  # a service without durable jobs
+            await run_turn(self.service, turn, progress_interval=self.progress_interval)
             return
         if turn.text.strip().lower() == "retry" and not turn.downloads.attachments:
-            last = await jobs.store.latest_job(turn.key)
+            last = await jobs.latest_job(turn.key)
             if last is not None and last.state in _RETRYABLE:
                 await self._retry(last, turn.destination, turn.user)
                 return
@@ -160,18 +161,15 @@ class HgbotClient(discord.Client):
             return
         if record is None:
             return
-        async with self._lock(turn.key):
-            await run_job(self.app, turn, record, progress_interval=self.progress_interval)
+        await run_job(self.service, turn, record, progress_interval=self.progress_interval)
 
     async def _retry(self, record: JobRecord, destination: discord.abc.Messageable, user: str) -> None:
         """The same request again in its thread, once per interrupted job (the retry is claimed with it)."""
         turn = await self._turn_of(record, destination)
-        jobs = self.app.jobs  # type: ignore[attr-defined]
-        new = await jobs.accept(record.key, user=user, text=record.text, payload=record.payload,
+        new = await needs_jobs(self.service).accept(record.key, user=user, text=record.text, payload=record.payload,
                                 delivery_id=f"{PLATFORM}:retry:{record.id}")
         if new is not None:
-            async with self._lock(record.key):
-                await run_job(self.app, turn, new, progress_interval=self.progress_interval)
+            await run_job(self.service, turn, new, progress_interval=self.progress_interval)
 
     async def _turn_of(self, record: JobRecord, destination: discord.abc.Messageable | None = None) -> Turn:
         """A stored job as a turn: its thread, and the files of its message fetched again."""
@@ -191,7 +189,7 @@ class HgbotClient(discord.Client):
     async def recover(self) -> None:
         """At start-up: tell the threads of jobs that died with a previous process (Retry button), and
         run the jobs it left queued."""
-        jobs = getattr(self.app, "jobs", None)
+        jobs = self.service.jobs
         if jobs is None:
             return
         await self.take(*await jobs.recover([PLATFORM]))
@@ -212,8 +210,7 @@ class HgbotClient(discord.Client):
 
     async def _run_recovered(self, record: JobRecord) -> None:
         turn = await self._turn_of(record)
-        async with self._lock(record.key):
-            await run_job(self.app, turn, record, progress_interval=self.progress_interval)
+        await run_job(self.service, turn, record, progress_interval=self.progress_interval)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -224,8 +221,9 @@ class HgbotClient(discord.Client):
         """The Cancel and Retry buttons (component interactions); slash commands go to the command tree."""
         if interaction.type is not discord.InteractionType.component:
             return
-        custom_id = str((interaction.data or {}).get("custom_id", ""))
-        jobs = getattr(self.app, "jobs", None)
+        data = cast("dict[str, Any]", interaction.data or {})  # a component's payload carries custom_id
+        custom_id = str(data.get("custom_id", ""))
+        jobs = self.service.jobs
         if jobs is None or not custom_id.startswith((CANCEL_PREFIX, RETRY_PREFIX)):
             return
         user = str(interaction.user.id)
@@ -243,7 +241,7 @@ class HgbotClient(discord.Client):
             await _quietly(interaction.response.send_message(denied, ephemeral=True))
             return
         await _quietly(interaction.response.defer())
-        record = await jobs.store.get_job(job_id)
+        record = await jobs.get_job(job_id)
         channel = interaction.channel
         if record is not None and isinstance(channel, discord.abc.Messageable):
             self._spawn(self._retry(record, channel, user))
@@ -251,7 +249,7 @@ class HgbotClient(discord.Client):
     async def _is_for_me(self, message: discord.Message, referenced: discord.Message | None) -> bool:
         channel = message.channel
         if isinstance(channel, discord.DMChannel):
-            return self.app.settings.discord_dms
+            return self.config.dms
         if message.guild is None:
             return False
         if self._mentions_me(message):
@@ -275,7 +273,7 @@ class HgbotClient(discord.Client):
         if thread.id in self._threads or (me is not None and thread.owner_id == me.id) or thread.me is not None:
             return True
         key = ConversationKey(PLATFORM, str(thread.guild.id), str(thread.parent_id), str(thread.id))
-        if await self.app.store.find_conversation(key) is not None:
+        if await self.service.find_conversation(key) is not None:
             self._threads.add(thread.id)
             return True
         return False
@@ -356,13 +354,6 @@ class HgbotClient(discord.Client):
         roles = _role_names(getattr(user, "roles", ()))
         return self.policy.check(str(user.id), where, roles)
 
-    def _lock(self, key: ConversationKey) -> asyncio.Lock:
-        """One turn at a time per conversation, so a follow-up sees the previous turn's artifacts."""
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        return lock
-
     # ---- slash command --------------------------------------------------------------------------
 
     def _slash_command(self) -> app_commands.Command[Any, Any, Any]:
@@ -387,7 +378,7 @@ class HgbotClient(discord.Client):
         if await self._seen(delivery):
             return
         channel = interaction.channel
-        if interaction.guild is None and not self.app.settings.discord_dms:
+        if interaction.guild is None and not self.config.dms:
             await interaction.edit_original_response(content="hgbot does not answer in DMs here.")
             return
         denied = self._denied(interaction.user, channel)
@@ -408,7 +399,7 @@ class HgbotClient(discord.Client):
 
     def _cancel_for(self, interaction: discord.Interaction) -> str:
         """``/hgbot cancel``: the caller's newest job in flight in this channel (a thread counts as its parent)."""
-        jobs = getattr(self.app, "jobs", None)
+        jobs = self.service.jobs
         channel = interaction.channel
         where = str(getattr(channel, "parent_id", None) or getattr(channel, "id", ""))
         job_id = jobs.live_job(str(interaction.user.id), where) if jobs is not None else None
@@ -474,14 +465,14 @@ def application_id_from_token(token: str) -> str:
     return decoded
 
 
-def build_discord_client(app: AppLike, **options: Any) -> HgbotClient:
+def build_discord_client(app: Host, **options: Any) -> HgbotClient:
     """A client for ``app`` (not connected). ``options`` go to ``discord.Client`` (and ``progress_interval``)."""
     return HgbotClient(app, **options)
 
 
-async def serve_discord(app: AppLike) -> None:
-    """Connect with ``settings.discord_token`` and answer until cancelled (reconnects resume)."""
-    token = app.settings.discord_token
+async def serve_discord(app: Host) -> None:
+    """Connect with the ``[discord]`` token and answer until cancelled (reconnects resume)."""
+    token = app.settings.section(DiscordConfig).token
     if not token:
         raise ConfigError("DISCORD_TOKEN is not set.",
                           hint="Create a bot at https://discord.com/developers/applications and export its token.")

@@ -84,9 +84,9 @@ class Endpoints:
 
 class _RewritingWebhookAdapter(AsyncWebhookAdapter):
     def __init__(self, endpoints: Endpoints) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # discord.py leaves it unannotated
         self._endpoints = endpoints
 
-    async def request(self, route: Route, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def request(self, route: Route, *args: Any, **kwargs: Any) -> Any:
         route.url = self._endpoints.rest(route.url)
         return await super().request(route, *args, **kwargs)

@@ -7,12 +7,12 @@ unsupported file is never downloaded, and the user learns which file was skipped
 from __future__ import annotations
 
 import logging
-import mimetypes
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import discord
 
+from adapters.kit import intake
 from orchestrator.types import Artifact, Attachment
 
 from .render import mib
@@ -20,12 +20,6 @@ from .render import mib
 log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's limit where the guild has no boost (and in DMs)
-_MEDIA_PREFIXES = ("image/", "audio/", "video/", "text/")
-_DOCUMENTS = frozenset({
-    "application/pdf", "application/json", "application/xml", "application/csv",
-    "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/ogg",
-})
 
 
 @dataclass
@@ -34,14 +28,7 @@ class Downloads:
     notes: list[str] = field(default_factory=list)  # one line per skipped file, shown to the user
 
 
-def mime_of(filename: str, claimed: str | None) -> str:
-    """The claimed content type (without parameters), else a guess from the file name."""
-    mime = (claimed or "").split(";")[0].strip().lower()
-    return mime or (mimetypes.guess_type(filename)[0] or "application/octet-stream")
-
-
-def accepted(mime: str) -> bool:
-    return mime.startswith(_MEDIA_PREFIXES) or mime in _DOCUMENTS
+mime_of = intake.claimed_mime
 
 
 async def download(files: Iterable[discord.Attachment], max_bytes: int) -> Downloads:
@@ -49,7 +36,7 @@ async def download(files: Iterable[discord.Attachment], max_bytes: int) -> Downl
     out = Downloads()
     for file in files:
         mime = mime_of(file.filename, file.content_type)
-        if not accepted(mime):
+        if not intake.accepts(mime, file.filename):
             out.notes.append(f"Skipped {file.filename}: {mime} files are not supported.")
             continue
         if file.size > max_bytes:

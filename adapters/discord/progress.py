@@ -1,20 +1,19 @@
 """Live progress in the thread: one message showing the plan as steps, edited in place.
 
-Edits are coalesced: state changes mark the view dirty and a single flusher writes it at most once
-per ``interval`` seconds (Discord rate-limits edits per channel, and a plan with many quick steps
-would otherwise edit many times a second). ``close()`` writes the final state once more.
+Edits are coalesced by the kit (``adapters.kit.status``): at most one write per ``interval``
+seconds, the latest state winning (Discord rate-limits edits per channel, and a plan with many
+quick steps would otherwise edit many times a second). ``close()`` writes the final state once more.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 import discord
 
 from adapters.common import progress_lines
+from adapters.kit.status import CoalescedMessage
 from orchestrator.types import EventType, ProgressEvent, TaskRun
 
 from .render import CHUNK_LIMIT, safe
@@ -25,23 +24,27 @@ Send = Callable[[str], Awaitable[discord.Message]]
 
 
 class ProgressMessage:
-    """Receives ``ProgressEvent``s (pass ``on_event`` as the orchestrator's progress callback)."""
+    """Receives ``ProgressEvent``s (pass ``on_event`` as the orchestrator's progress callback).
+
+    The coalescing is the kit's (``adapters.kit.status``); this class renders the plan as Discord
+    Markdown and holds the posted message to edit.
+    """
 
     def __init__(self, send: Send, *, interval: float = 1.0) -> None:
         self._send = send
-        self._interval = interval
         self._runs: tuple[TaskRun, ...] = ()
         self._writing = False
         self._message: discord.Message | None = None
-        self._shown = ""
-        self._dirty = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()  # a write is never cancelled halfway (no doubled first message)
-        self.edits = 0
+        self._status = CoalescedMessage(self._post, self._edit, interval=interval)
+
+    @property
+    def edits(self) -> int:
+        return self._status.edits
 
     def adopt(self, message: discord.Message) -> None:
         """Edit ``message`` (already posted: the place in line) instead of posting a new one."""
         self._message = message
+        self._status.adopt(just_written=False)
 
     async def on_event(self, event: ProgressEvent) -> None:
         if event.type in (EventType.PLANNED, EventType.TASK, EventType.DONE) and event.runs:
@@ -50,9 +53,7 @@ class ProgressMessage:
             self._writing = True
         else:
             return
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush_loop())
-        self._dirty.set()
+        self._status.show(self.render())
 
     def render(self) -> str:
         lines = ["**Plan**", *progress_lines(self._runs)]
@@ -62,35 +63,15 @@ class ProgressMessage:
         return text if len(text) <= CHUNK_LIMIT else text[: CHUNK_LIMIT - 1] + "…"
 
     async def close(self) -> None:
-        """Stop the flusher and write the final state (without the 'writing' line)."""
-        if self._flusher is None:
+        """Stop the coalesced edits and write the final state (without the 'writing' line)."""
+        if not self._status.scheduled:  # no progress was ever shown: nothing to finish
             return
-        async with self._lock:
-            self._flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._flusher
         self._writing = False
-        async with self._lock:
-            await self._write()
+        await self._status.finish(self.render())
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await self._dirty.wait()
-            self._dirty.clear()
-            async with self._lock:
-                await self._write()
-            await asyncio.sleep(self._interval)
+    async def _post(self, text: str) -> None:
+        self._message = await self._send(text)
 
-    async def _write(self) -> None:
-        text = self.render()
-        if text == self._shown:
-            return
-        try:
-            if self._message is None:
-                self._message = await self._send(text)
-            else:
-                await self._message.edit(content=text, allowed_mentions=discord.AllowedMentions.none())
-                self.edits += 1
-            self._shown = text
-        except discord.HTTPException as exc:  # progress is a courtesy; the answer still goes out
-            log.warning("progress update failed: %s", exc)
+    async def _edit(self, text: str) -> None:
+        assert self._message is not None  # posted or adopted before any edit
+        await self._message.edit(content=text, allowed_mentions=discord.AllowedMentions.none())

@@ -11,15 +11,15 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
 
 import discord
 
-from bot.config import Settings
-from orchestrator.errors import HgbotError
-from orchestrator.jobs import INTERRUPTED_TEXT, JobContext, Jobs, queue_text
+from adapters.kit.host import needs_jobs
+from adapters.kit.turn import Failure, guarded
+from orchestrator.jobs import INTERRUPTED_TEXT, JobContext, queue_text
 from orchestrator.jobtypes import JobRecord, JobState
-from orchestrator.types import ConversationKey, ProgressCallback, Reply, Request
+from orchestrator.service import ChatService
+from orchestrator.types import ConversationKey, Reply, Request
 
 from . import files, render
 from .progress import ProgressMessage
@@ -27,32 +27,6 @@ from .progress import ProgressMessage
 log = logging.getLogger(__name__)
 
 NO_PINGS = discord.AllowedMentions.none()
-
-
-class Handler(Protocol):
-    async def handle(self, request: Request, progress: ProgressCallback | None = None) -> Reply: ...
-
-
-class DeliveryLedger(Protocol):
-    """The store's part the adapter uses: process each delivery once; know which threads are ours."""
-
-    async def claim_delivery(self, delivery_id: str) -> bool: ...
-
-    async def find_conversation(self, key: ConversationKey) -> int | None: ...
-
-
-class AppLike(Protocol):
-    """What the adapter needs from ``bot.app.App`` (read-only, so the real App and test stand-ins fit).
-    A stand-in without ``jobs`` (``getattr(app, "jobs", None)``) runs turns directly, without durable jobs."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def store(self) -> DeliveryLedger: ...
-
-    @property
-    def orchestrator(self) -> Handler: ...
 
 
 @dataclass(frozen=True)
@@ -68,7 +42,7 @@ class Turn:
     reply_to: discord.Message | None = None  # quoted by the first answer chunk when in the same channel
 
 
-async def run_turn(app: AppLike, turn: Turn, *, progress_interval: float = 1.0) -> Reply | None:
+async def run_turn(service: ChatService, turn: Turn, *, progress_interval: float = 1.0) -> Reply | None:
     """Run the request and post everything; the reply, or None when it was a duplicate."""
 
     async def send_progress(text: str) -> discord.Message:
@@ -80,18 +54,22 @@ async def run_turn(app: AppLike, turn: Turn, *, progress_interval: float = 1.0) 
     )
     async with _typing(turn.destination):
         try:
-            reply = await app.orchestrator.handle(request, progress.on_event)
-        except HgbotError as exc:  # handle() should not raise these, but the user still gets a sentence
-            reply = Reply(text=exc.user_message(), error=str(exc))
-        except Exception:
-            log.exception("orchestrator failed on %s", turn.key)
-            reply = Reply(text="Sorry, something went wrong on my side while answering this.", error="internal")
+            reply = _reply(await guarded(lambda: service.handle(request, progress.on_event), where=turn.key))
         finally:
             await progress.close()
     if reply.duplicate:
         return None
     await deliver(turn, reply)
     return reply
+
+
+def _reply(outcome: Reply | Failure) -> Reply:
+    """A failed turn as the reply the user sees (``handle`` should not raise; the boundary is the backstop)."""
+    if not isinstance(outcome, Failure):
+        return outcome
+    if outcome.bug:
+        return Reply(text="Sorry, something went wrong on my side while answering this.", error="internal")
+    return Reply(text=outcome.text, error=outcome.detail)
 
 
 CANCEL_PREFIX, RETRY_PREFIX = "hgbot:cancel:", "hgbot:retry:"
@@ -105,11 +83,11 @@ def buttons(label: str, prefix: str, job_id: int) -> discord.ui.View:
     return view
 
 
-async def run_job(app: AppLike, turn: Turn, record: JobRecord, *, progress_interval: float = 1.0) -> JobState:
+async def run_job(service: ChatService, turn: Turn, record: JobRecord, *, progress_interval: float = 1.0) -> JobState:
     """``run_turn`` as a durable job: the fair queue (a place-in-line message while waiting), a Cancel
     button on the progress message, and the end recorded in the store. The typing indicator starts
     first: it is the sign the request was taken."""
-    jobs: Jobs = app.jobs  # type: ignore[attr-defined]  # the Protocol leaves it out for stand-ins
+    jobs = needs_jobs(service)
     shown: list[discord.Message] = []
 
     async def send_progress(text: str) -> discord.Message:
@@ -144,12 +122,8 @@ async def run_job(app: AppLike, turn: Turn, record: JobRecord, *, progress_inter
         request = Request(conversation=turn.key, text=turn.text, attachments=tuple(turn.downloads.attachments),
                           user=turn.user)
         try:
-            reply = await app.orchestrator.handle(request, ctx.progress(progress.on_event))
-        except HgbotError as exc:
-            reply = Reply(text=exc.user_message(), error=str(exc))
-        except Exception:
-            log.exception("orchestrator failed on %s", turn.key)
-            reply = Reply(text="Sorry, something went wrong on my side while answering this.", error="internal")
+            reply = _reply(await guarded(lambda: service.handle(request, ctx.progress(progress.on_event)),
+                                         where=turn.key))
         finally:
             await progress.close()
         ctx.deliver()

@@ -1,9 +1,8 @@
-"""Build the slack-bolt ``AsyncApp`` for an hgbot ``App``: Web API client, listeners, file fetcher."""
+"""Build the slack-bolt ``AsyncApp`` for a host (``adapters.kit.host``): Web API client, listeners, file fetcher."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
@@ -15,25 +14,23 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common import AccessPolicy
+from adapters.kit.host import Host, service_of
 from orchestrator.errors import ConfigError
 
+from .config import SlackConfig
 from .files import FileFetcher
 from .jobs import CANCEL_ACTION, RETRY_ACTION, JobRunner
 from .listeners import Listeners
 
-if TYPE_CHECKING:
-    from bot.app import App
-    from bot.config import Settings
 
-
-def build_client(settings: Settings) -> AsyncWebClient:
+def build_client(settings: SlackConfig) -> AsyncWebClient:
     """The Web API client: ``SLACK_API_URL`` as base URL when set, and retries for 429s
     (honouring ``Retry-After``), 500/503s and dropped connections."""
-    if not settings.slack_bot_token:
+    if not settings.bot_token:
         raise ConfigError("SLACK_BOT_TOKEN is not set.", hint="Copy the Bot User OAuth Token (xoxb-…) of the app.")
-    base_url = settings.slack_api_url.rstrip("/") + "/" if settings.slack_api_url else AsyncWebClient.BASE_URL
+    base_url = settings.api_url.rstrip("/") + "/" if settings.api_url else AsyncWebClient.BASE_URL
     return AsyncWebClient(
-        token=settings.slack_bot_token,
+        token=settings.bot_token,
         base_url=base_url,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
@@ -43,8 +40,8 @@ def build_client(settings: Settings) -> AsyncWebClient:
     )
 
 
-def build_slack_app(app: App, *, status_interval: float = 1.0) -> AsyncApp:
-    """The bolt app answering ``settings.slack_command``, ``app_mention`` and ``message`` events.
+def build_slack_app(app: Host, *, status_interval: float = 1.0) -> AsyncApp:
+    """The bolt app answering the ``[slack]`` command, ``app_mention`` and ``message`` events.
 
     Signature verification is on when ``SLACK_SIGNING_SECRET`` is set (HTTP mode needs it;
     Socket Mode does not use it). Raises ``ConfigError`` without ``SLACK_BOT_TOKEN``.
@@ -52,22 +49,22 @@ def build_slack_app(app: App, *, status_interval: float = 1.0) -> AsyncApp:
     return build_slack_parts(app, status_interval=status_interval)[0]
 
 
-def build_slack_parts(app: App, *, status_interval: float = 1.0) -> tuple[AsyncApp, Listeners]:
+def build_slack_parts(app: Host, *, status_interval: float = 1.0) -> tuple[AsyncApp, Listeners]:
     """``build_slack_app`` plus its ``Listeners``, whose ``drain()`` waits for jobs in flight."""
-    settings = app.settings
+    settings = app.settings.section(SlackConfig)
+    service = service_of(app)
     client = build_client(settings)
-    fetcher = FileFetcher(client, settings.slack_bot_token, max_bytes=settings.max_file_bytes,
-                          api_url=settings.slack_api_url)
-    runner = JobRunner(app.orchestrator, client, fetcher, app.jobs, status_interval=status_interval)
-    command = settings.slack_command if settings.slack_command.startswith("/") else f"/{settings.slack_command}"
-    listeners = Listeners(runner, app.store.claim_delivery, AccessPolicy.from_settings(settings), command,
-                          app.jobs, known=app.store.find_conversation, client=client)
+    fetcher = FileFetcher(client, settings.bot_token, max_bytes=app.settings.max_file_bytes,
+                          api_url=settings.api_url)
+    runner = JobRunner(service, client, fetcher, status_interval=status_interval)
+    command = settings.command if settings.command.startswith("/") else f"/{settings.command}"
+    listeners = Listeners(runner, service, AccessPolicy.from_settings(app.settings), command, client=client)
     bolt = AsyncApp(
         name="hgbot",
         client=client,
         logger=_bolt_logger(),
-        signing_secret=settings.slack_signing_secret,
-        request_verification_enabled=bool(settings.slack_signing_secret),
+        signing_secret=settings.signing_secret,
+        request_verification_enabled=bool(settings.signing_secret),
         # the ack goes when the listener returns: after the job row is written, before the job runs
         # (listeners only record and start jobs, so that stays well inside Slack's 3 s)
         process_before_response=True,

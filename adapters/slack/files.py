@@ -16,13 +16,12 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.kit import intake
 from orchestrator.errors import InputError
 from orchestrator.types import Attachment
 
 from .errors import api_error
 
-_ACCEPTED_PREFIXES = ("image/", "audio/", "video/", "text/")
-_ACCEPTED_TYPES = {"application/pdf", "application/json", "application/octet-stream", ""}
 _SLACK_FILE_HOSTS = (".slack.com", ".slack-edge.com", ".slack-gov.com")
 RECENT_FILE_SECONDS = 15 * 60
 """How far back a slash command looks for a file the user shared in the channel."""
@@ -75,7 +74,7 @@ class FileFetcher:
         name = str(info.get("name") or info.get("title") or info.get("id") or "file")
         mime = str(info.get("mimetype") or "")
         url = str(info.get("url_private_download") or info.get("url_private"))
-        if not (mime.startswith(_ACCEPTED_PREFIXES) or mime in _ACCEPTED_TYPES):
+        if not intake.accepts(mime, name):
             raise InputError(f"I can't use {name} ({mime}): send an image, audio, video or a document.")
         size = int(info.get("size") or 0)
         if size > self._max_bytes:

@@ -12,7 +12,6 @@ is also logged with the traceback.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,9 +20,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from orchestrator.errors import HgbotError
-from orchestrator.jobs import INTERRUPTED_TEXT, JobContext, Jobs, queue_text
+from adapters.kit.host import needs_jobs
+from adapters.kit.turn import Failure, guarded
+from orchestrator.jobs import INTERRUPTED_TEXT, JobContext, queue_text
 from orchestrator.jobtypes import JobRecord, JobState
+from orchestrator.service import ChatService, JobService
 from orchestrator.types import Artifact, ConversationKey, Reply, Request
 
 from . import render
@@ -73,13 +74,16 @@ class Job:
 class JobRunner:
     """Runs jobs against the orchestrator and renders them into their thread."""
 
-    def __init__(self, orchestrator: Any, client: AsyncWebClient, fetcher: FileFetcher, jobs: Jobs, *,
+    def __init__(self, service: ChatService, client: AsyncWebClient, fetcher: FileFetcher, *,
                  status_interval: float = 1.0) -> None:
-        self._orchestrator = orchestrator
+        self._service = service
         self._client = client
         self._fetcher = fetcher
-        self._jobs = jobs
         self._interval = status_interval
+
+    @property
+    def _jobs(self) -> JobService:
+        return needs_jobs(self._service)
 
     async def run(self, job: Job) -> None:
         """Answer ``job`` (accepted: ``job.record`` is set) in its thread. Never raises: failures end
@@ -89,13 +93,13 @@ class JobRunner:
         try:
             if not job.thread_ts:  # a slash command: its intro message becomes the thread
                 resp = await self._client.chat_postMessage(channel=job.channel, text=job.intro or job.text)
-                await self._jobs.store.set_job_thread(record.id, str(resp["ts"]))
+                await self._jobs.set_job_thread(record.id, str(resp["ts"]))
                 key = replace(job.key, thread=str(resp["ts"]))
                 record = replace(record, key=key)
                 job = replace(job, key=key, record=record)
         except SlackApiError as exc:
             log.warning("cannot post in %s: %s", job.channel, api_error(exc))
-            await self._jobs.store.end_job(record.id, JobState.FAILED, api_error(exc))
+            await self._jobs.end_job(record.id, JobState.FAILED, api_error(exc))
             if job.response_url:  # it works where the bot is not a member, unlike chat.postEphemeral
                 await AsyncWebhookClient(job.response_url).send(
                     text=f"I can't post here ({api_error(exc)}); invite me with `/invite @hgbot` first.",
@@ -109,19 +113,18 @@ class JobRunner:
 
         async def work(ctx: JobContext) -> None:
             status.show("🧠 Thinking…")
-            try:
+
+            async def answer() -> None:
                 attachments = await self._fetcher.attachments(job.files)
                 # delivery_id stays None: the listener already claimed the Slack event id in the store
                 request = Request(conversation=job.key, text=job.text, attachments=tuple(attachments), user=job.user)
-                reply = await self._orchestrator.handle(request, ctx.progress(status.on_event))
+                reply = await self._service.handle(request, ctx.progress(status.on_event))
                 ctx.deliver()
                 await self._deliver(job, status, reply)
-            except HgbotError as exc:
-                await self._fail(job, status, f"❌ {exc.user_message()}")
-            except Exception:
-                ref = uuid.uuid4().hex[:8]
-                log.exception("Slack job in %s failed (reference %s)", job.key, ref)
-                await self._fail(job, status, "❌ " + BUG_MESSAGE.format(ref=ref))
+
+            failed = await guarded(answer, where=f"Slack job in {job.key}")
+            if isinstance(failed, Failure):
+                await self._fail(job, status, "❌ " + (BUG_MESSAGE.format(ref=failed.ref) if failed.bug else failed.text))
 
         async def on_cancel(text: str) -> None:
             await self._fail(job, status, text)

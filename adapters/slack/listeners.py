@@ -23,9 +23,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common import AccessPolicy
+from adapters.kit.host import needs_jobs
 from orchestrator.errors import JobRefused
-from orchestrator.jobs import Jobs
 from orchestrator.jobtypes import JobRecord, JobState
+from orchestrator.service import ChatService, JobService
 from orchestrator.types import ConversationKey
 
 from . import render
@@ -51,19 +52,21 @@ Ack = Callable[..., Awaitable[None]]
 class Listeners:
     """Bolt listeners bound to one hgbot App. Jobs run as tasks so the listener returns at once."""
 
-    def __init__(self, runner: JobRunner, claim: Callable[[str], Awaitable[bool]], policy: AccessPolicy,
-                 command: str, jobs: Jobs, known: Callable[[ConversationKey], Awaitable[int | None]] | None = None,
+    def __init__(self, runner: JobRunner, service: ChatService, policy: AccessPolicy, command: str,
                  client: AsyncWebClient | None = None) -> None:
         self._runner = runner
-        self._jobs = jobs
+        self._service = service
         self._client = client
-        self._claim = claim
-        self._known_conversation = known  # the store: threads answered before a restart
+        self._claim = service.claim_delivery
         self._policy = policy
         self._command = command
         self._tasks: set[asyncio.Task[None]] = set()
         # threads this process answered in: a reply there needs no conversations.replies call
         self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    @property
+    def _jobs(self) -> JobService:
+        return needs_jobs(self._service)
 
     async def drain(self) -> None:
         """Wait for the jobs in flight (shutdown and tests)."""
@@ -125,7 +128,7 @@ class Listeners:
         if reason:
             await _tell(client, channel, user, reason, _action_thread(body))
             return
-        record = await self._jobs.store.get_job(job_id)
+        record = await self._jobs.get_job(job_id)
         if record is not None:
             await self._retry(record, user, client)
 
@@ -227,15 +230,14 @@ class Listeners:
         if (channel, thread_ts) in self._known:
             return True
         team = str(body.get("team_id") or event.get("team", ""))
-        if self._known_conversation is not None and \
-                await self._known_conversation(ConversationKey("slack", team, channel, thread_ts)) is not None:
+        if await self._service.find_conversation(ConversationKey("slack", team, channel, thread_ts)) is not None:
             return True
         return _bot_posted(await _replies(client, channel, thread_ts), bot_user)
 
     async def _seen(self, delivery: str) -> bool:
         """Whether this delivery was handled before: Slack redelivers events it thinks we missed.
         Only looked up here; it is claimed with the job it starts (or with the message that ends it)."""
-        return await self._jobs.store.delivery_seen(delivery)
+        return await self._service.delivery_seen(delivery)
 
     async def _answer(self, event: Mapping[str, Any], body: Mapping[str, Any], client: AsyncWebClient,
                       bot_user: str, earlier_files: list[Mapping[str, Any]] | None = None) -> None:
@@ -261,7 +263,7 @@ class Listeners:
         if text.lower() in _STOP_WORDS and not files and await self._stop(key, user, client, delivery):
             return
         if text.lower() == "retry" and not files:
-            last = await self._jobs.store.latest_job(key)
+            last = await self._jobs.latest_job(key)
             if last is not None and last.state in _RETRYABLE and await self._claim(delivery):
                 await self._retry(last, user, client)
                 return

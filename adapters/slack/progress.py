@@ -1,21 +1,20 @@
 """The status message: one message in the thread that shows the job's progress, edited in place.
 
 ``chat.update`` is Tier 3 (about 50 calls a minute), and a plan can emit many TASK and DELTA
-events a second, so edits are coalesced: at most one ``chat.update`` per ``interval`` seconds,
-and the latest text always wins. In assistant threads (DMs with the agent surface turned on),
+events a second, so edits are coalesced by the kit (``adapters.kit.status``): at most one
+``chat.update`` per ``interval`` seconds, and the latest text always wins. In assistant threads (DMs with the agent surface turned on),
 ``assistant.threads.setStatus`` also shows a native "is working…" line; it is best effort.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.kit.status import CoalescedMessage
 from orchestrator.types import EventType, ProgressEvent, TaskRun
 
 from . import render
@@ -27,8 +26,8 @@ log = logging.getLogger(__name__)
 class StatusMessage:
     """Post once with ``start``, feed ``on_event`` as the orchestrator's progress callback, end with ``finish``.
 
-    ``finish`` waits for an in-flight edit and then writes the final text, so no stale edit can
-    land after it. Failures to edit are logged, never raised: progress is cosmetic, the answer is not.
+    The coalescing is the kit's (``adapters.kit.status``); this class adds Slack's blocks (the
+    Cancel button until finish), the length cap and the assistant status.
     """
 
     def __init__(self, client: AsyncWebClient, channel: str, thread_ts: str, *,
@@ -39,14 +38,8 @@ class StatusMessage:
         self.channel = channel
         self.thread_ts = thread_ts
         self.ts: str | None = None
-        self._interval = interval
         self._assistant = assistant
-        self._pending: str | None = None
-        self._shown = ""
-        self._last = 0.0
-        self._wake = asyncio.Event()
-        self._final = False
-        self._flusher: asyncio.Task[None] | None = None
+        self._message = CoalescedMessage(self._post, self._edit, interval=interval, post_on_show=False)
         self._runs: tuple[TaskRun, ...] = ()
         self._streamed = ""
 
@@ -55,13 +48,12 @@ class StatusMessage:
         resp = await self._client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text,
                                                    **self._blocks(text))
         self.ts = str(resp["ts"])
-        self._shown = text
-        self._last = asyncio.get_running_loop().time()
+        self._message.adopt(text)
         await self._set_assistant_status("is working on it…")
 
     @property
     def finished(self) -> bool:
-        return self._final
+        return self._message.finished
 
     async def on_event(self, event: ProgressEvent) -> None:
         """The ``ProgressCallback``: remember the latest state and schedule a coalesced edit."""
@@ -74,53 +66,33 @@ class StatusMessage:
         self.show(render.preview(self._runs, self._streamed))
 
     def show(self, text: str) -> None:
-        if self._final or self.ts is None:
-            return
-        self._pending = text
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_loop())
+        self._message.show(text)
 
     async def finish(self, text: str) -> None:
         """Stop the throttled edits and write ``text`` as the message's final content."""
-        self._final = True
-        self._wake.set()
-        if self._flusher is not None:
-            with contextlib.suppress(Exception):
-                await self._flusher
-        await self._set_assistant_status("")
         if self.ts is None:
+            await self._message.finish(self._message.shown)  # stop it; nothing was posted to edit
+            await self._set_assistant_status("")
             await self._client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text)
-        elif text != self._shown or self.controls:  # the buttons go even when the text stays
-            await self._edit(text)
+            return
+        await self._message.finish(text, force=bool(self.controls), before=self._set_assistant_status(""))
 
-    async def _flush_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._pending is not None and not self._final:
-            wait = self._last + self._interval - loop.time()
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
-                if self._final:
-                    return
-            text, self._pending = self._pending, None
-            if text is not None and text != self._shown:
-                await self._edit(text)
+    async def _post(self, text: str) -> None:
+        await self._client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text)
 
     async def _edit(self, text: str) -> None:
-        self._last = asyncio.get_running_loop().time()
         if len(text) > render.MESSAGE_LIMIT:  # a plan with many failed steps: msg_too_long would lose it all
             text = text[: render.MESSAGE_LIMIT - 1] + "…"
         try:
             await self._client.chat_update(channel=self.channel, ts=str(self.ts), text=text, **self._blocks(text))
-            self._shown = text
         except SlackApiError as exc:
-            log.warning("chat.update of the status message failed: %s", api_error(exc))
+            raise SlackStatusError(api_error(exc)) from exc
 
     def _blocks(self, text: str) -> dict[str, Any]:
         """With controls: the text as a section plus the buttons; at finish, no blocks (buttons gone)."""
         if not self.controls:
             return {}
-        if self._final or len(text) > 2900:  # a section holds 3,000 characters at most
+        if self._message.finished or len(text) > 2900:  # a section holds 3,000 characters at most
             return {"blocks": []}
         return {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}},
                            {"type": "actions", "elements": self.controls}]}
@@ -135,3 +107,7 @@ class StatusMessage:
             # not an assistant thread, or the scope is missing: the status message is enough
             log.debug("assistant.threads.setStatus failed: %s", api_error(exc))
             self._assistant = False
+
+
+class SlackStatusError(Exception):
+    """chat.update refused an edit (logged by the kit as ``status message update failed: <code>``)."""

@@ -19,7 +19,6 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -30,15 +29,13 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.kit.host import Host, service_of
 from orchestrator.errors import ConfigError, Unreachable
 from orchestrator.redact import redact_url
 
 from .app import build_client, build_slack_parts
+from .config import SlackConfig
 from .errors import api_error
-
-if TYPE_CHECKING:
-    from bot.app import App
-    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +47,16 @@ _TIMESTAMP = re.compile(rb"[0-9]{1,12}")  # seconds since 1970: 10 digits until 
 _SIGNATURE = re.compile(rb"v0=[0-9a-f]{64}")
 
 
-async def serve_slack(app: App, *, http: bool = False, port: int = 3000, host: str = "0.0.0.0",
+async def serve_slack(app: Host, *, http: bool = False, port: int = 3000, host: str = "0.0.0.0",
                       on_ready: Callable[[str], None] | None = None) -> None:
     """Serve Slack until cancelled. ``on_ready`` receives the events URL (HTTP) or ``"socket-mode"``.
 
     Raises ``ConfigError`` when a token or the signing secret the mode needs is missing.
     """
-    settings = app.settings
-    if http and not settings.slack_signing_secret:
+    settings = app.settings.section(SlackConfig)
+    if http and not settings.signing_secret:
         raise ConfigError("SLACK_SIGNING_SECRET is not set.", hint="HTTP mode verifies every request with it.")
-    if not http and not settings.slack_app_token.startswith("xapp-"):
+    if not http and not settings.app_token.startswith("xapp-"):
         raise ConfigError("SLACK_APP_TOKEN (xapp-…) is not set.",
                           hint="Socket Mode needs an app-level token with connections:write; or use --http.")
     await check_credentials(settings, socket_mode=not http)
@@ -69,14 +66,16 @@ async def serve_slack(app: App, *, http: bool = False, port: int = 3000, host: s
     sweeper = asyncio.create_task(app.jobs.sweep_forever(["slack"], listeners.take))
     try:
         if http:
-            await _serve_http(bolt, settings.slack_signing_secret, host, port, on_ready)
+            await _serve_http(bolt, settings.signing_secret, host, port, on_ready)
         else:
-            await _serve_socket_mode(bolt, settings.slack_app_token, on_ready)
+            await _serve_socket_mode(bolt, settings.app_token, on_ready)
     finally:
         sweeper.cancel()
         # let answers in progress reach their threads before the process goes; queued ones wait for
         # the next start-up (their rows stay queued)
-        app.jobs.shed_waiting()
+        jobs = service_of(app).jobs
+        if jobs is not None:
+            jobs.shed_waiting()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(listeners.drain(), 10)
 
@@ -84,20 +83,20 @@ async def serve_slack(app: App, *, http: bool = False, port: int = 3000, host: s
 _BAD_TOKEN = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type"}
 
 
-async def check_credentials(settings: Settings, *, socket_mode: bool) -> str:
+async def check_credentials(settings: SlackConfig, *, socket_mode: bool) -> str:
     """Ask Slack whether the tokens work before serving (``auth.test``; in Socket Mode also
     ``apps.connections.open`` with the app token), and return the bot's name.
 
     Raises ``ConfigError`` for a token Slack refuses (one line for the operator, instead of
     a reconnect loop printing tracebacks) and ``Unreachable`` when Slack cannot be reached.
     """
-    where = redact_url(settings.slack_api_url) if settings.slack_api_url else "slack.com"
+    where = redact_url(settings.api_url) if settings.api_url else "slack.com"
     client = build_client(settings)
     try:
         auth = await client.auth_test()
         if socket_mode:
-            await AsyncWebClient(token=settings.slack_app_token, base_url=client.base_url).apps_connections_open(
-                app_token=settings.slack_app_token)
+            await AsyncWebClient(token=settings.app_token, base_url=client.base_url).apps_connections_open(
+                app_token=settings.app_token)
     except SlackApiError as exc:
         code = api_error(exc)
         which = "SLACK_APP_TOKEN" if exc.response.api_url.endswith("apps.connections.open") else "SLACK_BOT_TOKEN"
@@ -113,14 +112,14 @@ async def check_credentials(settings: Settings, *, socket_mode: bool) -> str:
 
 async def _serve_socket_mode(bolt: AsyncApp, app_token: str, on_ready: Callable[[str], None] | None) -> None:
     handler = AsyncSocketModeHandler(bolt, app_token, web_client=bolt.client)
-    await handler.connect_async()
+    await handler.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
     log.info("Slack: connected in Socket Mode")
     if on_ready:
         on_ready("socket-mode")
     try:
         await asyncio.Event().wait()
     finally:
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]
 
 
 async def _serve_http(bolt: AsyncApp, signing_secret: str, host: str, port: int,
