@@ -22,18 +22,20 @@ Ray), ``HGBOT_RAY_REPLICAS`` (``N`` or ``MIN-MAX`` for autoscaling, per deployme
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
 import os
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..catalog import ModelCard
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError, TaskTimeout
+from ..runtime import Blob, OnStart, StepInputs, Value
 from ..types import Output
 from .ray_serve import ServerOptions, StepResult, WireFile, WireInputs, build_server
 
@@ -112,44 +114,63 @@ def _lost(exc: BaseException) -> bool:
     return isinstance(exc, lost) or "ActorDiedError" in type(exc).__name__
 
 
+def call(handle: Any, card: ModelCard, task: str, wire: WireInputs, timeout: float) -> StepResult:
+    """One step on the cluster, blocking (run it in a worker thread): retried once when the replica or
+    its node is lost; ``TaskTimeout`` past ``timeout``, after cancelling the request on the cluster."""
+    routed = handle.options(multiplexed_model_id=card.key)
+    for attempt in (1, 2):
+        response = routed.run.remote(card, task, wire)
+        try:
+            result: StepResult = response.result(timeout_s=timeout)
+            return result
+        except TimeoutError as exc:
+            # Cancelling the Serve request cancels the replica's coroutine, so the replica takes
+            # no more work for it; the executor is told now, not when the model returns.
+            response.cancel()
+            raise TaskTimeout(f"{card.id} timed out after {timeout:.0f}s on the Ray cluster") from exc
+        except Exception as exc:
+            if not _lost(exc):
+                raise
+            if attempt == 2:
+                raise ModelError(f"{card.id}: the Ray replica running it was lost twice "
+                                 f"({type(exc).__name__}); gave up.") from exc
+            log.warning("replica lost running %s (%s); retrying once", card.id, type(exc).__name__)
+    raise AssertionError("unreachable")
+
+
+def to_wire(inputs: Mapping[str, Value | Path]) -> WireInputs:
+    """Port values (and, from today's executor, local paths) as plain values for the cluster."""
+    wire: WireInputs = {}
+    for key, value in inputs.items():
+        if isinstance(value, str):
+            wire[key] = value
+        elif isinstance(value, Path):
+            wire[key] = WireFile(value.name, value.read_bytes())
+        elif isinstance(value, Blob):
+            wire[key] = WireFile(f"{key}{value.suffix}", value.data)
+        else:  # a blob reference: this runtime has no blob store to read it through
+            raise ModelError(f"the Ray runtime needs input {key!r} as bytes, not a blob reference")
+    return wire
+
+
 @dataclass
 class RemoteModel:
-    """One step's model on the cluster. ``where``/``replica`` are set by ``run`` (a fresh proxy per step)."""
+    """Today's executor's view of one step on the cluster (``use()``): a fresh proxy per step, so
+    ``where`` is this step's node."""
 
     card: ModelCard
     handle: Any
     timeout: float
     size_bytes: int = 0
     where: str | None = None
-    replica: str | None = None
-    attempts: int = 0
     on_done: Any = None
 
     def run(self, task: str, inputs: Mapping[str, str | Path]) -> list[Output]:
-        wire: WireInputs = {k: WireFile(v.name, v.read_bytes()) if isinstance(v, Path) else v
-                            for k, v in inputs.items()}
-        routed = self.handle.options(multiplexed_model_id=self.card.key)
-        for attempt in (1, 2):
-            self.attempts = attempt
-            response = routed.run.remote(self.card, task, wire)
-            try:
-                result: StepResult = response.result(timeout_s=self.timeout)
-            except TimeoutError:
-                response.cancel()  # stops the replica's coroutine; the cluster drops the request
-                raise
-            except Exception as exc:
-                if not _lost(exc):
-                    raise
-                if attempt == 2:
-                    raise ModelError(f"{self.card.id}: the Ray replica running it was lost twice "
-                                     f"({type(exc).__name__}); gave up.") from exc
-                log.warning("replica lost running %s (%s); retrying once", self.card.id, type(exc).__name__)
-                continue
-            self.where, self.replica = result.where, result.replica
-            if self.on_done is not None:
-                self.on_done(self.card, result)
-            return result.outputs
-        raise AssertionError("unreachable")
+        result = call(self.handle, self.card, task, to_wire(inputs), self.timeout)
+        self.where = result.where
+        if self.on_done is not None:
+            self.on_done(self.card, result)
+        return result.outputs
 
 
 @dataclass
@@ -161,6 +182,7 @@ class RayRuntime:
     _handles: dict[str, Any] = field(default_factory=dict)
     _warm: dict[str, str] = field(default_factory=dict)  # card key -> replica that last ran it
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _inflight: set[asyncio.Task[StepResult]] = field(default_factory=set)
     _started: bool = False
 
     def start(self) -> None:
@@ -198,21 +220,49 @@ class RayRuntime:
                 self._handles[name] = serve.run(app, name=name, route_prefix=None)
             return self._handles[name]
 
-    # --- what the selector and executor ask --------------------------------------------------------
+    # --- the ModelRuntime port -----------------------------------------------------------------------
+
+    async def run(self, card: ModelCard, task: str, inputs: StepInputs, *, on_start: OnStart | None = None,
+                  on_where: Callable[[str], None] | None = None) -> list[Output]:
+        """The port's ``run``. The time limit counts from dispatch: the cluster does not say when a
+        replica has loaded the model. ``on_where`` (optional, Ray only) is told the node that ran it."""
+        handle = await asyncio.to_thread(self._handle, card)  # the first use of a share deploys: seconds
+        wire = to_wire(inputs)
+        if on_start is not None:
+            on_start()
+        work = asyncio.create_task(asyncio.to_thread(call, handle, card, task, wire, self.task_timeout))
+        self._inflight.add(work)
+        work.add_done_callback(self._inflight.discard)
+        # shield: a cancelled caller must not orphan the thread unseen; drain() waits for it
+        result = await asyncio.shield(work)
+        self._remember(card, result)
+        if on_where is not None:
+            on_where(result.where)
+        return result.outputs
+
+    def is_warm(self, card: ModelCard) -> bool:
+        return card.key in self._warm
+
+    def warm(self) -> list[str]:
+        return list(self._warm)
+
+    async def drain(self) -> None:
+        while self._inflight:
+            await asyncio.wait(set(self._inflight))
+
+    # --- today's executor and selector (ModelSource, the cache's queries) -------------------------------
 
     def is_loaded(self, card: ModelCard) -> bool:
-        return card.key in self._warm
+        return self.is_warm(card)
 
     def fits(self, card: ModelCard) -> bool:
         return self.config.gpu_memory_bytes <= 0 or self.share(card) < 1.0 or card.size * _HEADROOM <= self.config.gpu_memory_bytes
 
     def loaded(self) -> list[str]:
-        return list(self._warm)
+        return self.warm()
 
     @contextlib.asynccontextmanager
     async def use(self, card: ModelCard) -> AsyncIterator[RemoteModel]:
-        import asyncio
-
         handle = await asyncio.to_thread(self._handle, card)  # the first use deploys: seconds
         yield RemoteModel(card, handle, self.task_timeout, size_bytes=card.size, on_done=self._remember)
 
@@ -222,6 +272,8 @@ class RayRuntime:
     async def close(self) -> None:
         """Leaves the deployments running (other bot replicas share them); disconnects this process."""
         import ray
+
+        await self.drain()
 
         if ray.is_initialized():
             ray.shutdown()

@@ -9,14 +9,18 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orchestrator.catalog import ModelCard
+from orchestrator.errors import TaskTimeout
 from orchestrator.executor import Executor
+from orchestrator.runtime import Blob
 from orchestrator.runtimes.ray import RayConfig, RayRuntime
-from orchestrator.types import PlanTask, RunStatus
+from orchestrator.types import PlanTask, RunStatus, TextOutput
 from orchestrator.validate import validate_plan
+from tests.fakes.backends import png_bytes
 from tests.fakes.executor import MemoryStore
 
 pytestmark = [pytest.mark.slow]
@@ -83,3 +87,42 @@ async def test_three_task_graph_runs_on_two_worker_nodes_and_says_where(
     ran_on = {nodes[r.where.split("/")[1]] for r in runs if r.where}
     assert ran_on == {"a", "b"}, [r.where for r in runs]
     assert all(r.to_json()["where"] == r.where for r in runs)
+
+
+async def test_the_port_runs_values_and_a_timed_out_step_is_cancelled_at_its_timeout(
+        cluster: object, runtime: RayRuntime) -> None:
+    quick = ModelCard(id="fake/quick", task="image-to-text", backend="fake", size=GIB, profile="gpu")
+    wheres: list[str] = []
+    out = await runtime.run(quick, "image-to-text", {"image": Blob(png_bytes(), "image/png", ".png")},
+                            on_where=wheres.append)
+    assert isinstance(out[0], TextOutput) and "image=image-image.png" in out[0].text and len(wheres) == 1
+    assert runtime.is_warm(quick)
+
+    stuck = ModelCard(id="fake/stuck", task="summarization", backend="fake", size=GIB, profile="gpu",
+                      options={"sleep": 30})
+    short = RayRuntime(runtime.config, task_timeout=1.5)
+    short._started = True
+    started = time.monotonic()
+    with pytest.raises(TaskTimeout, match="timed out after 2s on the Ray cluster"):
+        await short.run(stuck, "summarization", {"text": "x"})
+    assert time.monotonic() - started < 15  # the deployment exists: the limit, not the model, ends it
+
+
+async def test_a_worker_node_killed_mid_step_is_retried_once_on_the_other_node(
+        cluster: Any, runtime: RayRuntime, tmp_path: Path) -> None:
+    card = ModelCard(id="fake/steady", task="summarization", backend="fake", size=GIB, profile="gpu",
+                     options={"sleep": 2.0})
+    wheres: list[str] = []
+    await runtime.run(card, "summarization", {"text": "warm"}, on_where=wheres.append)
+    first = wheres[0].split("/")[1]
+    victim = next(n for n in cluster.worker_nodes if n.node_id.startswith(first))
+
+    started = time.monotonic()
+    step = asyncio.create_task(runtime.run(card, "summarization", {"text": "again"}, on_where=wheres.append))
+    await asyncio.sleep(1.0)  # the step is running on the warm replica, on ``victim``
+    assert not step.done()
+    await asyncio.to_thread(cluster.remove_node, victim)
+    out = await asyncio.wait_for(step, 120)
+    assert isinstance(out[0], TextOutput) and "text=again" in out[0].text
+    assert wheres[1].split("/")[1] != first  # the retry ran on the surviving node
+    assert time.monotonic() - started < runtime.task_timeout
