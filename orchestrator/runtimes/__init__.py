@@ -1,3 +1,1 @@
-"""Model runtimes other than the in-process one; each is imported only when configured
-(``HGBOT_RUNTIME=ray`` imports :mod:`.ray`, and with it Ray), so the single-host default never
-loads them."""
+"""``ModelRuntime`` implementations; the Ray one (``ray.py``) is imported only when configured."""

@@ -17,7 +17,8 @@ Ray), ``HGBOT_RAY_REPLICAS`` (``N`` or ``MIN-MAX`` for autoscaling, per deployme
 ``HGBOT_RAY_MODELS_PER_REPLICA`` (the multiplexed LRU's size, default 2), ``HGBOT_RAY_GPU_MEMORY_GB``
 (one GPU's memory on the cluster's nodes, for the shares; 0 = CPU only), ``HGBOT_RAY_GPU_RESOURCE``
 (``GPU``, or a custom resource name standing in for GPUs in tests), ``HGBOT_RAY_DEVICE``
-(``cuda``/``cpu`` on the replicas).
+(``cuda``/``cpu`` on the replicas), ``HGBOT_RAY_BACKENDS`` (``name=module:factory,...``: plugin
+backends the replicas register).
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ class RayConfig:
         if not 0 <= min_r <= max_r or max_r < 1 or per < 1:
             raise ConfigError("HGBOT_RAY_REPLICAS must be N or MIN-MAX with MIN ≤ MAX and MAX ≥ 1, "
                               "and HGBOT_RAY_MODELS_PER_REPLICA at least 1.")
-        return cls(address=env.get("RAY_ADDRESS", ""), min_replicas=min_r, max_replicas=max_r,
+        pairs = [item.strip().partition("=") for item in env.get("HGBOT_RAY_BACKENDS", "").split(",") if "=" in item]
+        backends = tuple((name, spec) for name, _, spec in pairs)
+        return cls(address=env.get("RAY_ADDRESS", ""), backends=backends, min_replicas=min_r, max_replicas=max_r,
                    models_per_replica=per, gpu_memory_bytes=int(gpu_gb * 1024**3),
                    gpu_resource=env.get("HGBOT_RAY_GPU_RESOURCE", "GPU"),
                    device=env.get("HGBOT_RAY_DEVICE", "cuda" if gpu_gb > 0 else "cpu"))
@@ -184,6 +187,10 @@ class RayRuntime:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _inflight: set[asyncio.Task[StepResult]] = field(default_factory=set)
     _started: bool = False
+
+    @classmethod
+    def from_env(cls, task_timeout: float) -> RayRuntime:
+        return cls(RayConfig.from_env(), task_timeout=task_timeout)
 
     def start(self) -> None:
         import ray

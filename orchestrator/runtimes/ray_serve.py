@@ -98,7 +98,9 @@ def build_server(options: ServerOptions) -> Any:
                 outputs = await asyncio.to_thread(model.run, task, local)
             return StepResult(outputs, self._where, self._replica)
 
-        async def where(self) -> str:
-            return self._where
+        async def loaded(self) -> list[str]:
+            """The model ids in this replica's multiplexed LRU (Serve keeps it on the instance)."""
+            lru = getattr(self, "__serve_multiplex_wrapper", None)
+            return [str(k) for k in getattr(lru, "models", {})]
 
     return serve.deployment(ModelServer)

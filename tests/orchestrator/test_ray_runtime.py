@@ -102,3 +102,12 @@ def test_a_timeout_cancels_the_request_on_the_cluster() -> None:
     with pytest.raises(TaskTimeout, match="timed out after 5s"):
         call(handle, CARD, "summarization", {}, 5)
     assert handle.sent[0].cancelled
+
+
+def test_doctor_names_a_missing_or_silent_cluster_in_seconds() -> None:
+    from orchestrator.runtimes.ray_status import cluster_lines
+
+    [(ok, _, why)] = cluster_lines(RayConfig())
+    assert not ok and "RAY_ADDRESS is unset" in why
+    [(ok, _, why)] = cluster_lines(RayConfig(address="127.0.0.1:1"))
+    assert not ok and "127.0.0.1:1 does not answer" in why

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from orchestrator.errors import TaskTimeout
 from orchestrator.executor import Executor
 from orchestrator.runtime import Blob
 from orchestrator.runtimes.ray import RayConfig, RayRuntime
+from orchestrator.runtimes.ray_status import cluster_lines
 from orchestrator.types import PlanTask, RunStatus, TextOutput
 from orchestrator.validate import validate_plan
 from tests.fakes.backends import png_bytes
@@ -87,6 +89,13 @@ async def test_three_task_graph_runs_on_two_worker_nodes_and_says_where(
     ran_on = {nodes[r.where.split("/")[1]] for r in runs if r.where}
     assert ran_on == {"a", "b"}, [r.where for r in runs]
     assert all(r.to_json()["where"] == r.where for r in runs)
+
+
+def test_doctor_lines_show_nodes_gpus_deployments_and_loaded_models(cluster: Any, runtime: RayRuntime) -> None:
+    lines = {what: (ok, detail) for ok, what, detail in cluster_lines(replace(runtime.config, address=cluster.address))}
+    assert lines["nodes"][0] and lines["nodes"][1].startswith("3 alive, 2 fake_gpu")
+    ok, detail = lines["deployment hgbot-gpu-0.25"]
+    assert ok and "2 replica(s)" in detail and "fake/" in detail  # the graph's models are held
 
 
 async def test_the_port_runs_values_and_a_timed_out_step_is_cancelled_at_its_timeout(
