@@ -98,7 +98,9 @@ class RayConfig:
                 actor["num_gpus"] = share
             else:
                 actor["resources"] = {self.gpu_resource: share}
-        opts: dict[str, Any] = {"ray_actor_options": actor, "max_ongoing_requests": 4,
+        # A GPU replica runs one step at a time (steps on one GPU only queue behind each other inside
+        # it); waiting requests stay with the router, which can send them to a free replica.
+        opts: dict[str, Any] = {"ray_actor_options": actor, "max_ongoing_requests": 1 if share > 0 else 4,
                                 "health_check_period_s": 2, "health_check_timeout_s": 10}
         if self.min_replicas == self.max_replicas:
             opts["num_replicas"] = self.max_replicas
