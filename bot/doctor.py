@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import os
 import shutil
 from typing import Any
 
@@ -131,6 +133,13 @@ async def run_doctor(settings: Settings, console: Console) -> int:
             row(OK, "GPU", f"{props.name}, {props.total_memory / 2**30:.0f} GiB (models load in fp16)")
         else:
             row(WARN, "GPU", "none: models run on the CPU (fine for the embedded default, slow for diffusion)")
+
+    if os.environ.get("HGBOT_RUNTIME", "local") == "ray":
+        console.print("[bold]Ray cluster[/]")
+        from orchestrator.runtimes.ray_status import cluster_lines
+
+        for ok, what, detail in await asyncio.to_thread(cluster_lines):
+            row(OK if ok else FAIL, what, detail)
 
     console.print("[bold]Chat platforms[/]")
     for plat in PLATFORMS:

@@ -163,7 +163,9 @@ class Executor:
         async def occupy() -> list[TextOutput | FileOutput]:
             async with self._slots, self.cache.use(card) as model:
                 started.set()
-                return await asyncio.to_thread(model.run, pt.task, inputs)
+                outputs = await asyncio.to_thread(model.run, pt.task, inputs)
+                run.where = getattr(model, "where", None)  # a cluster runtime says which node ran it
+                return outputs
 
         work = asyncio.create_task(occupy(), name=f"model {card.id} for task {pt.id}")
         self._working.add(work)

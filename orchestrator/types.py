@@ -184,6 +184,7 @@ class TaskRun:
     artifacts: list[Artifact] = field(default_factory=list)
     started_at: float | None = None  # time.monotonic() when its model started running
     finished_at: float | None = None
+    where: str | None = None  # the node that ran it, when the runtime is a cluster (None: this process)
 
     def outputs_json(self) -> list[str]:
         return [*self.texts, *(a.handle for a in self.artifacts)]
@@ -197,6 +198,7 @@ class TaskRun:
             "seconds": round(self.seconds, 3),
             "error": self.error,
             "outputs": self.outputs_json(),
+            "where": self.where,
         }
 
 

@@ -1,0 +1,1 @@
+"""``ModelRuntime`` implementations; the Ray one (``ray.py``) is imported only when configured."""

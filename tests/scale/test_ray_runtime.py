@@ -1,0 +1,137 @@
+"""RayRuntime on a local three-node cluster: steps spread over the worker nodes, say where they ran,
+survive a lost node, and stop at the task timeout.
+
+Slow: the cluster takes seconds to start on 2 cores, and each deployment a few more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.catalog import ModelCard
+from orchestrator.errors import TaskTimeout
+from orchestrator.executor import Executor
+from orchestrator.runtime import Blob
+from orchestrator.runtimes.ray import RayConfig, RayRuntime
+from orchestrator.runtimes.ray_status import cluster_lines
+from orchestrator.types import PlanTask, RunStatus, TextOutput
+from orchestrator.validate import validate_plan
+from tests.fakes.backends import png_bytes
+from tests.fakes.executor import MemoryStore
+
+pytestmark = [pytest.mark.slow]
+
+FAKE = (("fake", "tests.fakes.backends:FakeBackend"),)
+GIB = 1024**3
+
+
+class SleepySelector:
+    """Each task its own fake card (a distinct multiplexed model), sleeping ``sleep`` seconds per run."""
+
+    def __init__(self, sleep: float, size: int = GIB) -> None:
+        self.sleep, self.size = sleep, size
+
+    def choose(self, pt: PlanTask) -> list[ModelCard]:
+        return [ModelCard(id=f"fake/{pt.task}", task=pt.task, backend="fake", size=self.size, profile="gpu",
+                          options={"sleep": self.sleep})]
+
+    def why_none(self, task: str) -> str:
+        return "none"
+
+
+def _runtime(timeout: float = 60.0) -> RayRuntime:
+    # 16 GiB "GPUs", 1 GiB models: an eighth of a fake GPU each; two replicas of one deployment.
+    config = RayConfig(min_replicas=2, max_replicas=2, models_per_replica=2, gpu_memory_bytes=16 * GIB,
+                       gpu_resource="fake_gpu", backends=FAKE)
+    return RayRuntime(config, task_timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def runtime(cluster: object) -> RayRuntime:
+    import ray
+
+    rt = _runtime()
+    ray.init(address=cluster.address, namespace="hgbot", log_to_driver=False)  # type: ignore[attr-defined]
+    rt.start()
+    return rt
+
+
+THREE = {"tasks": [
+    {"id": 1, "task": "summarization", "deps": [], "args": {"text": "one"}},
+    {"id": 2, "task": "text-to-image", "deps": [], "args": {"text": "a lighthouse"}},
+    {"id": 3, "task": "image-to-text", "deps": [2], "args": {"image": "<GENERATED>-2"}},
+]}
+
+
+def _where_nodes(cluster: object) -> dict[str, str]:
+    import ray
+
+    return {n["NodeID"][:8]: ("a" if "node_a" in n["Resources"] else "b" if "node_b" in n["Resources"] else "head")
+            for n in ray.nodes() if n["Alive"]}
+
+
+async def test_three_task_graph_runs_on_two_worker_nodes_and_says_where(
+        cluster: object, runtime: RayRuntime, tmp_path: Path) -> None:
+    ex = Executor(cache=runtime, selector=SleepySelector(0.5), store=MemoryStore(tmp_path),  # type: ignore[arg-type]
+                  task_timeout=60)
+    runs = await ex.run(validate_plan(THREE, handles={}), conversation_id=1, run_id=None, artifacts={})
+    assert [r.status for r in runs] == [RunStatus.OK] * 3, [r.error for r in runs]
+    # the image made on the cluster came back as bytes and fed the next step
+    assert runs[1].artifacts and runs[1].artifacts[0].path.read_bytes().startswith(b"\x89PNG")
+    assert runs[2].texts and "image=" in runs[2].texts[0]
+    nodes = _where_nodes(cluster)
+    ran_on = {nodes[r.where.split("/")[1]] for r in runs if r.where}
+    assert ran_on == {"a", "b"}, [r.where for r in runs]
+    assert all(r.to_json()["where"] == r.where for r in runs)
+
+
+def test_doctor_lines_show_nodes_gpus_deployments_and_loaded_models(cluster: Any, runtime: RayRuntime) -> None:
+    lines = {what: (ok, detail) for ok, what, detail in cluster_lines(replace(runtime.config, address=cluster.address))}
+    assert lines["nodes"][0] and lines["nodes"][1].startswith("3 alive, 2 fake_gpu")
+    ok, detail = lines["deployment hgbot-gpu-0.25"]
+    assert ok and "2 replica(s)" in detail and "fake/" in detail  # the graph's models are held
+
+
+async def test_the_port_runs_values_and_a_timed_out_step_is_cancelled_at_its_timeout(
+        cluster: object, runtime: RayRuntime) -> None:
+    quick = ModelCard(id="fake/quick", task="image-to-text", backend="fake", size=GIB, profile="gpu")
+    wheres: list[str] = []
+    out = await runtime.run(quick, "image-to-text", {"image": Blob(png_bytes(), "image/png", ".png")},
+                            on_where=wheres.append)
+    assert isinstance(out[0], TextOutput) and "image=image-image.png" in out[0].text and len(wheres) == 1
+    assert runtime.is_warm(quick)
+
+    stuck = ModelCard(id="fake/stuck", task="summarization", backend="fake", size=GIB, profile="gpu",
+                      options={"sleep": 30})
+    short = RayRuntime(runtime.config, task_timeout=1.5)
+    short._started = True
+    started = time.monotonic()
+    with pytest.raises(TaskTimeout, match="timed out after 2s on the Ray cluster"):
+        await short.run(stuck, "summarization", {"text": "x"})
+    assert time.monotonic() - started < 15  # the deployment exists: the limit, not the model, ends it
+
+
+async def test_a_worker_node_killed_mid_step_is_retried_once_on_the_other_node(
+        cluster: Any, runtime: RayRuntime, tmp_path: Path) -> None:
+    card = ModelCard(id="fake/steady", task="summarization", backend="fake", size=GIB, profile="gpu",
+                     options={"sleep": 2.0})
+    wheres: list[str] = []
+    await runtime.run(card, "summarization", {"text": "warm"}, on_where=wheres.append)
+    first = wheres[0].split("/")[1]
+    victim = next(n for n in cluster.worker_nodes if n.node_id.startswith(first))
+
+    started = time.monotonic()
+    step = asyncio.create_task(runtime.run(card, "summarization", {"text": "again"}, on_where=wheres.append))
+    await asyncio.sleep(1.0)  # the step is running on the warm replica, on ``victim``
+    assert not step.done()
+    await asyncio.to_thread(cluster.remove_node, victim)
+    out = await asyncio.wait_for(step, 120)
+    assert isinstance(out[0], TextOutput) and "text=again" in out[0].text
+    assert wheres[1].split("/")[1] != first  # the retry ran on the surviving node
+    assert time.monotonic() - started < runtime.task_timeout
