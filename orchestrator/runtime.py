@@ -21,7 +21,8 @@ Contract every implementation keeps (``tests/orchestrator/test_runtime_contract.
   steps queue new work instead of piling up; ``drain`` waits for all of them.
 - ``is_warm`` and ``fits`` are cheap, synchronous and safe on the event loop: the selector ranks
   with them while planning.
-- ``close`` releases everything; ``run`` after ``close`` is not supported.
+- ``close`` releases models and connections without waiting for timed-out work (``drain`` does
+  that); ``run`` after ``close`` is not supported.
 """
 
 from __future__ import annotations

@@ -361,6 +361,20 @@ def default_card() -> ModelCard:
     raise ModelError("The offline catalog has no local-llm model.")
 
 
+def chat_card(spec: str | None = None, *, home: Path | None = None) -> ModelCard:
+    """The card of the chat model ``spec`` names: None, "" or "smollm2" for the packaged SmolLM2,
+    else a path to a causal-LM directory or a ``.gguf`` file, whose dequantized copy goes under
+    ``home/models`` (``home`` defaults to ``$HGBOT_HOME``)."""
+    base = default_card()
+    models = (home or hgbot_home()) / "models"
+    if not spec or spec.lower() == "smollm2":
+        return replace(base, options={**base.options,
+                                      "cache_dir": str(models / str(base.options.get("cache_name", "smollm2")))})
+    path = Path(spec).expanduser()
+    return ModelCard(id=path.stem or path.name, task="text-generation", backend="local-llm", path=str(path),
+                     options={"cache_dir": str(models / _slug(path.stem or path.name))})
+
+
 class LocalChatLLM:
     """Chat with an in-process model. The model loads on first use, in a worker thread, once
     (concurrent first calls wait for the same load). All methods are safe to call from several
@@ -381,15 +395,7 @@ class LocalChatLLM:
         ``spec`` is None, "" or "smollm2" for the packaged SmolLM2, else a path to a causal-LM
         directory or a ``.gguf`` file. A GGUF's dequantized copy goes under ``home/models``
         (``home`` defaults to ``$HGBOT_HOME``). Raises ModelError / LLMUnavailable."""
-        base = default_card()
-        models = (home or hgbot_home()) / "models"
-        if not spec or spec.lower() == "smollm2":
-            card = replace(base, options={**base.options,
-                                          "cache_dir": str(models / str(base.options.get("cache_name", "smollm2")))})
-        else:
-            path = Path(spec).expanduser()
-            card = ModelCard(id=path.stem or path.name, task="text-generation", backend="local-llm", path=str(path),
-                             options={"cache_dir": str(models / _slug(path.stem or path.name))})
+        card = chat_card(spec, home=home)
         backend = LocalLLMBackend()
         problem = backend.available()
         if problem:
