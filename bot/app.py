@@ -12,9 +12,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.backends import get_backend
+from orchestrator.backends import BackendRegistry, default_registry
 from orchestrator.catalog import Catalog
-from orchestrator.errors import HgbotError
 from orchestrator.executor import Executor
 from orchestrator.llm import LLM, InProcessLLM, OpenAILLM
 from orchestrator.pipeline import Orchestrator
@@ -102,13 +101,10 @@ async def _lease_chat_model(runtime: Any, settings: Settings) -> AsyncIterator[A
 
 
 def backend_problem(name: str) -> str | None:
-    try:
-        return get_backend(name).available()
-    except HgbotError as exc:
-        return exc.user_message()
+    return default_registry().problem(name)
 
 
-async def build_app(settings: Settings, *, llm: LLM | None = None) -> App:
+async def build_app(settings: Settings, *, llm: LLM | None = None, backends: BackendRegistry | None = None) -> App:
     from orchestrator import media
     from orchestrator.cache import ModelCache
     from orchestrator.runtimes import LocalRuntime
@@ -119,10 +115,11 @@ async def build_app(settings: Settings, *, llm: LLM | None = None) -> App:
     store = await SqliteStore.open(settings.db_path, settings.artifacts_dir)
     device = ModelCache.detect_device(settings.device)
     budget = settings.memory_budget_mb * 1024 * 1024 or ModelCache.default_budget(device)
-    cache = ModelCache(budget, device)
+    backends = backends or default_registry()
+    cache = ModelCache(budget, device, backend_lookup=backends.get)
     runtime = LocalRuntime(cache, task_timeout=settings.task_timeout,
                            concurrency=settings.device_concurrency or settings.max_parallel)
-    selector = Selector(catalog, runtime, backend_problem, profile="gpu" if device.name == "cuda" else "cpu",
+    selector = Selector(catalog, runtime, backends.problem, profile="gpu" if device.name == "cuda" else "cpu",
                         licenses=frozenset(x.lower() for x in settings.licenses) or None)
     llm = llm if llm is not None else build_llm(settings, runtime)
     # The LLM that plans and summarizes: an endpoint, or a local model the config trusts to plan.

@@ -342,6 +342,8 @@ class LocalLLMBackend:
     ``cache_name`` (see the module docstring), ``max_new_tokens`` (256)."""
 
     name = "local-llm"
+    tasks = frozenset(LLM_TASKS)
+    per_task = False
 
     def available(self) -> str | None:
         return missing("torch", "transformers", "gguf")

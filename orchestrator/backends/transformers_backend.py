@@ -436,6 +436,8 @@ class TransformersBackend:
     """Runs catalog cards with ``backend: transformers`` through ``transformers.pipeline``."""
 
     name = "transformers"
+    tasks: frozenset[str] = frozenset()  # decided per model: the pipeline it offers
+    per_task = True
 
     def available(self) -> str | None:
         return missing("torch", "transformers", extra="models")

@@ -59,6 +59,8 @@ class FasterWhisperBackend:
     on clean speech and 2-3x faster on CPU), ``compute_type``."""
 
     name = "faster-whisper"
+    tasks = frozenset({"automatic-speech-recognition"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("faster_whisper", "ctranslate2")
