@@ -105,7 +105,7 @@ class OpenAILLM:
         if not content:
             refusal = getattr(choices[0].message, "refusal", None)
             raise LLMBadResponse(f"The LLM ({self.model}) returned an empty answer" + (f": {refusal}" if refusal else "."))
-        return content
+        return str(content)
 
     async def stream(self, messages: list[ChatMessage], max_tokens: int = 800) -> AsyncIterator[str]:
         try:
