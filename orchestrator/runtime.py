@@ -21,7 +21,8 @@ Contract every implementation keeps (``tests/orchestrator/test_runtime_contract.
   steps queue new work instead of piling up; ``drain`` waits for all of them.
 - ``is_warm`` and ``fits`` are cheap, synchronous and safe on the event loop: the selector ranks
   with them while planning.
-- ``close`` releases everything; ``run`` after ``close`` is not supported.
+- ``close`` releases models and connections without waiting for timed-out work (``drain`` does
+  that); ``run`` after ``close`` is not supported.
 """
 
 from __future__ import annotations
@@ -70,13 +71,14 @@ Value = str | Blob | BlobReference
 StepInputs = Mapping[str, Value]
 
 OnStart = Callable[[], None]
+OnWhere = Callable[[str], None]  # told the node that ran a step (cluster runtimes; a local one never calls it)
 
 
 class ModelRuntime(Protocol):
     """Runs model steps; says which cards are warm; closes. See the module docstring for the contract."""
 
     async def run(self, card: ModelCard, task: str, inputs: StepInputs, *,
-                  on_start: OnStart | None = None) -> list[Output]:
+                  on_start: OnStart | None = None, on_where: OnWhere | None = None) -> list[Output]:
         """Run ``task`` on ``card`` with ``inputs`` and return its outputs (text or file bytes)."""
         ...
 
@@ -101,4 +103,4 @@ class ModelRuntime(Protocol):
         ...
 
 
-__all__ = ["Blob", "BlobReference", "ModelRuntime", "OnStart", "StepInputs", "Value"]
+__all__ = ["Blob", "BlobReference", "ModelRuntime", "OnStart", "OnWhere", "StepInputs", "Value"]

@@ -1,6 +1,6 @@
 """Stage 2: rank candidate models per task, with no extra LLM call.
 
-Ranking: already loaded > fits the memory budget > matches the machine's profile (``cpu`` cards
+Ranking: warm in the model runtime > fits the runtime's memory > matches the machine's profile (``cpu`` cards
 first without a GPU) > catalog rank. Models whose backend or processor cannot run here (package
 not installed), or whose licence is not in the allowed set (``HGBOT_LICENSES``), are left out. The planner's ``model`` choice, already checked
 against the offered candidates by the validator, goes first.
@@ -16,19 +16,21 @@ from .catalog import Catalog, ModelCard
 from .types import PlanTask
 
 
-class CacheView(Protocol):
-    def is_loaded(self, card: ModelCard) -> bool: ...
+class WarmthView(Protocol):
+    """What the selector asks the model runtime (``orchestrator.runtime.ModelRuntime``)."""
+
+    def is_warm(self, card: ModelCard) -> bool: ...
     def fits(self, card: ModelCard) -> bool: ...
 
 
 class Selector:
-    def __init__(self, catalog: Catalog, cache: CacheView, backend_problem: Callable[[str], str | None],
+    def __init__(self, catalog: Catalog, runtime: WarmthView, backend_problem: Callable[[str], str | None],
                  *, profile: str | None = None, licenses: frozenset[str] | None = None) -> None:
         """``backend_problem(name)`` is None when that backend can run here, else why not. ``profile``
         (``cpu``/``gpu``) ranks the cards sized for this machine first; ``licenses`` (lower-case licence
         ids), when given, keeps only cards under one of them."""
         self.catalog = catalog
-        self.cache = cache
+        self.runtime = runtime
         self._backend_problem = backend_problem
         self._problems: dict[str, str | None] = {}
         self.profile = profile
@@ -47,7 +49,7 @@ class Selector:
 
     def ranked(self, task: str) -> list[ModelCard]:
         usable = [c for c in self.catalog.for_task(task) if self.card_problem(c) is None]
-        return sorted(usable, key=lambda c: (not self.cache.is_loaded(c), not self.cache.fits(c),
+        return sorted(usable, key=lambda c: (not self.runtime.is_warm(c), not self.runtime.fits(c),
                                              self.profile is not None and c.profile != self.profile, c.rank))
 
     def top_ids(self, task: str, n: int = 3) -> list[str]:

@@ -13,15 +13,24 @@ for _var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HGBOT_CATALOG", "HGBOT_CONFIG
              "SLACK_APP_TOKEN", "DISCORD_TOKEN"):
     os.environ.pop(_var, None)
 
-from collections.abc import AsyncIterator, Awaitable, Callable  # noqa: E402
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
+from orchestrator.backends import BackendRegistry, installed  # noqa: E402
 from tests.fakes.llm_server import FakeLLMServer  # noqa: E402
 
 MakeApp = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+def backend_registry() -> Iterator[BackendRegistry]:
+    """A fresh registry (built-ins + plugins), the default while the test runs: ``register`` fakes
+    on it and they are gone after the test."""
+    with installed(BackendRegistry.default()) as registry:
+        yield registry
 
 
 @pytest.fixture

@@ -1,16 +1,21 @@
-"""Helpers shared by the packaged-weights backends: argument checks, image I/O, sizes.
+"""Helpers shared by the backends: argument checks, text tasks as chat requests, where packaged
+weights are, image I/O, sizes.
 
-Imports only the standard library and Pillow, so importing a backend module stays cheap.
+Imports only the standard library, Pillow and light hgbot modules, so importing a backend module
+stays cheap.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..catalog import ModelCard
 from ..errors import InputError, ModelError
+from ..prompts import task_messages
 from .base import Inputs
 
 if TYPE_CHECKING:
@@ -58,6 +63,38 @@ def package_dir(package: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(f"The package {package} is not installed: pip install -e '.[offline]' in the hgbot checkout.")
     return Path(list(spec.submodule_search_locations)[0])
+
+
+def chat_messages(task: str, inputs: Inputs) -> list[dict[str, str]]:
+    """A text task as a chat request (prompts/tasks.yaml): what every chat-model backend sends."""
+    return task_messages(task, text_input(inputs), optional_text(inputs, "context"))
+
+
+def chat_prompt(task: str, inputs: Inputs) -> str:
+    """The same request as one plain prompt, for models without a chat template."""
+    return "\n\n".join(m["content"] for m in chat_messages(task, inputs))
+
+
+def packaged_weights(card: ModelCard, *, import_package: bool = True, hub_fallback: bool = False) -> Path:
+    """Where a card's weights are: ``card.path``; else the package named by ``options.package``,
+    imported and asked (``options.getter``, default ``get_model_path``), or, with
+    ``import_package=False``, its directory found without importing it; else, with
+    ``hub_fallback``, the hub id. ModelError when none applies."""
+    if card.path:
+        return Path(card.path).expanduser()
+    package = card.options.get("package")
+    if package:
+        if not import_package:
+            return package_dir(str(package))
+        try:
+            module = importlib.import_module(str(package))
+        except ImportError as exc:
+            raise ModelError(f"{card.id} needs the package {package}: "
+                             "pip install -e '.[offline]' in the hgbot checkout.") from exc
+        return Path(getattr(module, str(card.options.get("getter", "get_model_path")))())
+    if hub_fallback:
+        return Path(card.id)
+    raise ModelError(f"Catalog entry {card.id} names neither a path nor options.package.")
 
 
 def dir_size(path: Path) -> int:

@@ -120,6 +120,8 @@ class AnnotatorBackend:
     """Runs ``{hed,scribble,mlsd,openpose}-control`` cards with ``backend: controlnet-aux``."""
 
     name = "controlnet-aux"
+    tasks = frozenset({"hed-control", "mlsd-control", "openpose-control", "scribble-control"})
+    per_task = False
 
     def available(self) -> str | None:
         for module in ("torch", "cv2", "einops", "controlnet_aux"):

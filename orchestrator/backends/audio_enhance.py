@@ -45,6 +45,8 @@ class NoiseReducer:
 
 class NoiseReduceBackend:
     name = "noisereduce"
+    tasks = frozenset({"audio-to-audio"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("noisereduce", "scipy", "soundfile")

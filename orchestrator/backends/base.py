@@ -33,6 +33,11 @@ class LoadedModel(Protocol):
 
 
 class Backend(Protocol):
+    """A kind of runtime. Built-ins also declare ``tasks`` (a frozenset of the tasks they serve;
+    empty: decided per model) and ``per_task`` (True when a model is loaded once per task, as a
+    transformers pipeline is); read them with ``backends.declared_tasks`` / ``loads_per_task``,
+    which default them for plugins that do not."""
+
     name: str
 
     def available(self) -> str | None:

@@ -181,6 +181,8 @@ class DiffusersBackend:
     """Runs catalog cards with ``backend: diffusers``."""
 
     name = "diffusers"
+    tasks: frozenset[str] = frozenset()  # decided per model: the pipeline it offers
+    per_task = True
 
     def available(self) -> str | None:
         return missing("torch", "transformers", "diffusers", extra="models")

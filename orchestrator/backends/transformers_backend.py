@@ -30,10 +30,10 @@ from typing import Any
 
 from ..catalog import ModelCard
 from ..errors import BackendUnavailable, HgbotError, InputError, ModelError
-from ..prompts import task_messages, vision_prompt
+from ..prompts import vision_prompt
 from ..types import Output, TextOutput
 from . import _audio, _image, control_maps
-from ._common import missing
+from ._common import chat_messages, chat_prompt, missing
 from .base import Device, Inputs
 
 _import_lock = threading.Lock()
@@ -145,16 +145,6 @@ def resolve_pipeline_task(task: str, family: str, supported: set[str]) -> str:
 
 
 # --- prompts --------------------------------------------------------------------------------------
-
-
-def chat_messages(task: str, inputs: Inputs) -> list[dict[str, str]]:
-    """The chat messages that ask a chat model to do ``task`` on ``inputs`` (prompts/tasks.yaml)."""
-    return task_messages(task, _text(inputs), str(inputs.get("context", "")).strip())
-
-
-def chat_prompt(task: str, inputs: Inputs) -> str:
-    """The same request as one plain prompt, for models without a chat template."""
-    return "\n\n".join(m["content"] for m in chat_messages(task, inputs))
 
 
 def _text(inputs: Inputs, key: str = "text") -> str:
@@ -436,6 +426,8 @@ class TransformersBackend:
     """Runs catalog cards with ``backend: transformers`` through ``transformers.pipeline``."""
 
     name = "transformers"
+    tasks: frozenset[str] = frozenset()  # decided per model: the pipeline it offers
+    per_task = True
 
     def available(self) -> str | None:
         return missing("torch", "transformers", extra="models")

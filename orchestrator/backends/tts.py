@@ -61,6 +61,8 @@ class HibariBackend:
     other voices would be downloaded, which an offline host cannot do), ``speed``, ``seed``."""
 
     name = "hibari"
+    tasks = frozenset({"text-to-speech"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("hibari", "onnxruntime")

@@ -152,6 +152,8 @@ class NudeNetBackend:
     report; the catalog limits it to faces, so the bot does not narrate body parts)."""
 
     name = "nudenet"
+    tasks = frozenset({"object-detection"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("nudenet", "onnxruntime", "cv2")
@@ -194,6 +196,8 @@ class CascadeBackend:
     ``scale_factor`` (1.1), ``min_neighbors`` (5)."""
 
     name = "opencv-cascade"
+    tasks = frozenset({"object-detection"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("cv2")

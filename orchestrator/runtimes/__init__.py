@@ -1,1 +1,11 @@
-"""``ModelRuntime`` implementations; the Ray one (``ray.py``) is imported only when configured."""
+"""``ModelRuntime`` implementations: ``LocalRuntime`` (this process, the default).
+
+A cluster runtime (``ray.py``: ``RayRuntime``) lives beside it, is imported only when
+configured (``HGBOT_RUNTIME=ray``), and the executor never knows which.
+"""
+
+from __future__ import annotations
+
+from .local import LocalRuntime
+
+__all__ = ["LocalRuntime"]

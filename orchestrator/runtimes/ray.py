@@ -29,14 +29,14 @@ import logging
 import math
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..catalog import ModelCard
 from ..errors import ConfigError, ModelError, TaskTimeout
-from ..runtime import Blob, OnStart, StepInputs, Value
+from ..runtime import Blob, OnStart, OnWhere, StepInputs, Value
 from ..types import Output
 from .ray_serve import ServerOptions, StepResult, WireFile, WireInputs, build_server
 
@@ -232,7 +232,7 @@ class RayRuntime:
     # --- the ModelRuntime port -----------------------------------------------------------------------
 
     async def run(self, card: ModelCard, task: str, inputs: StepInputs, *, on_start: OnStart | None = None,
-                  on_where: Callable[[str], None] | None = None) -> list[Output]:
+                  on_where: OnWhere | None = None) -> list[Output]:
         """The port's ``run``. The time limit counts from dispatch: the cluster does not say when a
         replica has loaded the model. ``on_where`` (optional, Ray only) is told the node that ran it."""
         handle = await asyncio.to_thread(self._handle, card)  # the first use of a share deploys: seconds

@@ -22,7 +22,7 @@ from typing import Any
 
 from ray import serve
 
-from ..backends import get_backend, register_backend
+from ..backends import BackendRegistry
 from ..backends.base import Device, LoadedModel
 from ..catalog import ModelCard
 from ..types import Output
@@ -69,8 +69,9 @@ def build_server(options: ServerOptions) -> Any:
         def __init__(self) -> None:
             import ray
 
+            self._backends = BackendRegistry.default()  # this replica's own: built-ins, plugins, extras
             for name, spec in options.backends:
-                register_backend(name, _factory(spec)())
+                self._backends.register(name, _factory(spec)())
             self._device = Device(options.device, options.half)
             self._cards: dict[str, ModelCard] = {}
             node = ray.get_runtime_context().get_node_id()
@@ -80,7 +81,7 @@ def build_server(options: ServerOptions) -> Any:
         @serve.multiplexed(max_num_models_per_replica=options.max_models)  # type: ignore[untyped-decorator]
         async def get_model(self, model_id: str) -> LoadedModel:
             card = self._cards[model_id]
-            return await asyncio.to_thread(get_backend(card.backend).load, card, self._device)
+            return await asyncio.to_thread(self._backends.get(card.backend).load, card, self._device)
 
         async def run(self, card: ModelCard, task: str, inputs: WireInputs) -> StepResult:
             model_id = serve.get_multiplexed_model_id()

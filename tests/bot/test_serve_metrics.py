@@ -17,7 +17,7 @@ import pytest
 from bot.config import Settings
 from bot.logs import JsonFormatter
 from bot.serve import serve
-from orchestrator.backends import register_backend
+from orchestrator.backends import BackendRegistry
 from tests.adapters.slack.fake_slack import FakeSlack
 from tests.adapters.slack.harness import CHANNEL, mention
 from tests.fakes.backends import FakeBackend
@@ -27,9 +27,9 @@ CARD = {"id": "fake-sentiment", "task": "text-classification", "backend": "fake"
 
 
 @pytest.fixture
-def fake_backend() -> Iterator[FakeBackend]:
+def fake_backend(backend_registry: BackendRegistry) -> Iterator[FakeBackend]:
     backend = FakeBackend()
-    register_backend("fake", backend)
+    backend_registry.register("fake", backend)
     yield backend
 
 

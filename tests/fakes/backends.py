@@ -6,6 +6,7 @@ Outputs follow the task registry's output kind: text, a real PNG, or a real WAV.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 import time
@@ -36,6 +37,13 @@ def wav_bytes(seconds: float = 0.1, rate: int = 16000) -> bytes:
     return buf.getvalue()
 
 
+def content_id(data: bytes) -> str:
+    """How fake models name a file they were given: by its content (a runtime hands models
+    temporary copies, so a path's name says nothing about which file it was; its suffix, which
+    tells a decoder the container, is kept)."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()[:12]
+
+
 @dataclass
 class FakeModel:
     card: ModelCard
@@ -47,7 +55,8 @@ class FakeModel:
         if opts.get("fail"):
             raise RuntimeError(f"{self.card.id} exploded")
         kind = registry.TASKS[task].output
-        seen = ", ".join(f"{k}={v if isinstance(v, str) else v.name}" for k, v in sorted(inputs.items()))
+        seen = ", ".join(f"{k}={v if isinstance(v, str) else content_id(v.read_bytes()) + v.suffix}"
+                         for k, v in sorted(inputs.items()))
         if kind == "text":
             return [TextOutput(f"{task} by {self.card.id} from {seen}")]
         if kind == "image":

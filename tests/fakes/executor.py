@@ -1,22 +1,27 @@
-"""Fakes for driving the ``Executor`` alone: a model source, a one-card selector, an artifact store.
+"""Fakes for driving the ``Executor`` alone: a scripted model behind a real ``LocalRuntime``, a
+one-card selector, an artifact store.
 
 ``ScriptedModel`` answers every task with each kind the registry says it produces (so any valid
 plan can run end to end), and calls ``hook(task, inputs)`` first to let a test block or record.
+It records file inputs by their bytes: the runtime hands it temporary copies, never the store's
+paths.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orchestrator import tasks as registry
+from orchestrator.backends.base import Device
+from orchestrator.cache import ModelCache
 from orchestrator.catalog import ModelCard
 from orchestrator.errors import ArtifactNotFound
 from orchestrator.executor import Executor
+from orchestrator.runtimes import LocalRuntime
 from orchestrator.types import Artifact, FileOutput, Kind, Output, PlanTask, TextOutput
 from tests.fakes.backends import png_bytes, wav_bytes
 
@@ -27,9 +32,10 @@ Hook = Callable[[str, dict[str, Any]], None]
 class ScriptedModel:
     hook: Hook | None = None
     seen: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    size_bytes: int = 1
 
     def run(self, task: str, inputs: dict[str, Any]) -> list[Output]:
-        self.seen.append((task, dict(inputs)))
+        self.seen.append((task, {k: v.read_bytes() if isinstance(v, Path) else v for k, v in inputs.items()}))
         if self.hook is not None:
             self.hook(task, inputs)
         spec = registry.TASKS[task]
@@ -45,12 +51,19 @@ class ScriptedModel:
 
 
 @dataclass
-class FakeSource:
-    model: ScriptedModel
+class ScriptedBackend:
+    """Loads the one ``ScriptedModel`` for every card."""
 
-    @asynccontextmanager
-    async def use(self, card: ModelCard) -> AsyncIterator[ScriptedModel]:
-        yield self.model
+    model: ScriptedModel
+    name: str = "fake"
+    tasks: frozenset[str] = frozenset()
+    per_task: bool = False
+
+    def available(self) -> str | None:
+        return None
+
+    def load(self, card: ModelCard, device: Device) -> ScriptedModel:
+        return self.model
 
 
 class OneCardSelector:
@@ -86,8 +99,13 @@ class MemoryStore:
         return art
 
 
-def make_executor(tmp: Path, hook: Hook | None = None, **kw: Any) -> tuple[Executor, ScriptedModel, MemoryStore]:
+def make_executor(tmp: Path, hook: Hook | None = None, *, task_timeout: float = 300.0, max_parallel: int = 4,
+                  ) -> tuple[Executor, ScriptedModel, MemoryStore]:
+    """An executor over a real ``LocalRuntime`` (``max_parallel`` device slots, ``task_timeout``)."""
     model = ScriptedModel(hook)
     store = MemoryStore(tmp)
-    ex = Executor(cache=FakeSource(model), selector=OneCardSelector(), store=store, **kw)  # type: ignore[arg-type]
+    backend = ScriptedBackend(model)
+    runtime = LocalRuntime(ModelCache(1 << 30, Device(), backend_lookup=lambda name: backend),
+                           task_timeout=task_timeout, concurrency=max_parallel)
+    ex = Executor(runtime=runtime, selector=OneCardSelector(), store=store, max_parallel=max_parallel)
     return ex, model, store

@@ -10,10 +10,12 @@ from orchestrator.types import PlanTask
 
 
 class Cache:
+    """What the selector asks the model runtime: which cards are warm, which fit."""
+
     def __init__(self, loaded: set[str] | None = None) -> None:
         self.loaded = loaded or set()
 
-    def is_loaded(self, card: ModelCard) -> bool:
+    def is_warm(self, card: ModelCard) -> bool:
         return card.id in self.loaded
 
     def fits(self, card: ModelCard) -> bool:

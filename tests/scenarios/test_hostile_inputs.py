@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 import pytest
 
-from orchestrator.backends import register_backend
+from orchestrator.backends import BackendRegistry
 from orchestrator.backends._audio import read_audio
 from orchestrator.backends.base import Device, Inputs
 from orchestrator.catalog import ModelCard
@@ -46,8 +46,9 @@ def _rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
-async def test_ten_hostile_wavs_are_refused_and_nothing_keeps_running(make_app: Any, fake_llm: FakeLLMServer) -> None:
-    register_backend("reads-audio", _AudioBackend())
+async def test_ten_hostile_wavs_are_refused_and_nothing_keeps_running(
+        make_app: Any, fake_llm: FakeLLMServer, backend_registry: BackendRegistry) -> None:
+    backend_registry.register("reads-audio", _AudioBackend())
     app = await make_app(catalog=[{"id": "asr", "task": "automatic-speech-recognition", "backend": "reads-audio",
                                    "size": 1}], task_timeout=15)
 

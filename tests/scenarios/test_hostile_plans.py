@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from orchestrator.backends import register_backend
+from orchestrator.backends import BackendRegistry
 from orchestrator.types import ConversationKey, Request, RunStatus
 from tests.fakes.backends import FakeBackend
 from tests.fakes.llm_server import FakeLLMServer
 
 
 @pytest.fixture
-def fake_backend() -> AsyncIterator[FakeBackend]:
+def fake_backend(backend_registry: BackendRegistry) -> AsyncIterator[FakeBackend]:
     backend = FakeBackend()
-    register_backend("fake", backend)
+    backend_registry.register("fake", backend)
     yield backend  # type: ignore[misc]
 
 

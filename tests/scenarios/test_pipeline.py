@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from orchestrator.backends import register_backend
+from orchestrator.backends import BackendRegistry
 from orchestrator.types import Attachment, ConversationKey, EventType, ProgressEvent, Request, RunStatus
-from tests.fakes.backends import FakeBackend, png_bytes
+from tests.fakes.backends import FakeBackend, content_id, png_bytes
 from tests.fakes.llm_server import FakeLLMServer
 
 
 @pytest.fixture
-def fake_backend() -> AsyncIterator[FakeBackend]:
+def fake_backend(backend_registry: BackendRegistry) -> AsyncIterator[FakeBackend]:
     backend = FakeBackend()
-    register_backend("fake", backend)
+    backend_registry.register("fake", backend)
     yield backend  # type: ignore[misc]
 
 
@@ -99,7 +99,7 @@ async def test_second_request_uses_first_artifact_and_other_channels_cannot(
 
     fake_llm.script(caption_latest, "It is a red square.")
     second = await app.orchestrator.handle(Request(key("c1"), "now caption the image you just made"))
-    assert second.ok and made.path.name in second.runs[0].texts[0]
+    assert second.ok and content_id(made.path.read_bytes()) in second.runs[0].texts[0]
 
     # In another channel the same handle is not offered, and a plan naming it is refused (after one repair turn).
     fake_llm.script({"tasks": [t(1, "image-to-text", image=made.handle)]}, {"tasks": [t(1, "image-to-text", image=made.handle)]})

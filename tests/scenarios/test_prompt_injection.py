@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.backends import register_backend
+from orchestrator.backends import BackendRegistry
 from orchestrator.backends.base import Device, Inputs
 from orchestrator.catalog import ModelCard
 from orchestrator.types import Attachment, ConversationKey, Output, Request, TextOutput
@@ -55,9 +55,9 @@ class InjectingOCR(FakeBackend):
 
 
 @pytest.fixture
-def backends() -> Iterator[None]:
-    register_backend("fake", FakeBackend())
-    register_backend("injecting-ocr", InjectingOCR())
+def backends(backend_registry: BackendRegistry) -> Iterator[None]:
+    backend_registry.register("fake", FakeBackend())
+    backend_registry.register("injecting-ocr", InjectingOCR())
     yield
 
 

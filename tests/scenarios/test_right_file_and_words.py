@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from orchestrator.backends import register_backend
+from orchestrator.backends import BackendRegistry
 from orchestrator.types import Attachment, ConversationKey, Request
 from tests.fakes import hostile_media
 from tests.fakes.backends import FakeBackend, png_bytes, wav_bytes
 
 
 @pytest.fixture
-def fake_backend() -> Iterator[FakeBackend]:
+def fake_backend(backend_registry: BackendRegistry) -> Iterator[FakeBackend]:
     backend = FakeBackend()
-    register_backend("fake", backend)
+    backend_registry.register("fake", backend)
     yield backend
 
 

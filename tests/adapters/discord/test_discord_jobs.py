@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.backends import register_backend
+from orchestrator.backends import BackendRegistry
 from orchestrator.jobs import INTERRUPTED_TEXT
 from orchestrator.types import ConversationKey
 from storage import SqliteStore
@@ -20,9 +20,9 @@ from tests.fakes.llm_server import FakeLLMServer
 
 
 @pytest.fixture
-def fake_backend() -> Iterator[FakeBackend]:
+def fake_backend(backend_registry: BackendRegistry) -> Iterator[FakeBackend]:
     backend = FakeBackend()
-    register_backend("fake", backend)
+    backend_registry.register("fake", backend)
     yield backend
 
 

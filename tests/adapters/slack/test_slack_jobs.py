@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.backends import register_backend
+from orchestrator.backends import BackendRegistry
 from orchestrator.jobs import INTERRUPTED_TEXT
 from orchestrator.types import ConversationKey
 from storage import SqliteStore
@@ -24,9 +24,9 @@ BOB = "U0BOB"
 
 
 @pytest.fixture
-def fake_backend() -> Iterator[FakeBackend]:
+def fake_backend(backend_registry: BackendRegistry) -> Iterator[FakeBackend]:
     backend = FakeBackend()
-    register_backend("fake", backend)
+    backend_registry.register("fake", backend)
     yield backend
 
 
