@@ -144,8 +144,8 @@ class Orchestrator:
             status = "error"
         if run_id is not None:
             try:
-                await self.store.finish_run(run_id, status=status, plan=plan.to_json() if plan else None,
-                                            tasks=[r.to_json() for r in runs], error=reply.error,
+                await self.store.finish_run(run_id, status=status, plan=plan,
+                                            tasks=runs, error=reply.error,
                                             seconds=reply.seconds, llm_calls=reply.llm_calls)
             except HgbotError:
                 log.exception("could not record run %s", run_id)
