@@ -16,7 +16,7 @@ from orchestrator.store import Store
 from storage import LocalBlobStore, MemoryBlobStore, MemoryStore
 
 STORES = ["memory", "sqlite"]
-BLOB_STORES = ["memory", "local"]
+BLOB_STORES = ["memory", "local", "s3"]
 
 
 @pytest.fixture
