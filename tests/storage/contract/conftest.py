@@ -15,7 +15,7 @@ from orchestrator.blobs import BlobStore
 from orchestrator.store import Store
 from storage import LocalBlobStore, MemoryBlobStore, MemoryStore
 
-STORES = ["memory", "sqlite"]
+STORES = ["memory", "sqlite", "postgres"]
 BLOB_STORES = ["memory", "local", "s3"]
 
 
