@@ -71,6 +71,9 @@ class Settings:
     metrics_port: int = 0  # hgbot serve: Prometheus /metrics on this port; 0 = off
     metrics_host: str = "127.0.0.1"
     log_format: str = "text"  # text | json (one JSON line per log record, job events with their job id)
+    # Several replicas: Postgres instead of SQLite, an S3 bucket instead of the local artifacts directory
+    database_url: str = ""  # postgresql://user:pass@host/db
+    blob_url: str = ""  # s3://bucket/prefix (endpoint: HGBOT_S3_ENDPOINT or AWS_ENDPOINT_URL)
     config_file: Path | None = None
 
     @property
@@ -102,6 +105,8 @@ class Settings:
 
 ENV: dict[str, str] = {
     "home": "HGBOT_HOME",
+    "database_url": "HGBOT_DATABASE_URL",
+    "blob_url": "HGBOT_BLOB_URL",
     "llm_base_url": "OPENAI_BASE_URL",
     "llm_api_key": "OPENAI_API_KEY",
     "llm_model": "HGBOT_LLM_MODEL",
@@ -147,7 +152,7 @@ ENV: dict[str, str] = {
 
 _SECTIONS = {"slack": "slack_", "discord": "discord_", "access": "", "llm": "llm_", "jobs": ""}
 SECRETS = {"llm_api_key", "slack_bot_token", "slack_app_token", "slack_signing_secret", "discord_token"}
-URLS = {"llm_base_url", "slack_api_url", "discord_api_base", "discord_gateway_url"}  # shown redacted
+URLS = {"llm_base_url", "slack_api_url", "discord_api_base", "discord_gateway_url", "database_url"}  # shown redacted
 
 
 def _coerce(name: str, value: Any, kind: Any, origin: str) -> Any:

@@ -27,6 +27,7 @@ from orchestrator.store import RunRecord, StoreStats, TaskRecord
 from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, Kind, Message, Plan, TaskRun
 
 from .blobs import check_suffix
+from .cached import localise
 from .ids import ROLES, new_artifact_id
 
 if TYPE_CHECKING:
@@ -225,13 +226,13 @@ class PostgresStore:
         if not await self.blobs.exists(artifact.blob):
             raise StorageError(f"The file of {artifact.handle} is missing from the artifact store "
                                f"({self.blobs.describe(artifact.blob)}).")
-        return artifact
+        return (await localise(self.blobs, [artifact]))[0]
 
     async def artifacts(self, conversation_id: int) -> list[Artifact]:
         async with self._conn(f"listing the files of conversation {conversation_id}") as db:
             rows = await db.fetch(f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts WHERE conversation_id = $1 "
                                   "ORDER BY seq DESC", conversation_id)
-        return [self._artifact(tuple(r)) for r in rows]
+        return await localise(self.blobs, [self._artifact(tuple(r)) for r in rows])
 
     def _artifact(self, row: tuple[Any, ...]) -> Artifact:
         return Artifact(id=row[0], conversation_id=int(row[1]), kind=row[2], mime=row[3],

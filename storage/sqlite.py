@@ -34,6 +34,7 @@ from orchestrator.store import RunRecord, StoreStats, TaskRecord
 from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, Kind, Message, Plan, TaskRun
 
 from .blobs import LocalBlobStore, check_suffix
+from .cached import localise
 from .ids import ROLES, new_artifact_id
 from .jobs import JobTables
 from .migrations import migrate, schema_version
@@ -258,7 +259,7 @@ class SqliteStore(JobTables):
                 f"The file of {artifact.handle} is missing from the artifact store "
                 f"({self.blobs.describe(artifact.blob)})."
             )
-        return artifact
+        return (await localise(self.blobs, [artifact]))[0]
 
     async def artifacts(self, conversation_id: int) -> list[Artifact]:
         """All artifacts of the conversation, newest first."""
@@ -268,7 +269,7 @@ class SqliteStore(JobTables):
                 "ORDER BY created DESC, rowid DESC", (conversation_id,),
             ) as cur:
                 rows = await cur.fetchall()
-        return [self._artifact(row) for row in rows]
+        return await localise(self.blobs, [self._artifact(row) for row in rows])
 
     def _artifact(self, row: sqlite3.Row | tuple[Any, ...]) -> Artifact:
         return Artifact(
