@@ -88,7 +88,7 @@ class PostgresStore:
             raise ConfigError("HGBOT_DATABASE_URL=postgresql://… needs asyncpg: pip install -e '.[scale]' in "
                               "the hgbot checkout.") from exc
         try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size)
+            pool = await asyncpg.create_pool(url, min_size=min(2, pool_size), max_size=pool_size)
         except (OSError, asyncpg.PostgresError) as exc:
             raise StorageError(f"Cannot connect to the database: {exc}.") from exc
         store = cls(pool, blobs, Path(artifacts_dir or "/nonexistent/hgbot-artifacts"))
