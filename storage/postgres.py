@@ -29,10 +29,12 @@ from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, 
 from .blobs import check_suffix
 from .cached import localise
 from .ids import ROLES, new_artifact_id
+from .pg_jobs import JOBS_MIGRATION, PgJobTables
 
 if TYPE_CHECKING:
     import asyncpg
 
+    from orchestrator.jobs import JobStore
     from orchestrator.store import Store
 
 _MIGRATION_LOCK = 0x68676274  # "hgbt": one advisory lock id for schema changes
@@ -61,12 +63,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX artifacts_by_conversation ON artifacts (conversation_id, seq);
     CREATE TABLE deliveries (id TEXT PRIMARY KEY, created DOUBLE PRECISION NOT NULL);
     """,
+    JOBS_MIGRATION,
 )
 LATEST = len(MIGRATIONS)
 _ARTIFACT_COLUMNS = "id, conversation_id, kind, mime, path, size, description, task, model, filename"
 
 
-class PostgresStore:
+class PostgresStore(PgJobTables):
     """Conversations, messages, runs, artifacts and deliveries in Postgres; bytes in ``blobs``.
 
     Build with ``await PostgresStore.open(url, blobs)``; ``close()`` when done.
@@ -315,5 +318,5 @@ async def migrate(db: asyncpg.Connection) -> int:
 
 
 if TYPE_CHECKING:
-    def _conforms(store: PostgresStore) -> Store:
-        return store  # mypy proves PostgresStore satisfies the protocol
+    def _conforms(store: PostgresStore) -> tuple[Store, JobStore]:
+        return store, store  # mypy proves PostgresStore satisfies both protocols
