@@ -118,11 +118,13 @@ async def build_app(settings: Settings, *, llm: LLM | None = None, backends: Bac
     from orchestrator.cache import ModelCache
     from orchestrator.runtime import ModelRuntime
     from orchestrator.runtimes import LocalRuntime
-    from storage import SqliteStore
+    from storage.factory import open_store
 
     settings.home.mkdir(parents=True, exist_ok=True)
     catalog = load_catalog(settings)
-    store = await SqliteStore.open(settings.db_path, settings.artifacts_dir)
+    store = await open_store(database_url=settings.database_url, blob_url=settings.blob_url,
+                             db_path=settings.db_path, artifacts_dir=settings.artifacts_dir,
+                             s3_endpoint=os.environ.get("HGBOT_S3_ENDPOINT"))
     device = ModelCache.detect_device(settings.device)
     budget = settings.memory_budget_mb * 1024 * 1024 or ModelCache.default_budget(device)
     backends = backends or default_registry()

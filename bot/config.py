@@ -69,6 +69,9 @@ class _Core:
     metrics_port: int = 0  # hgbot serve: Prometheus /metrics on this port; 0 = off
     metrics_host: str = "127.0.0.1"
     log_format: str = "text"  # text | json (one JSON line per log record, job events with their job id)
+    # Several replicas: Postgres instead of SQLite, an S3 bucket instead of the local artifacts directory
+    database_url: str = ""  # postgresql://user:pass@host/db
+    blob_url: str = ""  # s3://bucket/prefix (endpoint: HGBOT_S3_ENDPOINT or AWS_ENDPOINT_URL)
     config_file: Path | None = None
     sections: dict[str, PlatformConfig] = field(default_factory=dict)  # by platform name
 
@@ -163,6 +166,8 @@ def _platform_names() -> dict[str, tuple[str, str]]:
 
 ENV: dict[str, str] = {
     "home": "HGBOT_HOME",
+    "database_url": "HGBOT_DATABASE_URL",
+    "blob_url": "HGBOT_BLOB_URL",
     "llm_base_url": "OPENAI_BASE_URL",
     "llm_api_key": "OPENAI_API_KEY",
     "llm_model": "HGBOT_LLM_MODEL",
@@ -206,7 +211,7 @@ ENV = dict(list(ENV.items())[:_at] + [(n, var) for n, (_, var) in _platform_name
            + list(ENV.items())[_at:])
 _SECTIONS = {"access": "", "llm": "llm_", "jobs": ""} | {kind.name: kind.name + "_" for kind in _config_classes()}
 SECRETS = {"llm_api_key"} | {f"{k.name}_{f}" for k in _config_classes() for f in k.secrets}
-URLS = {"llm_base_url"} | {f"{k.name}_{f}" for k in _config_classes() for f in k.urls}  # shown redacted
+URLS = {"llm_base_url", "database_url", "blob_url"} | {f"{k.name}_{f}" for k in _config_classes() for f in k.urls}  # shown redacted
 
 
 def _coerce(name: str, value: Any, kind: Any, origin: str) -> Any:

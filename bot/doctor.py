@@ -75,7 +75,7 @@ async def run_doctor(settings: Settings, console: Console) -> int:
         from storage import SqliteStore
 
         store = await SqliteStore.open(settings.db_path, settings.artifacts_dir)
-        stats: dict[str, Any] = await store.stats()
+        stats = (await store.stats()).as_dict()
         await store.close()
         row(OK, "database", f"{settings.db_path} " + ", ".join(f"{k}={v}" for k, v in stats.items()))
     except (HgbotError, OSError) as exc:

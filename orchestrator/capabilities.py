@@ -41,7 +41,7 @@ def capability_answer(runnable: Mapping[str, str], chat_model: str | None) -> st
         lines.append(f"- **{name}**: {what}" + (f" Try: “{example}”" if example else ""))
     chat = (p["chat_available"].format_map({"model": chat_model}) if chat_model
             else p["chat_unavailable"].strip())
-    return p["capabilities"].format_map({"count": len(names), "lines": "\n".join(lines), "chat": chat}).strip()
+    return str(p["capabilities"].format_map({"count": len(names), "lines": "\n".join(lines), "chat": chat})).strip()
 
 
 def open_chat_answer() -> str:
@@ -61,7 +61,7 @@ def unrunnable_line(task: str, hub_models: Callable[[str], Iterable[str]] | None
     else:
         pull = p["enable_pull"].format_map({"model": first}) if first else ""
         enable = p["enable_endpoint"].format_map({"pull": pull})
-    return p["unrunnable"].format_map({"task": task, "enable": enable})
+    return str(p["unrunnable"].format_map({"task": task, "enable": enable}))
 
 
 def substitute(task: str, request: str, runnable: Callable[[str], bool]) -> tuple[str, str] | None:

@@ -163,9 +163,8 @@ class Orchestrator:
     async def _finish(self, run_id: int, status: str, plan: Plan | None, runs: list[TaskRun], error: str | None,
                       seconds: float, llm_calls: int) -> None:
         try:
-            await self.store.finish_run(run_id, status=status, plan=plan.to_json() if plan else None,
-                                        tasks=[r.to_json() for r in runs], error=error, seconds=seconds,
-                                        llm_calls=llm_calls)
+            await self.store.finish_run(run_id, status=status, plan=plan, tasks=runs, error=error,
+                                        seconds=seconds, llm_calls=llm_calls)
         except HgbotError:
             log.exception("could not record run %s", run_id)
 

@@ -15,7 +15,7 @@ ledger and ``orchestrator.jobs.Jobs``; ``tests/fakes/chat_service.py`` is the fa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .jobtypes import JobRecord, JobState
@@ -56,6 +56,11 @@ class JobService(Protocol):
     def cancel(self, job_id: int, by: str) -> None: ...
 
     def live_job(self, user: str, channel: str) -> int | None: ...
+
+    def live_in(self, key: ConversationKey) -> int | None: ...
+
+    async def sweep_forever(self, platforms: Iterable[str],
+                            on_found: Callable[[list[JobRecord], list[JobRecord]], Awaitable[None]]) -> None: ...
 
     async def recover(self, platforms: Iterable[str]) -> tuple[list[JobRecord], list[JobRecord]]: ...
 
@@ -108,6 +113,13 @@ class JobsPort:
 
     def live_job(self, user: str, channel: str) -> int | None:
         return self._jobs.live_job(user, channel)
+
+    def live_in(self, key: ConversationKey) -> int | None:
+        return self._jobs.live_in(key)
+
+    async def sweep_forever(self, platforms: Iterable[str],
+                            on_found: Callable[[list[JobRecord], list[JobRecord]], Awaitable[None]]) -> None:
+        await self._jobs.sweep_forever(platforms, on_found)
 
     async def recover(self, platforms: Iterable[str]) -> tuple[list[JobRecord], list[JobRecord]]:
         return await self._jobs.recover(platforms)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .blobs import BlobRef
+
 Kind = Literal["text", "image", "audio", "video"]
 KINDS: tuple[Kind, ...] = ("text", "image", "audio", "video")
 FILE_KINDS: tuple[Kind, ...] = ("image", "audio", "video")
@@ -52,7 +54,12 @@ class Request:
 
 @dataclass(frozen=True)
 class Artifact:
-    """A file stored in one conversation: an attachment or a generated output."""
+    """A file stored in one conversation: an attachment or a generated output.
+
+    ``blob`` is the content reference to read through the ``BlobStore`` (any replica, any store).
+    ``path`` is a read-only convenience kept for what still needs a local file (backends' inputs,
+    the CLI's display): the blob's file in a local blob store; don't rely on it elsewhere.
+    """
 
     id: str
     conversation_id: int
@@ -64,6 +71,7 @@ class Artifact:
     task: str | None = None
     model: str | None = None
     filename: str = ""
+    blob: BlobRef | None = None
 
     @property
     def handle(self) -> str:

@@ -4,25 +4,25 @@ Identical bytes (with the same suffix) are stored once. Writes are atomic (temp 
 same directory, fsync, ``os.replace``), so a reader never sees a half-written blob and two
 processes writing the same content at once both succeed with the same file.
 
-The functions here block on disk I/O; ``SqliteStore`` calls them through ``asyncio.to_thread``.
+The functions here block on disk I/O; ``LocalBlobStore`` (the ``orchestrator.blobs.BlobStore`` on
+this directory) calls them through ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
-import re
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-_SUFFIX = re.compile(r"^(\.[A-Za-z0-9]{1,10})?$")
+from orchestrator.blobs import BlobRef, check_suffix
+from orchestrator.errors import StorageError
 
-
-def check_suffix(suffix: str) -> str:
-    """Return ``suffix`` if it is empty or like ``.png``; it becomes part of a path, so nothing else."""
-    if not _SUFFIX.match(suffix):
-        raise ValueError(f"invalid file suffix {suffix!r}: expected '' or a dot and 1-10 letters/digits")
-    return suffix.lower()
+__all__ = ["LocalBlobStore", "blob_relpath", "check_suffix", "write_blob"]
 
 
 def blob_relpath(sha256: str, suffix: str) -> str:
@@ -55,3 +55,53 @@ def write_blob(root: Path, data: bytes, suffix: str) -> tuple[str, str]:
         Path(tmp).unlink(missing_ok=True)
         raise
     return sha, rel
+
+
+class LocalBlobStore:
+    """``BlobStore`` on a local directory (today's ``HGBOT_HOME/artifacts``): the default."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+
+    def path(self, ref: BlobRef) -> Path:
+        """The blob's file. Only this store has one; callers that may get another store use ``local_file``."""
+        return self.root / ref.key
+
+    async def put(self, data: bytes, suffix: str = "") -> BlobRef:
+        suffix = check_suffix(suffix)
+        try:
+            sha, _ = await asyncio.to_thread(write_blob, self.root, data, suffix)
+        except OSError as exc:
+            raise StorageError(f"Cannot write a file to the artifact store {self.root}: {exc}.") from exc
+        return BlobRef(sha256=sha, suffix=suffix, size=len(data))
+
+    async def read(self, ref: BlobRef) -> bytes:
+        try:
+            return await asyncio.to_thread(self.path(ref).read_bytes)
+        except FileNotFoundError as exc:
+            raise StorageError(f"The file {ref.key} is missing from the artifact store {self.root}.") from exc
+        except OSError as exc:
+            raise StorageError(f"Cannot read {ref.key} from the artifact store {self.root}: {exc}.") from exc
+
+    async def exists(self, ref: BlobRef) -> bool:
+        return await asyncio.to_thread(self.path(ref).is_file)
+
+    @asynccontextmanager
+    async def local_file(self, ref: BlobRef) -> AsyncIterator[Path]:
+        path = self.path(ref)
+        if not await asyncio.to_thread(path.is_file):
+            raise StorageError(f"The file {ref.key} is missing from the artifact store {self.root}.")
+        yield path  # already a file: no copy
+
+    def describe(self, ref: BlobRef) -> str:
+        return str(self.path(ref))
+
+    async def close(self) -> None:
+        return None
+
+
+if TYPE_CHECKING:
+    from orchestrator.blobs import BlobStore
+
+    def _conforms(blobs: LocalBlobStore) -> BlobStore:
+        return blobs  # mypy proves LocalBlobStore satisfies the protocol

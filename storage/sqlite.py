@@ -18,21 +18,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
+from orchestrator.blobs import BlobRef, BlobStore
 from orchestrator.errors import ArtifactNotFound, StorageError
-from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, Kind, Message
+from orchestrator.store import RunRecord, StoreStats, TaskRecord
+from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, Kind, Message, Plan, TaskRun
 
-from .blobs import check_suffix, write_blob
+from .blobs import LocalBlobStore, check_suffix
+from .cached import localise
+from .ids import ROLES, new_artifact_id
 from .jobs import JobTables
 from .migrations import migrate, schema_version
 
@@ -41,14 +44,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_MS = 10_000
 DELIVERY_TTL_S = 30 * 24 * 3600  # platforms retry within minutes; a month is plenty
-_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i/l/o/u to misread
-_ID_LENGTH = 10  # 50 random bits: collisions are retried, and handles stay short in prompts
-_ROLES = ("user", "assistant")
 _ARTIFACT_COLUMNS = "id, conversation_id, kind, mime, path, size, description, task, model, filename"
-
-
-def new_artifact_id() -> str:
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
 
 
 class SqliteStore(JobTables):
@@ -60,15 +56,19 @@ class SqliteStore(JobTables):
     conversation.
     """
 
-    def __init__(self, conn: aiosqlite.Connection, db_path: Path, artifacts_dir: Path) -> None:
+    def __init__(self, conn: aiosqlite.Connection, db_path: Path, artifacts_dir: Path,
+                 blobs: BlobStore | None = None) -> None:
         self._conn: aiosqlite.Connection | None = conn
         self._lock = asyncio.Lock()
         self.db_path = db_path
         self.artifacts_dir = artifacts_dir
+        self.blobs: BlobStore = blobs if blobs is not None else LocalBlobStore(artifacts_dir)
 
     @classmethod
-    async def open(cls, db_path: Path, artifacts_dir: Path) -> SqliteStore:
-        """Open (creating if needed) the database and blob directory, and migrate the schema."""
+    async def open(cls, db_path: Path, artifacts_dir: Path, blobs: BlobStore | None = None) -> SqliteStore:
+        """Open (creating if needed) the database and blob directory, and migrate the schema.
+
+        Artifact bytes go to ``blobs`` (default: a ``LocalBlobStore`` on ``artifacts_dir``)."""
         try:
             db_path, artifacts_dir = await asyncio.to_thread(_prepare_dirs, Path(db_path), Path(artifacts_dir))
         except OSError as exc:
@@ -90,7 +90,7 @@ class SqliteStore(JobTables):
             if isinstance(exc, sqlite3.Error):
                 raise StorageError(f"Cannot open the database {db_path}: {_describe(exc)}.") from exc
             raise
-        return cls(conn, db_path, artifacts_dir)
+        return cls(conn, db_path, artifacts_dir, blobs)
 
     async def __aenter__(self) -> SqliteStore:
         return self
@@ -108,7 +108,7 @@ class SqliteStore(JobTables):
     # -- transactions -------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _read(self, doing: str) -> AsyncIterator[aiosqlite.Connection]:  # type: ignore[override]
+    async def _read(self, doing: str) -> AsyncIterator[aiosqlite.Connection]:
         """The connection for autocommit reads, with errors turned into ``StorageError``."""
         async with self._lock:
             conn = self._connection()
@@ -118,7 +118,7 @@ class SqliteStore(JobTables):
                 raise StorageError(f"Database error while {doing}: {_describe(exc)}.") from exc
 
     @asynccontextmanager
-    async def _write(self, doing: str) -> AsyncIterator[aiosqlite.Connection]:  # type: ignore[override]
+    async def _write(self, doing: str) -> AsyncIterator[aiosqlite.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on any exception
         (including cancellation, so a timed-out task never leaves the connection mid-transaction)."""
         async with self._lock:
@@ -171,8 +171,8 @@ class SqliteStore(JobTables):
         return int(row[0]) if row is not None else None
 
     async def add_message(self, conversation_id: int, role: str, text: str, run_id: int | None = None) -> None:
-        if role not in _ROLES:
-            raise ValueError(f"role must be one of {_ROLES}, not {role!r}")
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, not {role!r}")
         async with self._write(f"saving a message in conversation {conversation_id}") as db:
             await db.execute(
                 "INSERT INTO messages (conversation_id, role, text, run_id, created) VALUES (?, ?, ?, ?, ?)",
@@ -206,10 +206,8 @@ class SqliteStore(JobTables):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         suffix = check_suffix(suffix)
-        try:
-            sha, rel = await asyncio.to_thread(write_blob, self.artifacts_dir, data, suffix)
-        except OSError as exc:
-            raise StorageError(f"Cannot write a file to the artifact store {self.artifacts_dir}: {exc}.") from exc
+        ref = await self.blobs.put(data, suffix)
+        sha, rel = ref.sha256, ref.key
         async with self._write(f"recording an artifact in conversation {conversation_id}") as db:
             for attempt in range(3):
                 artifact_id = new_artifact_id()
@@ -228,7 +226,7 @@ class SqliteStore(JobTables):
         return Artifact(
             id=artifact_id, conversation_id=conversation_id, kind=kind, mime=mime,
             path=self.artifacts_dir / rel, size=len(data), description=description, task=task,
-            model=model, filename=filename,
+            model=model, filename=filename, blob=ref,
         )
 
     @staticmethod
@@ -255,11 +253,13 @@ class SqliteStore(JobTables):
                 hint="Refer to a file sent or generated in this conversation.",
             )
         artifact = self._artifact(row)
-        if not await asyncio.to_thread(artifact.path.exists):
+        assert artifact.blob is not None
+        if not await self.blobs.exists(artifact.blob):
             raise StorageError(
-                f"The file of {artifact.handle} is missing from the artifact store ({artifact.path})."
+                f"The file of {artifact.handle} is missing from the artifact store "
+                f"({self.blobs.describe(artifact.blob)})."
             )
-        return artifact
+        return (await localise(self.blobs, [artifact]))[0]
 
     async def artifacts(self, conversation_id: int) -> list[Artifact]:
         """All artifacts of the conversation, newest first."""
@@ -269,13 +269,13 @@ class SqliteStore(JobTables):
                 "ORDER BY created DESC, rowid DESC", (conversation_id,),
             ) as cur:
                 rows = await cur.fetchall()
-        return [self._artifact(row) for row in rows]
+        return await localise(self.blobs, [self._artifact(row) for row in rows])
 
     def _artifact(self, row: sqlite3.Row | tuple[Any, ...]) -> Artifact:
         return Artifact(
             id=row[0], conversation_id=int(row[1]), kind=row[2], mime=row[3],
             path=self.artifacts_dir / row[4], size=int(row[5]), description=row[6] or "",
-            task=row[7], model=row[8], filename=row[9] or "",
+            task=row[7], model=row[8], filename=row[9] or "", blob=BlobRef.from_key(row[4], int(row[5])),
         )
 
     # -- runs and deliveries ----------------------------------------------------------------------
@@ -290,11 +290,11 @@ class SqliteStore(JobTables):
         assert run_id is not None
         return int(run_id)
 
-    async def finish_run(self, run_id: int, *, status: str, plan: list[dict[str, Any]] | None,
-                         tasks: list[dict[str, Any]], error: str | None, seconds: float, llm_calls: int) -> None:
+    async def finish_run(self, run_id: int, *, status: str, plan: Plan | None, tasks: Sequence[TaskRun],
+                         error: str | None, seconds: float, llm_calls: int) -> None:
         """Record how a run ended. Raises ``StorageError`` for an unknown run id."""
-        plan_json = None if plan is None else json.dumps(plan, ensure_ascii=False, default=str)
-        tasks_json = json.dumps(tasks, ensure_ascii=False, default=str)
+        plan_json = None if plan is None else json.dumps(plan.to_json(), ensure_ascii=False, default=str)
+        tasks_json = json.dumps([TaskRecord.of(t).to_json() for t in tasks], ensure_ascii=False, default=str)
         async with self._write(f"finishing run {run_id}") as db:
             cur = await db.execute(
                 "UPDATE runs SET status = ?, plan = ?, tasks = ?, error = ?, seconds = ?, llm_calls = ?, "
@@ -317,12 +317,8 @@ class SqliteStore(JobTables):
 
     # -- for `hgbot doctor` -------------------------------------------------------------------------
 
-    async def recent_runs(self, conversation_id: int | None = None, limit: int = 10) -> list[dict[str, Any]]:
-        """The last ``limit`` runs, newest first, of one conversation (or of all, for ``None``).
-
-        Each dict has: id, conversation_id, request, status, plan (list or None), tasks (list),
-        error, seconds, llm_calls, created and finished (Unix seconds; finished None while running).
-        """
+    async def recent_runs(self, conversation_id: int | None = None, limit: int = 10) -> list[RunRecord]:
+        """The last ``limit`` runs, newest first, of one conversation (or of all, for ``None``)."""
         where, params = ("WHERE conversation_id = ?", (conversation_id, limit)) if conversation_id is not None \
             else ("", (limit,))
         async with self._read("listing recent runs") as db:
@@ -332,15 +328,16 @@ class SqliteStore(JobTables):
             ) as cur:
                 rows = await cur.fetchall()
         return [
-            {
-                "id": r[0], "conversation_id": r[1], "request": r[2], "status": r[3],
-                "plan": None if r[4] is None else json.loads(r[4]), "tasks": json.loads(r[5] or "[]"),
-                "error": r[6], "seconds": r[7], "llm_calls": r[8], "created": r[9], "finished": r[10],
-            }
+            RunRecord(
+                id=int(r[0]), conversation_id=int(r[1]), request=r[2], status=r[3],
+                plan=None if r[4] is None else tuple(json.loads(r[4])),
+                tasks=tuple(TaskRecord.from_json(t) for t in json.loads(r[5] or "[]")),
+                error=r[6], seconds=r[7], llm_calls=r[8], created=float(r[9]), finished=r[10],
+            )
             for r in rows
         ]
 
-    async def stats(self) -> dict[str, int]:
+    async def stats(self) -> StoreStats:
         """Row counts, failed runs, distinct blob bytes and the schema version."""
         queries = {
             "conversations": "SELECT COUNT(*) FROM conversations",
@@ -358,7 +355,8 @@ class SqliteStore(JobTables):
                     row = await cur.fetchone()
                 out[name] = int(row[0]) if row else 0
             out["schema_version"] = await schema_version(db)
-        return out
+        return StoreStats(out["conversations"], out["messages"], out["runs"], out["runs_failed"],
+                          out["artifacts"], out["blob_bytes"], out["deliveries"], out["schema_version"])
 
 
 async def _connect(db_path: Path) -> aiosqlite.Connection:

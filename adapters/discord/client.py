@@ -78,7 +78,7 @@ class HgbotClient(discord.Client):
             await self.recover()  # REST works before the gateway connects: interrupted threads are told first
         except Exception:
             log.exception("recovering the jobs of a previous process failed")
-        jobs = getattr(self.app, "jobs", None)
+        jobs = self.service.jobs
         if jobs is not None:  # a replica that stops later (another host: stale heartbeat) is taken over too
             self._sweeper = asyncio.create_task(jobs.sweep_forever([PLATFORM], self.take))
         try:
@@ -196,7 +196,7 @@ class HgbotClient(discord.Client):
 
     async def take(self, interrupted: list[JobRecord], queued: list[JobRecord]) -> None:
         """Jobs of a stopped process (start-up or a sweep while serving): tell, then run."""
-        jobs = getattr(self.app, "jobs", None)
+        jobs = needs_jobs(self.service)
         for record in interrupted:
             try:
                 await notify_interrupted(self.get_partial_messageable(int(record.key.thread or record.key.channel)),

@@ -29,7 +29,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.kit.host import Host, service_of
+from adapters.kit.host import Host, needs_jobs, service_of
 from orchestrator.errors import ConfigError, Unreachable
 from orchestrator.redact import redact_url
 
@@ -63,7 +63,7 @@ async def serve_slack(app: Host, *, http: bool = False, port: int = 3000, host: 
     bolt, listeners = build_slack_parts(app)
     await listeners.recover()  # before new events: interrupted threads are told, queued jobs rejoin the line
     # a replica that stops later (another host: its heartbeat goes stale) is taken over while serving
-    sweeper = asyncio.create_task(app.jobs.sweep_forever(["slack"], listeners.take))
+    sweeper = asyncio.create_task(needs_jobs(service_of(app)).sweep_forever(["slack"], listeners.take))
     try:
         if http:
             await _serve_http(bolt, settings.signing_secret, host, port, on_ready)

@@ -42,7 +42,7 @@ def cluster_lines(config: RayConfig | None = None) -> list[Line]:
     try:
         if owned:
             ray.init(address=config.address, namespace=config.namespace, log_to_driver=False)
-        alive = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
+        alive = [n for n in ray.nodes() if n.get("Alive")]
         gpus = sum(float(n["Resources"].get(config.gpu_resource, 0)) for n in alive)
         lines.append((bool(alive), "nodes", f"{len(alive)} alive, {gpus:g} {config.gpu_resource}, "
                       + ", ".join(f"{n['NodeManagerAddress']}/{n['NodeID'][:8]}" for n in alive)))

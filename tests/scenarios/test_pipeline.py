@@ -84,7 +84,7 @@ async def test_failed_task_skips_only_its_dependents(make_app: Any, fake_llm: Fa
     assert "task 1 (text-to-image) failed" in (reply.runs[1].error or "")
     assert reply.ok and len(reply.artifacts) == 1
     runs = await app.store.recent_runs(None, 1)
-    assert runs[0]["status"] == "partial"
+    assert runs[0].status == "partial"
 
 
 async def test_second_request_uses_first_artifact_and_other_channels_cannot(
@@ -117,7 +117,7 @@ async def test_malformed_plan_is_repaired_once_then_reported(make_app: Any, fake
     assert reply.error and "could not turn your request into a valid plan" in reply.text
     assert reply.llm_calls == 2 and len(fake_llm.requests) == 2
     runs = await app.store.recent_runs(None, 1)
-    assert runs[0]["status"] == "error" and "valid plan" in runs[0]["error"]
+    assert runs[0].status == "error" and "valid plan" in (runs[0].error or "")
 
 
 async def test_attachment_is_stored_and_planned_with(make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:

@@ -5,16 +5,17 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from orchestrator.types import ConversationKey
-from storage import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 150
 
 
-def test_two_processes_write_the_same_database(tmp_path: Path) -> None:
+def test_two_processes_write_the_same_database(tmp_path: Path, open_sqlite: Callable[..., Awaitable[Any]]) -> None:
     """Both writers succeed (BEGIN IMMEDIATE + busy_timeout), no row is lost, and each shared
     delivery id is won by exactly one of them. The database does not exist yet, so both also race
     to create and migrate it."""
@@ -48,7 +49,7 @@ def test_two_processes_write_the_same_database(tmp_path: Path) -> None:
         assert conn.execute("SELECT COUNT(*) FROM artifacts").fetchone()[0] == 4 * N
         assert conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == N
         assert conn.execute("SELECT COUNT(*) FROM conversations").fetchone()[0] == 1 + 2 * 7
-    asyncio.run(_check_shared_history(db, blobs))
+    asyncio.run(_check_shared_history(open_sqlite, db, blobs))
     # 2N distinct contents + 1 shared content; no temp files left behind.
     files = [p for p in blobs.rglob("*") if p.is_file()]
     assert len(files) == 2 * N + 1
@@ -73,8 +74,8 @@ def test_a_process_that_dies_with_the_store_open_still_exits(tmp_path: Path) -> 
     assert proc.returncode == 1 and "boom" in proc.stderr
 
 
-async def _check_shared_history(db: Path, blobs: Path) -> None:
-    async with await SqliteStore.open(db, blobs) as store:
+async def _check_shared_history(open_sqlite: Callable[..., Awaitable[Any]], db: Path, blobs: Path) -> None:
+    async with await open_sqlite(db, blobs) as store:
         shared = await store.conversation(ConversationKey("test", "", "shared"))
         texts = {m.text for m in await store.history(shared, limit=10 * N)}
     assert texts == {f"{name}-{i}" for name in ("p1", "p2") for i in range(N)}
