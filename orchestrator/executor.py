@@ -67,6 +67,8 @@ class ArtifactSource(Protocol):
 
     async def get_artifact(self, conversation_id: int, artifact_id: str) -> Artifact: ...
 
+    async def read_artifact(self, artifact: Artifact) -> bytes: ...
+
     async def put_artifact(self, conversation_id: int, data: bytes, *, kind: Kind, mime: str, suffix: str,
                            description: str = "", task: str | None = None, model: str | None = None,
                            filename: str = "", run_id: int | None = None) -> Artifact: ...
@@ -200,7 +202,7 @@ class Executor:
                         found = next((a for a in src.artifacts if a.kind == want), None)
                         if found is None:
                             raise InputError(f"task {src.id} ({src.task}) produced no {want} for task {pt.id}")
-                        inputs[key] = await _file_value(found)
+                        inputs[key] = await self._file_value(found)
                 case ArtifactRef():
                     handle = str(value)
                     art = artifacts.get(handle) or await self.store.get_artifact(conversation_id, value.id)
@@ -208,8 +210,8 @@ class Executor:
                         raise ArtifactNotFound(f"{handle} is not a file of this conversation.")
                     if art.kind != want and not (want == "audio" and art.kind == "video"):  # a video's audio track
                         raise InputError(f"{handle} is {art.kind}, but {pt.task} needs {want} there")
-                    inputs[key] = await _file_value(art) if want != "text" else await asyncio.to_thread(
-                        art.path.read_text, encoding="utf-8", errors="replace")
+                    inputs[key] = await self._file_value(art) if want != "text" else (
+                        await self.store.read_artifact(art)).decode("utf-8", errors="replace")
                 case LiteralArg(text=text):
                     if want in FILE_KINDS:  # a file name from a TaskBench plan: never a path we open
                         raise InputError(f"task {pt.id}: {want} must be a file of this conversation, "
@@ -236,11 +238,10 @@ class Executor:
                 )
                 run.artifacts.append(art)
 
-
-async def _file_value(art: Artifact) -> Blob:
-    """An artifact's bytes as a port value (read off the event loop): the runtime may be elsewhere."""
-    data = await asyncio.to_thread(art.path.read_bytes)
-    return Blob(data, art.mime, art.path.suffix)
+    async def _file_value(self, art: Artifact) -> Blob:
+        """An artifact's bytes as a port value, read through the blob store: the runtime may be elsewhere."""
+        suffix = art.blob.suffix if art.blob is not None else art.path.suffix
+        return Blob(await self.store.read_artifact(art), art.mime, suffix)
 
 
 def _short(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .jobtypes import JobRecord, JobState
-from .types import ConversationKey, ProgressCallback, Reply, Request
+from .types import Artifact, ConversationKey, ProgressCallback, Reply, Request
 
 if TYPE_CHECKING:  # the job layer loads where jobs run, not wherever the port is named (CLI start-up)
     from .jobs import Jobs, OnCancel, Work
@@ -38,6 +38,8 @@ class DeliveryLedger(Protocol):
     async def claim_delivery(self, delivery_id: str) -> bool: ...
 
     async def find_conversation(self, key: ConversationKey) -> int | None: ...
+
+    async def read_artifact(self, artifact: Artifact) -> bytes: ...
 
 
 class JobService(Protocol):
@@ -92,6 +94,10 @@ class ChatService(Protocol):
     async def delivery_seen(self, delivery_id: str) -> bool: ...
 
     async def find_conversation(self, key: ConversationKey) -> int | None: ...
+
+    async def artifact_bytes(self, artifact: Artifact) -> bytes:
+        """A generated file's bytes for upload, read through the blob store (never the orchestrator's disk)."""
+        ...
 
 
 class JobsPort:
@@ -175,3 +181,6 @@ class OrchestratorService:
 
     async def find_conversation(self, key: ConversationKey) -> int | None:
         return await self._ledger.find_conversation(key)
+
+    async def artifact_bytes(self, artifact: Artifact) -> bytes:
+        return await self._ledger.read_artifact(artifact)

@@ -123,6 +123,10 @@ class ArtifactStore(Protocol):
         """All artifacts of the conversation, newest first."""
         ...
 
+    async def read_artifact(self, artifact: Artifact) -> bytes:
+        """The artifact's bytes, read through the store's blob store (so any replica can read them)."""
+        ...
+
 
 class RunStore(Protocol):
     async def start_run(self, conversation_id: int, request_text: str) -> int: ...

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.blobs import BlobRef, check_suffix
 from orchestrator.errors import StorageError
+from orchestrator.types import Artifact
 
 __all__ = ["LocalBlobStore", "blob_relpath", "check_suffix", "write_blob"]
 
@@ -105,3 +106,10 @@ if TYPE_CHECKING:
 
     def _conforms(blobs: LocalBlobStore) -> BlobStore:
         return blobs  # mypy proves LocalBlobStore satisfies the protocol
+
+
+async def read_artifact_bytes(blobs: BlobStore, artifact: Artifact) -> bytes:
+    """An artifact's bytes through ``blobs``; a row written before blob references reads its file."""
+    if artifact.blob is not None:
+        return await blobs.read(artifact.blob)
+    return await asyncio.to_thread(artifact.path.read_bytes)

@@ -22,6 +22,7 @@ from orchestrator.errors import ArtifactNotFound, StorageError
 from orchestrator.store import RunRecord, StoreStats, TaskRecord
 from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, Kind, Message, Plan, TaskRun
 
+from .blobs import read_artifact_bytes
 from .ids import ROLES, new_artifact_id
 
 SCHEMA_VERSION = 0  # nothing to migrate
@@ -155,6 +156,10 @@ class MemoryStore:
                             task=task, model=model, filename=filename, blob=ref)
         t.artifacts.append(artifact)
         return artifact
+
+
+    async def read_artifact(self, artifact: Artifact) -> bytes:
+        return await read_artifact_bytes(self.blobs, artifact)
 
     async def get_artifact(self, conversation_id: int, artifact_id: str) -> Artifact:
         bare = artifact_id.strip().removeprefix(HANDLE_PREFIX).strip()

@@ -26,7 +26,7 @@ from orchestrator.errors import ArtifactNotFound, ConfigError, StorageError
 from orchestrator.store import RunRecord, StoreStats, TaskRecord
 from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, Kind, Message, Plan, TaskRun
 
-from .blobs import check_suffix
+from .blobs import check_suffix, read_artifact_bytes
 from .cached import localise
 from .ids import ROLES, new_artifact_id
 from .pg_jobs import JOBS_MIGRATION, PgJobTables
@@ -215,6 +215,10 @@ class PostgresStore(PgJobTables):
         # checked before the blob upload, so a bad id costs no upload (the foreign key would catch it after)
         async with self._conn(f"looking up conversation {conversation_id}") as db:
             return await db.fetchval("SELECT 1 FROM conversations WHERE id = $1", conversation_id) is not None
+
+
+    async def read_artifact(self, artifact: Artifact) -> bytes:
+        return await read_artifact_bytes(self.blobs, artifact)
 
     async def get_artifact(self, conversation_id: int, artifact_id: str) -> Artifact:
         bare = artifact_id.strip().removeprefix(HANDLE_PREFIX).strip()

@@ -33,7 +33,7 @@ from orchestrator.errors import ArtifactNotFound, StorageError
 from orchestrator.store import RunRecord, StoreStats, TaskRecord
 from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, Kind, Message, Plan, TaskRun
 
-from .blobs import LocalBlobStore, check_suffix
+from .blobs import LocalBlobStore, check_suffix, read_artifact_bytes
 from .cached import localise
 from .ids import ROLES, new_artifact_id
 from .jobs import JobTables
@@ -233,6 +233,10 @@ class SqliteStore(JobTables):
     async def _id_taken(db: aiosqlite.Connection, artifact_id: str) -> bool:
         async with db.execute("SELECT 1 FROM artifacts WHERE id = ?", (artifact_id,)) as cur:
             return await cur.fetchone() is not None
+
+
+    async def read_artifact(self, artifact: Artifact) -> bytes:
+        return await read_artifact_bytes(self.blobs, artifact)
 
     async def get_artifact(self, conversation_id: int, artifact_id: str) -> Artifact:
         """The artifact ``artifact_id`` (``"artifact:"`` prefix optional) of this conversation.

@@ -8,6 +8,7 @@ line saying why a file could not be uploaded). It never raises: every failure en
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import discord
 
 from adapters.kit.host import needs_jobs
 from adapters.kit.turn import Failure, guarded
+from orchestrator.errors import HgbotError
 from orchestrator.jobs import INTERRUPTED_TEXT, JobContext, queue_text
 from orchestrator.jobtypes import JobRecord, JobState
 from orchestrator.service import ChatService
@@ -59,7 +61,7 @@ async def run_turn(service: ChatService, turn: Turn, *, progress_interval: float
             await progress.close()
     if reply.duplicate:
         return None
-    await deliver(turn, reply)
+    await deliver(service, turn, reply)
     return reply
 
 
@@ -132,7 +134,7 @@ async def run_job(service: ChatService, turn: Turn, record: JobRecord, *, progre
             with contextlib.suppress(discord.HTTPException):
                 await shown[0].edit(content="✅ Done.", allowed_mentions=NO_PINGS)
         if not reply.duplicate:
-            await deliver(turn, reply)
+            await deliver(service, turn, reply)
 
     async def on_cancel(text: str) -> None:
         await progress.close()
@@ -148,7 +150,7 @@ async def notify_interrupted(destination: discord.abc.Messageable, record: JobRe
     await destination.send(INTERRUPTED_TEXT, allowed_mentions=NO_PINGS, view=buttons("Retry", RETRY_PREFIX, record.id))
 
 
-async def deliver(turn: Turn, reply: Reply) -> None:
+async def deliver(service: ChatService, turn: Turn, reply: Reply) -> None:
     """Answer text first (split), then one message per generated file, labelled with task and model."""
     dest = turn.destination
     reference = turn.reply_to if turn.reply_to is not None and turn.reply_to.channel.id == _id(dest) else None
@@ -158,7 +160,9 @@ async def deliver(turn: Turn, reply: Reply) -> None:
     for artifact in fits:
         name = artifact.filename or artifact.path.name
         try:
-            await dest.send(render.file_label(artifact), file=discord.File(artifact.path, filename=name),
+            # bytes through the blob store: this replica may not hold the file on its disk
+            data = await service.artifact_bytes(artifact)
+            await dest.send(render.file_label(artifact), file=discord.File(io.BytesIO(data), filename=name),
                             allowed_mentions=NO_PINGS)
         except discord.HTTPException as exc:
             if exc.status != 413:  # 413: the limit was lower than we knew; report it like the others
@@ -166,8 +170,8 @@ async def deliver(turn: Turn, reply: Reply) -> None:
                 await _send(dest, render.failure(f"Could not upload {name}: {exc.text or exc.status}."))
                 continue
             too_large.append(artifact)
-        except OSError as exc:
-            log.warning("artifact file %s unreadable: %s", artifact.path, exc)
+        except (OSError, HgbotError) as exc:
+            log.warning("artifact %s unreadable: %s", artifact.id, exc)
             await _send(dest, render.failure(f"{name} was generated but could not be read back."))
     for artifact in too_large:
         await _send(dest, render.too_large(artifact, turn.upload_limit))

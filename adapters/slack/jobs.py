@@ -22,6 +22,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.kit.host import needs_jobs
 from adapters.kit.turn import Failure, guarded
+from orchestrator.errors import HgbotError
 from orchestrator.jobs import INTERRUPTED_TEXT, JobContext, queue_text
 from orchestrator.jobtypes import JobRecord, JobState
 from orchestrator.service import ChatService, JobService
@@ -167,10 +168,12 @@ class JobRunner:
     async def _upload(self, job: Job, artifact: Artifact) -> None:
         name = artifact.filename or artifact.path.name
         try:
+            # bytes through the blob store: this replica may not hold the file on its disk
+            data = await self._service.artifact_bytes(artifact)
             await self._client.files_upload_v2(
-                channel=job.channel, thread_ts=job.thread_ts, file=str(artifact.path), filename=name,
+                channel=job.channel, thread_ts=job.thread_ts, content=data, filename=name,
                 title=name, initial_comment=render.caption(artifact))
-        except (SlackApiError, OSError) as exc:
+        except (SlackApiError, OSError, HgbotError) as exc:
             reason = api_error(exc) if isinstance(exc, SlackApiError) else exc.__class__.__name__
             log.warning("upload of %s to %s failed: %s", name, job.key, reason)
             await self._post(job, f"⚠️ I made {render.escape(name)} but could not upload it ({reason}).")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,7 +19,7 @@ from orchestrator.jobs import JobContext, OnCancel, Work
 from orchestrator.jobtypes import JobRecord, JobState
 from orchestrator.queue import OnMove
 from orchestrator.service import JobService
-from orchestrator.types import ConversationKey, ProgressCallback, ProgressEvent, Reply, Request
+from orchestrator.types import Artifact, ConversationKey, ProgressCallback, ProgressEvent, Reply, Request
 
 
 @dataclass
@@ -73,6 +73,14 @@ class FakeJobs:
         mine = [j for j, c in self.live.items() if c.job.user == user and c.job.key.channel == channel]
         return max(mine) if mine else None
 
+    def live_in(self, key: ConversationKey) -> int | None:
+        here = [j for j, c in self.live.items() if c.job.key == key]
+        return max(here) if here else None
+
+    async def sweep_forever(self, platforms: Iterable[str],
+                            on_found: Callable[[list[JobRecord], list[JobRecord]], Awaitable[None]]) -> None:
+        await asyncio.Event().wait()  # one process, no other replica: nothing ever to sweep up
+
     async def recover(self, platforms: Iterable[str]) -> tuple[list[JobRecord], list[JobRecord]]:
         return [], []
 
@@ -108,6 +116,8 @@ class FakeChatService:
     conversations: set[ConversationKey] = field(default_factory=set)
     requests: list[Request] = field(default_factory=list)
     claimed: set[str] = field(default_factory=set)
+    files: dict[str, bytes] = field(default_factory=dict)  # artifact id → bytes an upload reads
+    read: list[str] = field(default_factory=list)  # artifact ids read for upload, in order
 
     @property
     def jobs(self) -> JobService | None:
@@ -132,3 +142,7 @@ class FakeChatService:
 
     async def find_conversation(self, key: ConversationKey) -> int | None:
         return 1 if key in self.conversations else None
+
+    async def artifact_bytes(self, artifact: Artifact) -> bytes:
+        self.read.append(artifact.id)
+        return self.files.get(artifact.id, b"")

@@ -98,6 +98,9 @@ class MemoryStore:
             raise ArtifactNotFound(f"There is no file artifact:{artifact_id} in this conversation.")
         return art
 
+    async def read_artifact(self, artifact: Artifact) -> bytes:
+        return artifact.path.read_bytes()
+
 
 def make_executor(tmp: Path, hook: Hook | None = None, *, task_timeout: float = 300.0, max_parallel: int = 4,
                   ) -> tuple[Executor, ScriptedModel, MemoryStore]:

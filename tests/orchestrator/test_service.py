@@ -23,6 +23,9 @@ class _Ledger:
     async def find_conversation(self, key: ConversationKey) -> int | None:
         return 7 if key == KEY else None
 
+    async def read_artifact(self, artifact: Any) -> bytes:
+        return b"bytes of " + artifact.id.encode()
+
 
 class _Handler:
     async def handle(self, request: Request, progress: Any = None) -> Reply:

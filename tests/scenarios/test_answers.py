@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.backends import register_backend
+from orchestrator.backends import BackendRegistry
 from orchestrator.types import Attachment, EventType, ProgressEvent, Request, RunStatus
 from tests.fakes.backends import FakeBackend, png_bytes
 from tests.fakes.llm_server import FakeLLMServer
@@ -20,9 +20,9 @@ NO_LLM: dict[str, Any] = {"llm_base_url": "", "llm_api_key": "", "local_llm": ""
 
 
 @pytest.fixture
-def fake_backend() -> AsyncIterator[FakeBackend]:
+def fake_backend(backend_registry: BackendRegistry) -> AsyncIterator[FakeBackend]:
     backend = FakeBackend()
-    register_backend("fake", backend)
+    backend_registry.register("fake", backend)
     yield backend  # type: ignore[misc]
 
 

@@ -80,6 +80,9 @@ class _Ledger:
         self.seen.add(delivery_id)
         return True
 
+    async def read_artifact(self, artifact: Any) -> bytes:
+        return bytes(artifact.path.read_bytes())  # these tests' files live in tmp_path
+
 
 class ScriptedOrchestrator:
     """Stands in for the orchestrator where a test is about Discord only: ``handler(request, progress)``."""
