@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -72,6 +72,14 @@ class FakeJobs:
     def live_job(self, user: str, channel: str) -> int | None:
         mine = [j for j, c in self.live.items() if c.job.user == user and c.job.key.channel == channel]
         return max(mine) if mine else None
+
+    def live_in(self, key: ConversationKey) -> int | None:
+        here = [j for j, c in self.live.items() if c.job.key == key]
+        return max(here) if here else None
+
+    async def sweep_forever(self, platforms: Iterable[str],
+                            on_found: Callable[[list[JobRecord], list[JobRecord]], Awaitable[None]]) -> None:
+        await asyncio.Event().wait()  # no other process ever leaves jobs behind here
 
     async def recover(self, platforms: Iterable[str]) -> tuple[list[JobRecord], list[JobRecord]]:
         return [], []
