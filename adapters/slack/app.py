@@ -41,7 +41,8 @@ def build_client(settings: SlackConfig) -> AsyncWebClient:
 
 
 def build_slack_app(app: Host, *, status_interval: float = 1.0) -> AsyncApp:
-    """The bolt app answering the ``[slack]`` command, ``app_mention`` and ``message`` events.
+    """The bolt app answering the ``[slack]`` command, ``app_mention``, ``message`` and
+    ``agent_session_stopped`` events.
 
     Signature verification is on when ``SLACK_SIGNING_SECRET`` is set (HTTP mode needs it;
     Socket Mode does not use it). Raises ``ConfigError`` without ``SLACK_BOT_TOKEN``.
@@ -74,6 +75,7 @@ def build_slack_parts(app: Host, *, status_interval: float = 1.0) -> tuple[Async
     bolt.action(RETRY_ACTION)(listeners.on_retry_action)
     bolt.event("app_mention")(listeners.on_mention)
     bolt.event("message")(listeners.on_message)
+    bolt.event("agent_session_stopped")(listeners.on_agent_stop)
     return bolt, listeners
 
 

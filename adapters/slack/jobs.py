@@ -36,6 +36,8 @@ from .progress import StatusMessage
 log = logging.getLogger(__name__)
 
 CANCEL_ACTION, RETRY_ACTION = "hgbot_cancel", "hgbot_retry"
+# the agent session of a thread: Slack shows its native stop button while it is "processing"
+PROCESSING, ACTIVE = "processing", "active"
 BUG_MESSAGE = "Sorry, something went wrong on my side (reference `{ref}`). The details are in hgbot's log."
 
 
@@ -112,8 +114,13 @@ class JobRunner:
         async def on_move(position: int, eta: float | None) -> None:
             status.show(queue_text(position, eta))
 
+        processing = False
+
         async def work(ctx: JobContext) -> None:
+            nonlocal processing
             status.show("🧠 Thinking…")
+            processing = True
+            await set_agent_status(self._client, job.channel, job.thread_ts, PROCESSING)
 
             async def answer() -> None:
                 attachments = await self._fetcher.attachments(job.files)
@@ -135,6 +142,8 @@ class JobRunner:
         except SlackApiError as exc:  # the status is cosmetic; the job still runs and answers
             log.warning("status message in %s failed: %s", job.key, api_error(exc))
         await self._jobs.run(record, work, on_move=on_move, on_cancel=on_cancel)
+        if processing:  # Slack leaves the session processing (and its stop button shown) until told
+            await set_agent_status(self._client, job.channel, job.thread_ts, ACTIVE)
 
     async def notify_interrupted(self, record: JobRecord) -> None:
         """Tell the thread its job died with the process, with a Retry button (raises SlackApiError)."""
@@ -142,6 +151,8 @@ class JobRunner:
             channel=record.key.channel, thread_ts=record.key.thread or None, text=INTERRUPTED_TEXT,
             blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": INTERRUPTED_TEXT}},
                     {"type": "actions", "elements": [render.button("Retry", RETRY_ACTION, record.id)]}])
+        if record.key.thread:  # the dead process left its agent session processing
+            await set_agent_status(self._client, record.key.channel, record.key.thread, ACTIVE)
 
     async def _deliver(self, job: Job, status: StatusMessage, reply: Reply) -> None:
         if reply.duplicate:
@@ -186,3 +197,14 @@ class JobRunner:
                 await status.finish(text)
         except Exception:
             log.exception("could not report a failure in %s", job.key)
+
+
+async def set_agent_status(client: AsyncWebClient, channel: str, thread_ts: str, status: str) -> None:
+    """``agents.sessions.setStatus`` for the thread, best effort: only apps declared as agents may
+    call it (others get an error), and the answer in the thread does not depend on it."""
+    try:
+        # slack_sdk has no helper for this method yet
+        await client.api_call("agents.sessions.setStatus",
+                              json={"channel": channel, "thread_ts": thread_ts, "status": status})
+    except SlackApiError as exc:
+        log.debug("agents.sessions.setStatus %s in %s/%s: %s", status, channel, thread_ts, api_error(exc))

@@ -6,7 +6,8 @@ hands it to the ``JobRunner``. The app runs with ``process_before_response``: Sl
 ack when the listener returns, so an acknowledged request is always a job row first.
 
 Buttons: Cancel on a status message (``hgbot_cancel``) and Retry on an interrupted notice
-(``hgbot_retry``); ``/hgbot cancel`` and a ``retry`` reply in the thread do the same.
+(``hgbot_retry``); ``/hgbot cancel`` and a ``retry`` reply in the thread do the same. Slack's
+native stop button of an agent session (``agent_session_stopped``) cancels as Cancel does.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from orchestrator.types import ConversationKey
 from . import render
 from .errors import api_error
 from .files import recent_shared_files
-from .jobs import Job, JobRunner
+from .jobs import ACTIVE, Job, JobRunner, set_agent_status
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,8 @@ _ANSWERED_SUBTYPES = {None, "file_share", "thread_broadcast"}
 
 _KNOWN_THREADS = 10_000
 _RETRYABLE = (JobState.INTERRUPTED, JobState.CANCELLED, JobState.FAILED)
-# Slack sends no event when a person presses stop in an assistant thread (slack_bolt 1.30's
-# assistant listeners: thread started, context changed, messages; chat.stopStream is the app's own
-# call), so there, as in any thread, a "stop" reply is the way to stop the request running in it
+# a "stop" reply stops the request running in any thread; in an agent session Slack's own stop
+# button sends agent_session_stopped (on_agent_stop)
 _STOP_WORDS = {"stop", "cancel"}
 Ack = Callable[..., Awaitable[None]]
 
@@ -119,6 +119,24 @@ class Listeners:
             self._jobs.cancel(job_id, user)
         except JobRefused as exc:
             await _tell(client, channel, user, exc.user_message(), _action_thread(body))
+
+    async def on_agent_stop(self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
+        """``agent_session_stopped``: Slack's stop button in a processing agent session. Cancels the job
+        in flight in that thread by the Cancel button's rules, then moves the session to active (Slack
+        does not: the button stays until the app does). A refused stop leaves the job running and the
+        session processing; the job's end sets it active."""
+        if not await self._claim(_delivery(event, body)):
+            return
+        user, channel, thread_ts = str(event.get("user", "")), str(event.get("channel", "")), str(event.get("thread_ts", ""))
+        key = ConversationKey("slack", str(body.get("team_id") or ""), channel, thread_ts)
+        job_id = self._jobs.live_in(key)
+        if job_id is not None:
+            try:
+                self._jobs.cancel(job_id, user)
+            except JobRefused as exc:
+                await _tell(client, channel, user, exc.user_message(), thread_ts or None)
+                return
+        await set_agent_status(client, channel, thread_ts, ACTIVE)
 
     async def on_retry_action(self, ack: Ack, body: dict[str, Any], client: AsyncWebClient) -> None:
         """The Retry button of an interrupted notice: the same request again, once."""

@@ -291,6 +291,9 @@ class FakeSlack:
     def _m_assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}
 
+    def _m_agents_sessions_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True}
+
     async def _download(self, request: web.Request) -> web.Response:
         fid = request.match_info["id"]
         authorized = request.headers.get("Authorization") == f"Bearer {self.token}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,7 @@ async def test_an_interrupted_job_is_told_at_start_up_and_retried_once(
     notice = (await fake_slack.wait_for(
         lambda: [m for m in fake_slack.thread(CHANNEL, thread) if m.get("text") == INTERRUPTED_TEXT], 5, "the notice"))[0]
     assert fake_slack.buttons(CHANNEL, notice["ts"]) == {"hgbot_retry": str(job)}
+    assert session_statuses(fake_slack, CHANNEL, thread) == ["active"]  # the dead process left it processing
     fake_llm.script({"tasks": []}, "hi again")
     for _ in range(2):  # a double click runs it once
         await fake_slack.push("interactive", fake_slack.block_action(CHANNEL, notice["ts"], "hgbot_retry", str(job),
@@ -151,7 +153,7 @@ async def test_a_retry_reply_reruns_an_interrupted_job(
 
 async def test_a_stop_reply_in_an_assistant_thread_cancels_the_request_running_there(
         slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any, fake_backend: FakeBackend) -> None:
-    # Slack sends no event for an assistant thread's stop: the person's "stop" message is what arrives
+    # a "stop" reply works in any thread, agent session or not
     served = await slack_bot(catalog=SLOW)
     fake_llm.script(*[llm] * 10)
     dm = fake_slack.user_message("D0ALICE", USER, "draw a slow cat then caption it", channel_type="im")
@@ -196,3 +198,64 @@ async def test_a_running_server_tells_the_thread_of_a_replica_that_died_on_anoth
         db.execute("UPDATE job_owners SET heartbeat = 0 WHERE id = ?", (replica,))
     await fake_slack.wait_for(lambda: INTERRUPTED_TEXT in fake_slack.bot_texts(CHANNEL, thread), 5, "the notice")
     assert job_states(home) == ["interrupted"]
+
+
+def agent_stop(fake: FakeSlack, channel: str, thread: str, user: str, event_id: str | None = None) -> dict[str, Any]:
+    """Slack's ``agent_session_stopped``: the native stop button of a processing agent session."""
+    return fake.event_body({"type": "agent_session_stopped", "channel": channel, "thread_ts": thread, "user": user,
+                            "event_ts": f"{time.time():.6f}", "streaming_message_ts": []}, event_id)
+
+
+def session_statuses(fake: FakeSlack, channel: str, thread: str) -> list[str]:
+    return [c.args["status"] for c in fake.calls_to("agents.sessions.setStatus")
+            if c.args["channel"] == channel and c.args["thread_ts"] == thread]
+
+
+async def test_slacks_stop_button_cancels_the_job_once_and_ends_the_processing_session(
+        slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any, fake_backend: FakeBackend) -> None:
+    served = await slack_bot(catalog=SLOW)
+    fake_llm.script(*[llm] * 10)
+    dm = fake_slack.user_message("D0ALICE", USER, "draw a slow cat then caption it", channel_type="im")
+    await fake_slack.wait_ack(await fake_slack.push("events_api", fake_slack.event_body(dm)))
+    await fake_slack.wait_for(lambda: fake_backend.loads, what="step 1 running")
+    assert session_statuses(fake_slack, "D0ALICE", dm["ts"]) == ["processing"]
+
+    stop = agent_stop(fake_slack, "D0ALICE", dm["ts"], USER)
+    for _ in range(2):  # Slack redelivers an event it thinks we missed: processed once
+        await fake_slack.wait_ack(await fake_slack.push("events_api", stop))
+    await fake_slack.wait_for(lambda: any("Cancelled after" in t for t in fake_slack.bot_texts("D0ALICE", dm["ts"])),
+                              5, "the cancelled status")
+    assert [t for t in fake_slack.bot_texts("D0ALICE", dm["ts"]) if "Cancelled" in t][0].endswith("(done: nothing).")
+    await fake_slack.wait_for(lambda: job_states(served.app.settings.home) == ["cancelled"], what="the job row")
+    # the stop's own "active", then the job's end: never back to processing
+    await fake_slack.wait_for(lambda: session_statuses(fake_slack, "D0ALICE", dm["ts"]) == ["processing", "active",
+                                                                                             "active"], 5, "statuses")
+    assert fake_backend.loads == ["slow-draw"]
+    assert not fake_slack.calls_to("chat.postEphemeral")
+
+
+async def test_slacks_stop_button_pressed_by_someone_else_is_refused_and_the_job_answers(
+        slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any, fake_backend: FakeBackend) -> None:
+    served = await slack_bot(catalog=SLOW)
+    fake_llm.script(*[llm] * 10)
+    body = mention(fake_slack, "draw a slow cat then caption it")
+    thread = body["event"]["ts"]
+    await fake_slack.wait_ack(await fake_slack.push("events_api", body))
+    await fake_slack.wait_for(lambda: fake_backend.loads, what="step 1 running")
+    await fake_slack.wait_ack(await fake_slack.push("events_api", agent_stop(fake_slack, CHANNEL, thread, BOB)))
+    await fake_slack.wait_for(lambda: fake_slack.calls_to("chat.postEphemeral"), what="the refusal")
+    refusal = fake_slack.calls_to("chat.postEphemeral")[-1].args
+    assert refusal["user"] == BOB and "Only the person who asked" in refusal["text"]
+    await fake_slack.wait_for(lambda: "all done" in fake_slack.bot_texts(CHANNEL, thread), 10, "the answer")
+    await fake_slack.wait_for(lambda: job_states(served.app.settings.home) == ["done"], what="one job, done")
+    await fake_slack.wait_for(lambda: session_statuses(fake_slack, CHANNEL, thread) == ["processing", "active"], 5,
+                              "processing until the answer, then active")
+
+
+async def test_slacks_stop_button_with_nothing_running_only_ends_the_session(
+        slack_bot: Serve, fake_slack: FakeSlack) -> None:
+    served = await slack_bot()
+    thread = fake_slack.user_message(CHANNEL, USER, "an old thread")["ts"]
+    await fake_slack.wait_ack(await fake_slack.push("events_api", agent_stop(fake_slack, CHANNEL, thread, USER)))
+    await fake_slack.wait_for(lambda: session_statuses(fake_slack, CHANNEL, thread) == ["active"], 5, "active")
+    assert fake_slack.bot_texts(CHANNEL, thread) == [] and job_states(served.app.settings.home) == []
