@@ -157,7 +157,6 @@ class MemoryStore:
         t.artifacts.append(artifact)
         return artifact
 
-
     async def read_artifact(self, artifact: Artifact) -> bytes:
         return await read_artifact_bytes(self.blobs, artifact)
 

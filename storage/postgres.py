@@ -216,7 +216,6 @@ class PostgresStore(PgJobTables):
         async with self._conn(f"looking up conversation {conversation_id}") as db:
             return await db.fetchval("SELECT 1 FROM conversations WHERE id = $1", conversation_id) is not None
 
-
     async def read_artifact(self, artifact: Artifact) -> bytes:
         return await read_artifact_bytes(self.blobs, artifact)
 

@@ -234,7 +234,6 @@ class SqliteStore(JobTables):
         async with db.execute("SELECT 1 FROM artifacts WHERE id = ?", (artifact_id,)) as cur:
             return await cur.fetchone() is not None
 
-
     async def read_artifact(self, artifact: Artifact) -> bytes:
         return await read_artifact_bytes(self.blobs, artifact)
 
