@@ -52,6 +52,21 @@ async def _start(name: str, db: str, home: Path, llm: FakeLLMServer) -> asyncio.
         stdout=asyncio.subprocess.PIPE, stderr=open(home.parent / f"{name}.log", "wb"))  # noqa: SIM115
 
 
+async def _warm_up(name: str, proc: asyncio.subprocess.Process, turns: int = 8) -> None:
+    """Turns in conversations of their own, all at once, before the measured run: the model is
+    loaded and the replica's pool holds warm lock connections. Otherwise a replica's first turns
+    reach the database lock late (a cold start, a new connection each), and a message sent 50 ms
+    after another on the other replica could overtake it: the order is the order messages reach
+    the database, which messages of one chat thread, seconds apart, always keep."""
+    assert proc.stdin is not None and proc.stdout is not None
+    for i in range(turns):
+        proc.stdin.write(json.dumps({"delivery": f"warm-{name}-{i}", "key": ["slack", "T1", f"W-{name}-{i}", ""],
+                                     "text": f"summarize msg-9{i:02d}", "marker": f"msg-9{i:02d}"}).encode() + b"\n")
+    await proc.stdin.drain()
+    for _ in range(turns):
+        assert not json.loads(await proc.stdout.readline())["error"]
+
+
 async def _lines(proc: asyncio.subprocess.Process) -> list[dict[str, Any]]:
     assert proc.stdout is not None
     return [json.loads(raw) for raw in (await proc.stdout.read()).decode().splitlines() if raw.strip()]
@@ -68,6 +83,7 @@ async def test_two_replica_processes_answer_once_and_take_turns_in_order(
             assert proc.stdout is not None
             ready = await asyncio.wait_for(proc.stdout.readline(), 120)
             assert json.loads(ready or b"{}") == {"ready": name}, (tmp_path / f"{name}.log").read_text()
+        await asyncio.wait_for(asyncio.gather(*(_warm_up(name, proc) for name, proc in replicas.items())), 120)
         rng = random.Random(9)
         events = [(f"Ev{i:03d}", CONVERSATIONS[rng.randrange(2)], f"msg-{i:03d}") for i in range(50)]
         deliveries = list(events)
