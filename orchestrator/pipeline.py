@@ -16,7 +16,6 @@ import asyncio
 import logging
 import re
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 
@@ -33,7 +32,6 @@ from .store import Store
 from .types import (
     Artifact,
     Attachment,
-    ConversationKey,
     EventType,
     Plan,
     ProgressCallback,
@@ -72,8 +70,6 @@ class Orchestrator:
         self.max_file_bytes = max_file_bytes
         self.history_limit = history_limit
         self.fetch = fetch
-        # Weak values: a conversation's lock lives only while some turn holds or waits for it.
-        self._locks: weakref.WeakValueDictionary[ConversationKey, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def handle(self, request: Request, progress: ProgressCallback | None = None) -> Reply:
         started = time.perf_counter()
@@ -89,14 +85,9 @@ class Orchestrator:
         if request.delivery_id and not await self.store.claim_delivery(request.delivery_id):
             return Reply(text="", duplicate=True)
         # One turn at a time per conversation: a follow-up must see the previous turn's artifacts.
-        async with self._lock_for(request.conversation):
+        # The store's lock, not one of this process: replicas on one database share conversations.
+        async with self.store.conversation_lock(request.conversation):
             return await self._handle(request, emit, counter, started)
-
-    def _lock_for(self, key: ConversationKey) -> asyncio.Lock:
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        return lock
 
     async def _handle(self, request: Request, emit: Callable[[ProgressEvent], Awaitable[None]], counter: CallCounter,
                       started: float) -> Reply:

@@ -4,7 +4,8 @@
     ArtifactStore       files of a conversation; bytes go to a ``BlobStore``, rows say who owns them
     RunStore            one row per request: how it was planned, what each step did, how it ended
     DeliveryLedger      platform delivery ids, so a retried event is processed once
-    Store               all four plus ``stats`` and ``close``: what ``bot`` wires in
+    ConversationLocks   one turn at a time per conversation, across every process sharing the store
+    Store               all five plus ``stats`` and ``close``: what ``bot`` wires in
 
 The job, owner and usage tables are ``orchestrator.jobs.JobStore``. Implementations:
 ``storage.SqliteStore`` (default), ``storage.PostgresStore`` (``HGBOT_DATABASE_URL``) and
@@ -17,6 +18,7 @@ Artifacts resolve only inside their own conversation: ``get_artifact(conv, id)``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -149,7 +151,19 @@ class DeliveryLedger(Protocol):
     async def delivery_seen(self, delivery_id: str) -> bool: ...
 
 
-class Store(ConversationStore, ArtifactStore, RunStore, DeliveryLedger, Protocol):
+class ConversationLocks(Protocol):
+    def conversation_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
+        """``async with store.conversation_lock(key):`` one turn of the conversation at a time.
+
+        Holders of one key take turns in the order they asked (first come, first served within a
+        process; across processes as the implementation says); other keys are not held up. Leaving
+        the block, by an exception or cancellation too, releases the lock, and so does the death of
+        the holding process: a lock never outlives its holder.
+        """
+        ...
+
+
+class Store(ConversationStore, ArtifactStore, RunStore, DeliveryLedger, ConversationLocks, Protocol):
     async def stats(self) -> StoreStats: ...
 
     async def close(self) -> None: ...

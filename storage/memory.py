@@ -12,7 +12,7 @@ import json
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +24,7 @@ from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, 
 
 from .blobs import read_artifact_bytes
 from .ids import ROLES, new_artifact_id
+from .locks import KeyedLocks
 
 SCHEMA_VERSION = 0  # nothing to migrate
 
@@ -100,6 +101,7 @@ class MemoryStore:
         # Artifact.path is a convenience for local files; here it only names the blob
         self.artifacts_dir = artifacts_dir or Path("/nonexistent/hgbot-memory")
         self._t: _Tables | None = _Tables()
+        self._turns = KeyedLocks()
 
     def _tables(self) -> _Tables:
         if self._t is None:
@@ -108,6 +110,10 @@ class MemoryStore:
 
     async def close(self) -> None:
         self._t = None
+
+    def conversation_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
+        """One turn at a time per conversation, in this process (all a memory store has)."""
+        return self._turns.hold(key)
 
     # -- conversations and messages ------------------------------------------------------------
 

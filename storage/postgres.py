@@ -7,6 +7,8 @@ Chosen by ``HGBOT_DATABASE_URL=postgresql://…`` (asyncpg, a small pool). Artif
   replicas given the same platform event answer it once.
 * ``conversation_lock(key)`` holds a Postgres advisory lock on the conversation for one turn, so
   replicas take one turn at a time per conversation (a process lock would only cover one replica).
+  Each holder and waiter has a connection of a separate lock pool: a turn's own queries never
+  wait behind lock waiters, and the server queues waiters first come, first served.
 * Migrations run under a transaction-level advisory lock: replicas starting together migrate once.
 
 Every ``asyncpg`` error leaves as ``StorageError`` with a sentence saying what was being done.
@@ -29,6 +31,7 @@ from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, 
 from .blobs import check_suffix, read_artifact_bytes
 from .cached import localise
 from .ids import ROLES, new_artifact_id
+from .locks import lock_name
 from .pg_jobs import JOBS_MIGRATION, PgJobTables
 
 if TYPE_CHECKING:
@@ -75,16 +78,20 @@ class PostgresStore(PgJobTables):
     Build with ``await PostgresStore.open(url, blobs)``; ``close()`` when done.
     """
 
-    def __init__(self, pool: asyncpg.Pool, blobs: BlobStore, artifacts_dir: Path) -> None:
+    def __init__(self, pool: asyncpg.Pool, blobs: BlobStore, artifacts_dir: Path,
+                 lock_pool: asyncpg.Pool | None = None) -> None:
         self._pool: asyncpg.Pool | None = pool
+        self._lock_pool = lock_pool if lock_pool is not None else pool
         self.blobs = blobs
         self.artifacts_dir = artifacts_dir
 
     @classmethod
     async def open(cls, url: str, blobs: BlobStore, *, artifacts_dir: Path | None = None,
-                   pool_size: int = 5) -> PostgresStore:
+                   pool_size: int = 5, lock_connections: int = 16) -> PostgresStore:
         """Connect, migrate, drop month-old delivery ids. ``artifacts_dir`` only names ``Artifact.path``
-        for a local blob store (the read-only convenience); it is never written here."""
+        for a local blob store (the read-only convenience); it is never written here.
+        ``lock_connections`` caps the turns of this replica holding or waiting for a conversation
+        lock at once (the job queue keeps far fewer running); more wait for a lock connection."""
         try:
             import asyncpg
         except ImportError as exc:
@@ -92,9 +99,12 @@ class PostgresStore(PgJobTables):
                               "the hgbot checkout.") from exc
         try:
             pool = await asyncpg.create_pool(url, min_size=min(2, pool_size), max_size=pool_size)
+            # Lock connections are their own pool: turns waiting for a busy conversation must not take
+            # the connections that the turn holding it needs to finish (it would wait for them forever).
+            lock_pool = await asyncpg.create_pool(url, min_size=0, max_size=max(lock_connections, 1))
         except (OSError, asyncpg.PostgresError) as exc:
             raise StorageError(f"Cannot connect to the database: {exc}.") from exc
-        store = cls(pool, blobs, Path(artifacts_dir or "/nonexistent/hgbot-artifacts"))
+        store = cls(pool, blobs, Path(artifacts_dir or "/nonexistent/hgbot-artifacts"), lock_pool)
         try:
             async with store._tx("migrating the schema") as db:
                 await db.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
@@ -102,6 +112,7 @@ class PostgresStore(PgJobTables):
                 await db.execute("DELETE FROM deliveries WHERE created < $1", time.time() - DELIVERY_TTL_S)
         except BaseException:
             await pool.close()
+            await lock_pool.close()
             raise
         return store
 
@@ -109,6 +120,8 @@ class PostgresStore(PgJobTables):
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+            if self._lock_pool is not pool:
+                await self._lock_pool.close()
 
     # -- connections --------------------------------------------------------------------------
 
@@ -136,14 +149,40 @@ class PostgresStore(PgJobTables):
     async def conversation_lock(self, key: ConversationKey) -> AsyncIterator[None]:
         """One turn at a time per conversation across every replica on this database.
 
-        A session advisory lock on a hash of the key, held on its own pooled connection for the
-        turn; if the replica dies the connection closes and Postgres releases the lock."""
-        async with self._conn(f"waiting for conversation {key}") as conn:
-            await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", str(key))
+        A session advisory lock on a 64-bit hash of the key, held on a connection of the lock pool
+        for the turn; if the replica dies the connection closes and Postgres releases the lock.
+        Every waiter waits in the server's queue (no lock in this process first), so turns of one
+        conversation run in the order they reached the database, whichever replica they are on."""
+        import asyncpg
+
+        if self._pool is None:
+            raise StorageError("The store is closed.")
+        name, doing = lock_name(key), f"waiting for conversation {key}"
+        try:
+            conn = await self._lock_pool.acquire()
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise StorageError(f"Database error while {doing}: {exc}.") from exc
+        try:
             try:
-                yield
+                await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", name)
+            except BaseException as exc:
+                # Cancelled (or cut off) while waiting: the server may have granted the lock as the
+                # cancel went out. A closed session holds nothing, so close this one rather than guess.
+                conn.terminate()
+                if isinstance(exc, (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
+                    raise StorageError(f"Database error while {doing}: {exc}.") from exc
+                raise
+            try:
+                yield  # the turn: its own errors pass through untouched
             finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", str(key))
+                try:
+                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", name)
+                except BaseException as exc:
+                    conn.terminate()  # which releases the lock: the turn itself is done, so no error
+                    if not isinstance(exc, (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
+                        raise
+        finally:
+            await self._lock_pool.release(conn)
 
     # -- conversations and messages --------------------------------------------------------------
 

@@ -10,6 +10,9 @@ Concurrency contract:
 * Within one process the single aiosqlite connection is shared by all coroutines, so an
   ``asyncio.Lock`` serialises statements: SQLite transactions belong to the connection, and
   two coroutines interleaving ``BEGIN``s on it would nest or see each other's uncommitted rows.
+* ``conversation_lock(key)`` (one turn at a time per conversation) is an ``asyncio.Lock`` per
+  conversation plus an exclusive ``flock`` on a file in ``<database>-turns/`` (``storage.locks``),
+  so two processes on one file take turns too; the OS drops a dead process's flock.
 
 Every ``sqlite3.Error`` leaves as ``StorageError`` with a sentence saying what was being done.
 """
@@ -22,7 +25,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +40,7 @@ from .blobs import LocalBlobStore, check_suffix, read_artifact_bytes
 from .cached import localise
 from .ids import ROLES, new_artifact_id
 from .jobs import JobTables
+from .locks import FileLocks
 from .migrations import migrate, schema_version
 
 if TYPE_CHECKING:
@@ -63,6 +67,7 @@ class SqliteStore(JobTables):
         self.db_path = db_path
         self.artifacts_dir = artifacts_dir
         self.blobs: BlobStore = blobs if blobs is not None else LocalBlobStore(artifacts_dir)
+        self._turns = FileLocks(db_path.with_name(db_path.name + "-turns"))
 
     @classmethod
     async def open(cls, db_path: Path, artifacts_dir: Path, blobs: BlobStore | None = None) -> SqliteStore:
@@ -104,6 +109,9 @@ class SqliteStore(JobTables):
         if conn is not None:
             async with self._lock:
                 await conn.close()
+
+    def conversation_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
+        return self._turns.hold(key)
 
     # -- transactions -------------------------------------------------------------------------
 
