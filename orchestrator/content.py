@@ -122,17 +122,30 @@ def named_kind(text: str) -> str | None:
     return m.lastgroup if m else None
 
 
+_POINTED = re.compile(r"\b(?:this|that|these|those|my|your|the)\s+(?:[\w-]+\s+)?" + _KIND_NOUN.pattern[2:], re.IGNORECASE)
+
+
+def pointed_kind(text: str) -> str | None:
+    """The kind of a file the request points at with a determiner ("type up my recording", "that
+    photo"): with no cue word, such a request is about a file of that kind, even an older one."""
+    m = _POINTED.search(text)
+    return m.lastgroup if m else None
+
+
 def order_resources(text: str, resources: Sequence[Resource], attached: Collection[str]) -> list[Resource]:
     """``resources`` (newest first) in the order a step should look at them (see the module docstring);
     a kind noun ("the screenshot") brings files of that kind to the front, and an ordinal ("describe
     the second picture") that file of this message."""
     fresh = [r for r in resources if r[0] in attached]
     older = [r for r in resources if r[0] not in attached]
-    ordered = older + fresh if fresh and refers_back(text) else fresh + older
+    back = bool(fresh) and refers_back(text)
+    ordered = older + fresh if back else fresh + older
     if (kind := named_kind(text)) is not None:
         fits = ("audio", "video") if kind == "audio" else (kind,)
-        # stable: within the named kind, this message's files still come before older ones
-        ordered = sorted(ordered, key=lambda r: r[1] not in fits)
+        first = set(older if back else fresh)
+        # within the named kind this message's files still come before older ones (or after, when
+        # the request points back), and "the recording" means a recording before a video's sound
+        ordered = sorted(ordered, key=lambda r: (r[1] not in fits, r not in first, r[1] != kind))
     m = _ORDINAL.search(text)
     if m is None:
         return ordered
@@ -143,6 +156,20 @@ def order_resources(text: str, resources: Sequence[Resource], attached: Collecti
         return ordered
     chosen = among[index]
     return [chosen, *(r for r in ordered if r != chosen)]
+
+
+def text_file(text: str, ordered: Sequence[Resource], attached: Collection[str]) -> str | None:
+    """The text file a text step reads instead of the request's words: this message's, or an older
+    one the request points at ("summarize the notes", "translate the file you made"). An older text
+    file is not read for a request that brings its own words ("say good morning out loud")."""
+    handle = pick_file("text", ordered)
+    if handle is None or handle in attached or refers_back(text) or named_kind(text) == "text" \
+            or _FILE_WORD.search(text):
+        return handle
+    return None
+
+
+_FILE_WORD = re.compile(r"\b(?:file|attachment|document|doc|report|txt|csv)s?\b", re.IGNORECASE)
 
 
 def pick_file(kind: Kind, resources: Sequence[Resource]) -> str | None:

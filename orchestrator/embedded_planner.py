@@ -32,8 +32,10 @@ from .content import (
     labels,
     order_resources,
     pick_file,
+    pointed_kind,
     question_and_passage,
     refers_back,
+    text_file,
 )
 from .router import (
     QUOTE_TOKEN,
@@ -79,6 +81,7 @@ class _Context:
     allow_literal_files: bool
     previous_text: str | None
     mentions: Sequence[Mention]
+    text_file: str | None  # the text file a text step reads instead of the request's words (content.text_file)
 
 
 def _own_span(mention: Mention, ctx: _Context) -> str:
@@ -189,19 +192,22 @@ class EmbeddedPlanner:
             mentions = [Mention(asked, 0, len(analysis.masked), 0)]
         if not mentions:
             sims = self.router.similarities(text)
-            if fresh:
-                # A file came with the message: it is what the request is about, so only tasks that
-                # read a file of its kind compete.
-                readers = {n: v for n, v in sims.items() if _reads(n, fresh[0])}
+            # A file came with the message, or the request points at one at hand ("type up my
+            # recording"): it is what the request is about, so only tasks that read its kind compete.
+            pointed = pointed_kind(text)
+            about = [k for _, k in ordered if k == pointed or (pointed == "audio" and k == "video")] or fresh
+            if about:
+                readers = {n: v for n, v in sims.items() if _reads(n, about[0])}
                 sims = readers or sims
             best = max(sims, key=lambda n: sims[n])
             # Without a cue word, a two-word message ("hello", "thanks a lot") is small talk whatever
             # it resembles: "hello" alone is closer to "say hello in a robot voice" than to nothing.
-            if not fresh and (self.lexicon.is_chat(sims[best]) or len(text.split()) < 3):
+            if not about and (self.lexicon.is_chat(sims[best]) or len(text.split()) < 3):
                 return {"tasks": []}
             mentions = [Mention(best, 0, len(analysis.masked), 0)]
         steps: list[_Step] = []
-        ctx = _Context(text, analysis, ordered, allow_literal_files, previous_text, mentions)
+        ctx = _Context(text, analysis, ordered, allow_literal_files, previous_text, mentions,
+                       text_file(text, ordered, attached))
         for m in mentions:
             if len(steps) >= _MAX_TASKS:
                 break
@@ -212,7 +218,7 @@ class EmbeddedPlanner:
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
-            elif image_attached and payload(text) is None and pick_file("text", ordered) is None and \
+            elif image_attached and payload(text) is None and text_file(text, ordered, attached) is None and \
                     self._needs_transcript(m, steps, analysis) and m.task != "question-answering":
                 # "translate this" with a photo of a sign: read the picture's text first
                 bridge = _Step(len(steps) + 1, "image-to-text", m)
@@ -282,7 +288,7 @@ class EmbeddedPlanner:
                     step.args["text"] = quote or text
             else:
                 source = next((s for s in reversed(earlier) if s.produces("text")), None)
-                attached_text = pick_file("text", ctx.resources)
+                attached_text = ctx.text_file
                 if step.task == "question-answering":
                     # Passage from the earlier step (or an attached text), question from the request.
                     qp = question_and_passage(text) if source is None else None
@@ -303,9 +309,9 @@ class EmbeddedPlanner:
                 elif attached_text is not None and quote is None:
                     step.args["text"] = attached_text  # "summarize the attached report"
                 else:
-                    own = quote or self._content(step, ctx)
+                    own = quote or self._content(step, ctx) or pick_file("text", ctx.resources)
                     if own is None:
-                        return False  # "say it out loud" with nothing said before: nothing to read
+                        return False  # "say it out loud" with nothing said or written before: nothing to read
                     step.args["text"] = own
         elif task.accepts("text"):
             # Optional instruction (image-to-image): the preceding text step, else the request.

@@ -44,6 +44,7 @@ from .content import (
     pick_file,
     question_and_passage,
     refers_back,
+    text_file,
 )
 from .embeddings import Embedder, MiniLMEmbedder, OnnxMiniLMEmbedder, default_embedder
 from .types import FILE_KINDS, Kind
@@ -371,7 +372,7 @@ class TaskRouter:
         quotes = self.lexicon.mask(text)[1]
         heard = any(k in ("audio", "video", "image") for h, k in ordered if h in attached)
         if task.inputs == ("text",) and route.task not in ("text-to-speech", "question-answering") and heard \
-                and not quotes and payload(text) is None and pick_file("text", ordered) is None:
+                and not quotes and payload(text) is None and text_file(text, ordered, attached) is None:
             # "french subtitles for this video", "translate this" with a photo of a sign: the
             # embedded planner transcribes or reads the file first
             return None
@@ -380,9 +381,10 @@ class TaskRouter:
                 args["text"] = text
                 if task.inputs == ("text",):
                     subject = step_text(self.lexicon, route.task, text, quotes, previous_text)
-                    attached_text = pick_file("text", ordered)
+                    attached_text = text_file(text, ordered, attached)
                     if attached_text is not None and not quotes and payload(text) is None:
                         subject = attached_text  # "summarize the attached report"
+                    subject = subject or pick_file("text", ordered)  # "summarize it": an older text file, if any
                     if subject is None:
                         return None  # "say it out loud" with nothing said before: let the planner decide
                     args["text"] = subject
@@ -395,7 +397,7 @@ class TaskRouter:
             args["context"] = lang
         if route.task == "sentence-similarity" and len(quotes) >= 2:
             args["text"], args["context"] = quotes[0], quotes[1]  # the two sentences
-        if route.task == "question-answering" and not quotes and (doc := pick_file("text", ordered)) is not None:
+        if route.task == "question-answering" and not quotes and (doc := text_file(text, ordered, attached)) is not None:
             args["text"], args["context"] = text, doc  # "in this file, what's the refund period?"
         if route.task == "question-answering" and (qp := question_and_passage(text)):
             args["text"], args["context"] = qp
