@@ -27,11 +27,12 @@ Resource = tuple[str, Kind]
 # The request points at an earlier file rather than the one it brings.
 _BACK_REF = re.compile(
     r"\b(?:you(?: just)? (?:made|created|generated|produced|drew|drawn|rendered|transcribed|sent|gave|returned|edited"
-    r"|synthesi[sz]ed|spoke|voiced|painted|cleaned|enhanced|upscaled|maked)"
+    r"|synthesi[sz]ed|spoke|voiced|painted|cleaned|enhanced|upscaled|maked|came up with|whipped up|cooked up|put together)"
     # "the photo i uploaded before": "before" alone is too common ("translate it before …")
     r"|(?:uploaded|sent|attached|shared|posted|recorded|made) (?:before|last time|yesterday)"
-    r"|(?:that|those|the (?:previous|last|earlier|same|generated|edited|resulting|old|other|original)|your)"
-    r" (?:[\w-]+ )?(?:image|picture|photo|pic|drawing|recording|audio|clip|sound|voice|file|video|one|result|output)s?"
+    r"|(?:that|those|the (?:previous|last|earlier|same|generated|edited|resulting|old|older|prior|other|original)|your)"
+    r" (?:[\w-]+ )?(?:image|picture|photo|pic|drawing|painting|artwork|art|render|sketch|illustration|creation|recording"
+    r"|audio|clip|sound|voice|file|video|one|result|output)s?"
     r"|from (?:before|earlier|the last turn)|(?:made|generated|created) (?:earlier|before|just now)"
     r"|earlier|previous(?:ly)?|again)\b",
     re.IGNORECASE,
@@ -81,7 +82,7 @@ EVERY_FILE = re.compile(r"\bboth\b|\b(?:each|every|all)(?: of)? (?:the |these |t
 
 
 # "this one and the earlier recording": the new file and an older one, both.
-_THIS_AND_BACK = re.compile(r"\bthis (?:one|photo|picture|pic|image|recording|clip|memo|file|audio|voice note)\b.*\band\b",
+_THIS_AND_BACK = re.compile(r"\bthis (?:new |fresh |latest )?(?:one|photo|picture|pic|image|recording|clip|memo|file|audio|voice note)\b.*\band\b",
                             re.IGNORECASE)
 
 
@@ -93,15 +94,23 @@ def each_file(text: str) -> str | None:
     return "all" if _THIS_AND_BACK.search(text) and refers_back(text) else None
 
 
+# "ignore the older one", "not the one you made": a back-reference ruled out, not pointed at
+_NEGATED = re.compile(r"\b(?:not|ignore|ignoring|instead of|rather than|except|skip|forget(?: about)?|never ?mind)\s+(?:\w+\s+){0,2}$",
+                      re.IGNORECASE)
+
+
 def refers_back(text: str) -> bool:
     """True when the request points at an earlier artifact ("the picture you made", "that recording")."""
-    return bool(_BACK_REF.search(text))
+    return any(not _NEGATED.search(text[:m.start()]) for m in _BACK_REF.finditer(text))
 
 
 # "the second picture", "the first one": a position among this message's files (of that kind).
-_ORDINAL = re.compile(r"\b(?:the )?(?P<n>first|1st|second|2nd|third|3rd|last) (?P<noun>one|file|attachment|"
-                      r"image|picture|photo|pic|screenshot|recording|audio|clip|memo|voice note|video)s?\b", re.IGNORECASE)
-_ORDINAL_INDEX = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1}
+_ORDINAL = re.compile(r"(?P<not>\bnot )?\b(?:the )?(?P<n>first|1st|second|2nd|third|3rd|last|other) (?P<noun>one|file|attachment|"
+                      r"image|picture|photo|pic|screenshot|recording|audio|clip|memo|voice note|video)s?\b"
+                      # bare after "the" ("segment the 1st"): never "last", which is also time ("the last thing you made")
+                      r"|(?P<bnot>\bnot )?\bthe (?P<bare>first|1st|second|2nd|third|3rd)\b(?! (?:\w+ )?(?:time|step|thing|turn))",
+                      re.IGNORECASE)
+_ORDINAL_INDEX = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1, "other": 1}
 _NOUN_KIND: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("image", "picture", "photo", "pic", "screenshot"), ("image",)),
     **dict.fromkeys(("recording", "audio", "clip", "memo", "voice note"), ("audio", "video")),
@@ -146,16 +155,30 @@ def order_resources(text: str, resources: Sequence[Resource], attached: Collecti
         # within the named kind this message's files still come before older ones (or after, when
         # the request points back), and "the recording" means a recording before a video's sound
         ordered = sorted(ordered, key=lambda r: (r[1] not in fits, r not in first, r[1] != kind))
-    m = _ORDINAL.search(text)
-    if m is None:
-        return ordered
-    kinds = _NOUN_KIND.get(m.group("noun").lower())
-    among = [r for r in fresh if kinds is None or r[1] in kinds]
-    index = _ORDINAL_INDEX[m.group("n").lower()]
-    if len(among) < 2 or index >= len(among):
-        return ordered
-    chosen = among[index]
-    return [chosen, *(r for r in ordered if r != chosen)]
+    chosen = ordinal_file(text, fresh)
+    return ordered if chosen is None else [chosen, *(r for r in ordered if r != chosen)]
+
+
+def ordinal_file(text: str, fresh: Sequence[Resource]) -> Resource | None:
+    """The file of this message an ordinal names ("the second picture", "the 1st", "the other one"
+    of two), among this message's files of the noun's kind; an ordinal after "not" ("not the
+    first") only rules its file out."""
+    for m in _ORDINAL.finditer(text):
+        noun = m.group("noun")
+        kinds = _NOUN_KIND.get(noun.lower()) if noun else None
+        among = [r for r in fresh if kinds is None or r[1] in kinds]
+        word = (m.group("n") or m.group("bare")).lower()
+        if len(among) < 2 or (word == "other" and len(among) != 2):
+            continue
+        index = _ORDINAL_INDEX[word]
+        if index >= len(among):
+            continue
+        if m.group("not") or m.group("bnot"):
+            if len(among) == 2:
+                return among[1 - index if index >= 0 else 0]
+            continue
+        return among[index]
+    return None
 
 
 def text_file(text: str, ordered: Sequence[Resource], attached: Collection[str]) -> str | None:

@@ -31,6 +31,7 @@ from .content import (
     each_file,
     labels,
     order_resources,
+    ordinal_file,
     pick_file,
     pointed_kind,
     question_and_passage,
@@ -82,6 +83,7 @@ class _Context:
     previous_text: str | None
     mentions: Sequence[Mention]
     text_file: str | None  # the text file a text step reads instead of the request's words (content.text_file)
+    fresh: Sequence[Resource] = ()  # this message's files
 
 
 def _own_span(mention: Mention, ctx: _Context) -> str:
@@ -184,6 +186,10 @@ class EmbeddedPlanner:
             any(k in ("audio", "video") for _, k in analysis.files)
         image_at_hand = any(k == "image" for _, k in ordered) or any(k == "image" for _, k in analysis.files)
         image_attached = any(k == "image" for h, k in ordered if h in attached)
+        # a text step with nothing to read reads the first medium in file order: a photo sent now
+        # before an older recording ("translate this menu"), a recording named before a photo
+        media = [k for _, k in ordered if k in ("audio", "video", "image")]
+        image_first = image_attached and media[:1] == ["image"]
         mentions = _producers_first(controlnet_steps(analysis, image_at_hand), analysis)
         # a request that points back at an earlier file is about it: the kinds in reading order, older first
         fresh = [k for _, k in ordered] if refers_back(text) else [k for h, k in ordered if h in attached]
@@ -207,14 +213,15 @@ class EmbeddedPlanner:
             mentions = [Mention(best, 0, len(analysis.masked), 0)]
         steps: list[_Step] = []
         ctx = _Context(text, analysis, ordered, allow_literal_files, previous_text, mentions,
-                       text_file(text, ordered, attached))
+                       text_file(text, ordered, attached), [r for r in resources if r[0] in attached])
         for m in mentions:
             if len(steps) >= _MAX_TASKS:
                 break
             # "classify the sentiment of: …" brings its own text: no transcript of an older recording
             # a text file put first (attached, or named: "are the lyrics sad?") is what a text step reads
             text_first = bool(ordered) and ordered[0][1] == "text"
-            if audio_at_hand and not text_first and payload(text) is None and self._needs_transcript(m, steps, analysis):
+            if audio_at_hand and not text_first and not image_first and payload(text) is None and \
+                    self._needs_transcript(m, steps, analysis):
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
@@ -263,6 +270,9 @@ class EmbeddedPlanner:
         parallel = prev is not None and bool(_PARALLEL.search(between))
         for kind in task.inputs:
             if kind == "text":
+                continue
+            if (named := self._ordinal_file(kind, step, ctx)) is not None:
+                step.args[kind] = named  # "detect the objects in the first one and caption the second one"
                 continue
             pool = earlier[:-1] if parallel and prev is not None and prev.output == kind else earlier
             source = next((s for s in reversed(pool) if s.output == kind), None)
@@ -324,6 +334,17 @@ class EmbeddedPlanner:
             if context:
                 step.args["context"] = context
         return True
+
+    @staticmethod
+    def _ordinal_file(kind: Kind, step: _Step, ctx: _Context) -> str | None:
+        """The file of this message an ordinal in the step's own words names, when the request has
+        steps of its own words (the whole request's ordinal is already first in ``ctx.resources``)."""
+        span = _own_span(step.mention, ctx)
+        if span is ctx.text:
+            return None
+        fits = ("audio", "video") if kind == "audio" else (kind,)
+        chosen = ordinal_file(span, [r for r in ctx.fresh if r[1] in fits])
+        return chosen[0] if chosen is not None else None
 
     @staticmethod
     def _use(step: _Step, key: str, source: _Step) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.content import labels, order_resources, pick_file, question_and_passage, refers_back
+from orchestrator.content import (
+    labels,
+    order_resources,
+    pick_file,
+    question_and_passage,
+    refers_back,
+    text_file,
+)
 from orchestrator.router import Lexicon
 from orchestrator.types import Kind
 
@@ -110,3 +117,36 @@ def test_question_and_passage() -> None:
 ])
 def test_zero_shot_labels(text: str, want: str) -> None:
     assert labels(text) == want
+
+
+@pytest.mark.parametrize("text", ["detect the objects in this room photo, ignore the older one",
+                                  "caption this, not the one you made", "transcribe this instead of the earlier recording"])
+def test_a_ruled_out_back_reference_points_at_nothing(text: str) -> None:
+    assert not refers_back(text)
+    assert order_resources(text, [OLD_IMG, SIGN], ["artifact:sign"])[0] == SIGN
+
+
+@pytest.mark.parametrize("text", ["segment the drawing you came up with", "caption your artwork",
+                                  "detect the objects in the older picture, not the new one"])
+def test_more_back_references(text: str) -> None:
+    assert refers_back(text)
+    assert pick_file("image", order_resources(text, [SIGN, OLD_IMG], ["artifact:sign"])) == "artifact:made"
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("segment the 1st", "artifact:a"), ("caption the 2nd", "artifact:b"), ("caption the other picture, not the first",
+                                                                           "artifact:b"),
+    ("caption the first time you can", "artifact:a"),  # no ordinal: this message's first image
+])
+def test_bare_other_and_ruled_out_ordinals(text: str, want: str) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:a", "image"), ("artifact:b", "image")]
+    assert pick_file("image", order_resources(text, res, ["artifact:a", "artifact:b"])) == want
+    assert pick_file("image", order_resources("caption the second one", res, ["artifact:b", "artifact:a"])) == "artifact:b"
+
+
+def test_an_older_text_file_is_read_only_when_pointed_at() -> None:
+    res: list[tuple[str, Kind]] = [("artifact:notes", "text")]
+    assert text_file("say good morning out loud", res, []) is None
+    assert text_file("summarize the notes", res, []) == "artifact:notes"
+    assert text_file("translate the file you made", res, []) == "artifact:notes"
+    assert text_file("summarize this", res, ["artifact:notes"]) == "artifact:notes"

@@ -336,3 +336,29 @@ def test_your_last_reply_names_an_earlier_output_not_a_reply_to_write(planner: E
     tasks = _check(planner.plan("segment the image from your last reply", res, attached=[]), res)
     assert [t["task"] for t in tasks] == ["image-segmentation"]
     assert "artifact:made" in {str(v) for v in tasks[0]["args"].values()}
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("detect the objects in the first one and caption the second one", ["artifact:a", "artifact:b"]),
+    ("caption the 2nd pic and segment the 1st", ["artifact:b", "artifact:a"]),
+])
+def test_each_step_reads_the_file_its_own_ordinal_names(planner: EmbeddedPlanner, text: str, want: list[str]) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:a", "image"), ("artifact:b", "image")]
+    tasks = _check(planner.plan(text, res, attached=["artifact:a", "artifact:b"]), res)
+    assert [t["args"]["image"] for t in tasks] == want and all(not t["deps"] for t in tasks)
+
+
+def test_a_photo_sent_now_is_read_before_an_older_recording(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:menu", "image"), ("artifact:old", "audio")]
+    tasks = _check(planner.plan("translate this menu into english", res, attached=["artifact:menu"]), res)
+    assert [t["task"] for t in tasks] == ["image-to-text", "translation"]
+    assert tasks[0]["args"] == {"image": "artifact:menu"}
+    tasks = _check(planner.plan("translate this recording into english", res, attached=["artifact:menu"]), res)
+    assert tasks[0]["args"] == {"audio": "artifact:old"}  # the noun names the older recording
+
+
+def test_this_new_photo_and_the_one_you_made_reads_both(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:new", "image"), ("artifact:old", "image")]
+    tasks = _check(planner.plan("caption this new photo and also the image you made before", res,
+                                attached=["artifact:new"]), res)
+    assert sorted(t["args"]["image"] for t in tasks) == ["artifact:new", "artifact:old"]
