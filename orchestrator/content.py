@@ -26,14 +26,16 @@ Resource = tuple[str, Kind]
 
 # The request points at an earlier file rather than the one it brings.
 _BACK_REF = re.compile(
-    r"\b(?:you(?: just)? (?:made|created|generated|produced|drew|drawn|rendered|transcribed|sent|gave|returned|edited"
+    # "you", chat spellings ("u", "ya") and perfect forms ("you've made", "u had generated")
+    r"\b(?:(?:you|u|ya|yu)(?:'ve|ve| have|'d| had)?(?: just)? (?:made|creat(?:e?d)|gene?r\w{0,2}at(?:e?d)|produced|drew|drawn|rendered"
+    r"|transcribed|sent|gave|given|returned|edited"
     r"|synthesi[sz]ed|spoke|voiced|painted|cleaned|enhanced|upscaled|maked|came up with|whipped up|cooked up|put together)"
     # "the photo i uploaded before": "before" alone is too common ("translate it before …")
-    r"|(?:uploaded|sent|attached|shared|posted|recorded|made) (?:before|last time|yesterday)"
-    r"|(?:that|those|the (?:previous|last|earlier|same|generated|edited|resulting|old|older|prior|other|original)|your)"
+    r"|(?:uploaded|sent|attached|shared|posted|recorded|made) (?:(?:you|u|it|them|here) )?(?:before|b4|last time|yesterday)"
+    r"|(?:that|those|the (?:previous|last|earlier|same|generated|edited|resulting|old|older|prior|other|original)|your|ur)"
     r" (?:[\w-]+ )?(?:image|picture|photo|pic|drawing|painting|artwork|art|render|sketch|illustration|creation|recording"
     r"|audio|clip|sound|voice|file|video|one|result|output)s?"
-    r"|from (?:before|earlier|the last turn)|(?:made|generated|created) (?:earlier|before|just now)"
+    r"|from (?:before|b4|earlier|the last turn|(?:your|ur|the) (?:last|previous|earlier) (?:message|reply|answer|turn|response))|(?:made|generated|created) (?:earlier|before|just now)"
     r"|earlier|previous(?:ly)?|again)\b",
     re.IGNORECASE,
 )
@@ -77,7 +79,9 @@ def colon_form(text: str) -> str:
 
 # "caption both photos", "transcribe each recording": one step per file of this message.
 EVERY_FILE = re.compile(r"\bboth\b|\b(?:each|every|all)(?: of)? (?:the |these |those |my )?(?:\w+ )?"
-                        r"(?:files?|images?|photos?|pictures?|pics?|recordings?|clips?|memos?|videos?|attachments?|ones?)\b",
+                        r"(?:files?|images?|photos?|pictures?|pics?|recordings?|clips?|memos?|videos?|attachments?|ones?)\b"
+                        r"|\b(?:the|these|those|my) (?:two|three|2|3) (?:\w+ )?(?:files|images|photos|pictures|pics|recordings"
+                        r"|clips|memos|videos|attachments|ones)\b",
                         re.IGNORECASE)
 
 
@@ -221,6 +225,17 @@ def clean(span: str) -> str:
         previous = out
         out = _TRAILING.sub("", _strip_symbols(out)).strip()
     return out.strip(" \"'“”‘’")
+
+
+# "your answer", "what you just said": the previous turn's text by name, never a file of this message
+_ANSWER_REF = re.compile(r"\b(?:your|the (?:last|previous|latest))\s+(?:\w+\s+)?(?:answer|reply|response|message|result|output"
+                         r"|summary|translation|transcript(?:ion)?|caption|text)\b|\bwhat (?:you|it) (?:just )?(?:said|says|wrote|"
+                         r"found|read|told me|answered)\b|\byou (?:just )?(?:said|wrote|answered|replied)\b", re.IGNORECASE)
+
+
+def names_the_answer(text: str) -> bool:
+    """True when the request names the previous answer ("read your answer aloud")."""
+    return bool(_ANSWER_REF.search(text))
 
 
 def is_pronoun(span: str) -> bool:

@@ -30,6 +30,7 @@ from .content import (
     clean,
     each_file,
     labels,
+    names_the_answer,
     order_resources,
     ordinal_file,
     pick_file,
@@ -226,8 +227,10 @@ class EmbeddedPlanner:
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
             elif image_attached and payload(text) is None and text_file(text, ordered, attached) is None and \
-                    self._needs_transcript(m, steps, analysis) and m.task != "question-answering":
-                # "translate this" with a photo of a sign: read the picture's text first
+                    (self._needs_transcript(m, steps, analysis) or self._speaks_a_pronoun(m, steps, ctx)) and \
+                    m.task != "question-answering":
+                # "translate this" with a photo of a sign: read the picture's text first; "read this out
+                # loud" with one: this message's photo, before the previous answer
                 bridge = _Step(len(steps) + 1, "image-to-text", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
@@ -235,7 +238,9 @@ class EmbeddedPlanner:
             if self._wire(step, steps, ctx):
                 steps.append(step)
         if (each := each_file(text)) is not None:
-            steps = _for_every_file(steps, attached if each == "attached" else [h for h, _ in ordered], ordered)
+            # "describe both pictures" with one sent now: the older one is the other
+            this_message = each == "attached" and sum(h in attached for h, _ in ordered) >= 2
+            steps = _for_every_file(steps, attached if this_message else [h for h, _ in ordered], ordered)
         out: dict[str, Any] = {"tasks": [s.to_json() for s in steps[:_MAX_TASKS]]}
         if runnable is not None:
             missing = sorted({s.task for s in steps[:_MAX_TASKS]} - set(runnable))
@@ -334,6 +339,12 @@ class EmbeddedPlanner:
             if context:
                 step.args["context"] = context
         return True
+
+    def _speaks_a_pronoun(self, mention: Mention, earlier: list[_Step], ctx: _Context) -> bool:
+        """Speech of only a pronoun ("read this out loud") with nothing said in this request yet."""
+        return mention.task == "text-to-speech" and not ctx.analysis.quotes and not names_the_answer(ctx.text) and \
+            not any(s.produces("text") for s in earlier) and \
+            self.lexicon.framing.content("text-to-speech", _own_span(mention, ctx)) == ""
 
     @staticmethod
     def _ordinal_file(kind: Kind, step: _Step, ctx: _Context) -> str | None:

@@ -40,6 +40,7 @@ from .content import (
     each_file,
     has_kind,
     labels,
+    names_the_answer,
     order_resources,
     pick_file,
     question_and_passage,
@@ -359,7 +360,7 @@ class TaskRouter:
         asked = file_question(self.lexicon, analysis, text, fresh, [k for h, k in ordered if h not in attached])
         if controlnet_steps(analysis, "image" in kinds) != list(analysis.mentions):
             return None  # guided generation: the embedded planner resolves it
-        if (each := each_file(text)) is not None and (each == "all" or len(fresh) > len(set(fresh))):
+        if (each := each_file(text)) is not None and (each == "all" or len(kinds) > len(set(kinds))):
             return None  # "caption both photos": one step per file, which the embedded planner plans
         if asked is not None:
             route = Route(asked, 1.0, runnable is None or asked in runnable, "a question about the attached image", None)
@@ -376,6 +377,9 @@ class TaskRouter:
             # "french subtitles for this video", "translate this" with a photo of a sign: the
             # embedded planner transcribes or reads the file first
             return None
+        if route.task == "text-to-speech" and not quotes and any(k == "image" for h, k in ordered if h in attached) \
+                and self.lexicon.framing.content(route.task, text) == "" and not names_the_answer(text):
+            return None  # "read this out loud" with a photo: its text, read first (the embedded planner)
         for kind in task.inputs:
             if kind == "text":
                 args["text"] = text

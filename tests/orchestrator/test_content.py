@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.content import (
+    each_file,
     labels,
     order_resources,
     pick_file,
@@ -150,3 +151,18 @@ def test_an_older_text_file_is_read_only_when_pointed_at() -> None:
     assert text_file("summarize the notes", res, []) == "artifact:notes"
     assert text_file("translate the file you made", res, []) == "artifact:notes"
     assert text_file("summarize this", res, ["artifact:notes"]) == "artifact:notes"
+
+
+@pytest.mark.parametrize(("text", "back"), [
+    ("caption the pic u made", True), ("describe the image youve made", True), ("segment ur picture", True),
+    ("transcribe what u had generated before", True), ("caption the pic from b4", True),
+    ("transcribe the recording from your last message", True), ("classify the photo i sent you yesterday", True),
+    ("can you generate a caption for this photo?", False), ("could you create a short caption for my photo", False),
+])
+def test_back_references_in_chat_spelling(text: str, back: bool) -> None:
+    assert refers_back(text) is back
+
+
+@pytest.mark.parametrize("text", ["caption these two photos", "transcribe the two recordings", "describe both pictures"])
+def test_two_files_named_together_are_each_read(text: str) -> None:
+    assert each_file(text) == "attached"

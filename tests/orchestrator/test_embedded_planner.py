@@ -362,3 +362,18 @@ def test_this_new_photo_and_the_one_you_made_reads_both(planner: EmbeddedPlanner
     tasks = _check(planner.plan("caption this new photo and also the image you made before", res,
                                 attached=["artifact:new"]), res)
     assert sorted(t["args"]["image"] for t in tasks) == ["artifact:new", "artifact:old"]
+
+
+def test_read_this_out_loud_with_a_photo_reads_the_photo(planner: EmbeddedPlanner) -> None:
+    # this message's photo comes before the previous answer; "your answer" names the answer
+    res: list[tuple[str, Kind]] = [("artifact:sign", "image")]
+    tasks = _check(planner.plan("read this out loud", res, attached=["artifact:sign"], previous_text="Hi."), res)
+    assert [t["task"] for t in tasks] == ["image-to-text", "text-to-speech"] and tasks[0]["args"] == {"image": "artifact:sign"}
+    tasks = _check(planner.plan("read your answer out loud", res, attached=["artifact:sign"], previous_text="Hi."), res)
+    assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "Hi."}}]
+
+
+def test_both_pictures_with_one_sent_now_reads_the_older_one_too(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:new", "image"), ("artifact:old", "image"), ("artifact:memo", "audio")]
+    tasks = _check(planner.plan("describe both pictures", res, attached=["artifact:new"]), res)
+    assert sorted(t["args"]["image"] for t in tasks) == ["artifact:new", "artifact:old"]
