@@ -90,12 +90,19 @@ _THIS_AND_BACK = re.compile(r"\bthis (?:new |fresh |latest )?(?:one|photo|pictur
                             re.IGNORECASE)
 
 
+# "the depth map of your image and of this photo": an older file named first, then this message's
+_BACK_AND_THIS = re.compile(r"\b(?:your|ur|the|that) (?:\w+ )?(?:image|picture|photo|pic|one|recording|audio|clip|memo)"
+                            r"(?: (?:you|u) \w+)? and (?:of |also |for |in )?this (?:one|photo|picture|pic|image|recording"
+                            r"|clip|memo|file|audio|voice note)\b", re.IGNORECASE)
+
+
 def each_file(text: str) -> str | None:
     """Whether a file step is wanted once per file: "attached" ("caption both photos": each file of
     this message), "all" ("this one and the earlier recording": older files too), else None."""
     if EVERY_FILE.search(text):
         return "attached"
-    return "all" if _THIS_AND_BACK.search(text) and refers_back(text) else None
+    both = _THIS_AND_BACK.search(text) or _BACK_AND_THIS.search(text)
+    return "all" if both and refers_back(text) else None
 
 
 # "ignore the older one", "not the one you made": a back-reference ruled out, not pointed at
@@ -124,7 +131,9 @@ _NOUN_KIND: dict[str, tuple[str, ...]] = {
 # A noun that names the kind of file the request is about ("describe the screenshot", "what does the
 # chart show?", "type up my recording"): with files of several kinds at hand, that kind goes first.
 _KIND_NOUN = re.compile(r"\b(?:(?P<image>image|picture|photo|photograph|pic|snap|selfie|screenshot|chart|graph|diagram|figure"
-                        r"|drawing|painting|jpe?g|png)|(?P<audio>recording|audio|memo|voice ?note|voicemail|voice message"
+                        r"|drawing|painting|jpe?g|png|pictrue|pitcure|picutre|imgae|iamge|foto|phot)"
+                        r"|(?P<audio>recording|audio|memo|voice ?note|voicemail|voice message"
+                        r"|speech|sound|clip|lecture|interview|recrding|recodring|audo"
                         r"|song|podcast)|(?P<video>video|vid|movie|footage)|(?P<text>notes|document|doc|file of text"
                         r"|txt|essay|article|transcript|lyrics|minutes|poem|script))s?\b", re.IGNORECASE)
 

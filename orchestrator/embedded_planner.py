@@ -190,7 +190,9 @@ class EmbeddedPlanner:
         # a text step with nothing to read reads the first medium in file order: a photo sent now
         # before an older recording ("translate this menu"), a recording named before a photo
         media = [k for _, k in ordered if k in ("audio", "video", "image")]
-        image_first = image_attached and media[:1] == ["image"]
+        # an older picture the request points at ("a story about the image you made") is read like one sent now
+        image_source = image_attached or (media[:1] == ["image"] and (pointed_kind(text) == "image" or refers_back(text)))
+        image_first = image_source and media[:1] == ["image"]
         mentions = _producers_first(controlnet_steps(analysis, image_at_hand), analysis)
         # a request that points back at an earlier file is about it: the kinds in reading order, older first
         fresh = [k for _, k in ordered] if refers_back(text) else [k for h, k in ordered if h in attached]
@@ -226,7 +228,7 @@ class EmbeddedPlanner:
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
-            elif image_attached and payload(text) is None and text_file(text, ordered, attached) is None and \
+            elif image_source and payload(text) is None and text_file(text, ordered, attached) is None and \
                     (self._needs_transcript(m, steps, analysis) or self._speaks_a_pronoun(m, steps, ctx)) and \
                     m.task != "question-answering":
                 # "translate this" with a photo of a sign: read the picture's text first; "read this out

@@ -377,3 +377,17 @@ def test_both_pictures_with_one_sent_now_reads_the_older_one_too(planner: Embedd
     res: list[tuple[str, Kind]] = [("artifact:new", "image"), ("artifact:old", "image"), ("artifact:memo", "audio")]
     tasks = _check(planner.plan("describe both pictures", res, attached=["artifact:new"]), res)
     assert sorted(t["args"]["image"] for t in tasks) == ["artifact:new", "artifact:old"]
+
+
+def test_a_story_about_the_image_you_made_never_transcribes_an_older_recording(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:made", "image"), ("artifact:voice", "audio")]
+    tasks = _check(planner.plan("write a story about the image you made", res), res)
+    assert tasks[0]["task"] == "image-to-text" and tasks[0]["args"] == {"image": "artifact:made"}
+    tasks = _check(planner.plan("translate the speech you synthesized into german", res), res)
+    assert tasks[0]["args"] == {"audio": "artifact:voice"}
+
+
+def test_your_image_and_this_photo_reads_both(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:new", "image"), ("artifact:old", "image")]
+    tasks = _check(planner.plan("depth map of your image and of this photo", res, attached=["artifact:new"]), res)
+    assert sorted(t["args"]["image"] for t in tasks) == ["artifact:new", "artifact:old"]

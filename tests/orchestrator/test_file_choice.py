@@ -49,6 +49,12 @@ VERBS: dict[Kind, list[str]] = {
     "audio": ["transcribe {ref}", "write down what is said in {ref}", "transcribe {ref} for me please",
               "classify the sound in {ref}"],
 }
+# A text step on what a file says: the planner reads (or transcribes) the file first.
+BRIDGED: dict[Kind, list[str]] = {
+    "image": ["write a short story about {ref}", "translate the text in {ref} into french",
+              "summarize the text in {ref}"],
+    "audio": ["summarize what is said in {ref}", "translate {ref} into german", "find the names mentioned in {ref}"],
+}
 # How a request names its file: this message's file, or an earlier one (a back-reference).
 FRESH_REF: dict[Kind, list[str]] = {
     "image": ["this photo", "this picture", "the attached image", "this pic", "this", "the image I just attached",
@@ -122,7 +128,7 @@ def test_this_messages_file_unless_the_request_points_back(need: Kind, data: st.
         want = fresh_fit[0]
     else:
         want = older_fit[0] if older_fit else None
-    if need == "audio" and any(w in ref for w in ("recording", "audio", "memo")):
+    if need == "audio" and any(w in ref for w in ("recording", "audio", "memo", "speech", "sound", "clip")):
         # "the recording": a real recording before a video's sound track, in the same group
         group = older_fit if back and older_fit else fresh_fit or older_fit
         want = next((h for h in group if dict([*fresh, *older])[h] == "audio"), want)
@@ -133,6 +139,29 @@ def test_this_messages_file_unless_the_request_points_back(need: Kind, data: st.
             assert not read, f"{text!r}: no {need} at hand, yet it reads {read}"
         else:
             assert read[:1] == [want], f"{text!r} fresh={fresh} older={older}: reads {read}, not {want}"
+
+
+@examples(300)
+@given(st.sampled_from(["image", "audio"]), st.data(), histories())
+def test_a_text_step_reads_the_medium_the_request_names(need: Kind, data: st.DataObject,
+                                                         files: tuple[list[tuple[str, Kind]], list[tuple[str, Kind]]]) -> None:
+    fresh, older = files
+    fresh = [r for r in fresh if r[1] != "text"]  # a text file would be read as it is
+    older = [r for r in older if r[1] != "text"]
+    back = data.draw(st.booleans(), label="back-reference")
+    ref = data.draw(st.sampled_from((BACK_REF if back else FRESH_REF)[need]), label="ref")
+    if ref == "this":
+        return  # "this" names no kind: with files of both kinds either reading is defensible
+    text = data.draw(st.sampled_from(BRIDGED[need]), label="verb").format(ref=ref)
+    fresh_fit = [h for h, k in fresh if fits(need, k)]
+    older_fit = [h for h, k in older if fits(need, k)]
+    group = older_fit if back and older_fit else fresh_fit or older_fit
+    if not group:
+        return
+    raw = EMBEDDED.plan(text, [*fresh, *older], attached=[h for h, _ in fresh])
+    assert_kinds_fit(raw, [*fresh, *older])
+    read = file_args(raw)
+    assert read and read[0][1] in group, f"{text!r} fresh={fresh} older={older}: reads {read}"
 
 
 @examples(200)
