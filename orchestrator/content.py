@@ -242,6 +242,22 @@ _ANSWER_REF = re.compile(r"\b(?:your|the (?:last|previous|latest))\s+(?:\w+\s+)?
                          r"found|read|told me|answered)\b|\byou (?:just )?(?:said|wrote|answered|replied)\b", re.IGNORECASE)
 
 
+# Speech whose words are a file's: "tell me out loud what you see", "say back what I said".
+_ABOUT_FILE = re.compile(r"\bwhat (?:you|u) (?:can )?(?:see|hear)\b|\bwhat (?:i|we|they|he|she|it|this \w+) (?:said|say|says|sings?|sang"
+                         r"|wrote|write|shows?)\b", re.IGNORECASE)
+
+
+def speaks_a_file(content: str | None, span: str, kinds: Collection[str]) -> bool:
+    """Whether speech's words are to be read from a file (of ``kinds``) first: only a pronoun is
+    left ("read this out loud"), or the words point at the file ("narrate this image", "say back
+    what I said"). ``content`` is what the framing left (None: not recognised, ``span`` is read)."""
+    if content == "":
+        return True
+    words = span if content is None else content
+    kind = pointed_kind(words)
+    return (kind is not None and has_kind(kind, kinds)) or bool(_ABOUT_FILE.search(words))  # type: ignore[arg-type]
+
+
 def names_the_answer(text: str) -> bool:
     """True when the request names the previous answer ("read your answer aloud")."""
     return bool(_ANSWER_REF.search(text))

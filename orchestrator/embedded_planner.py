@@ -37,6 +37,7 @@ from .content import (
     pointed_kind,
     question_and_passage,
     refers_back,
+    speaks_a_file,
     text_file,
 )
 from .router import (
@@ -187,6 +188,7 @@ class EmbeddedPlanner:
             any(k in ("audio", "video") for _, k in analysis.files)
         image_at_hand = any(k == "image" for _, k in ordered) or any(k == "image" for _, k in analysis.files)
         image_attached = any(k == "image" for h, k in ordered if h in attached)
+        audio_attached = any(k in ("audio", "video") for h, k in ordered if h in attached)
         # a text step with nothing to read reads the first medium in file order: a photo sent now
         # before an older recording ("translate this menu"), a recording named before a photo
         media = [k for _, k in ordered if k in ("audio", "video", "image")]
@@ -224,12 +226,13 @@ class EmbeddedPlanner:
             # a text file put first (attached, or named: "are the lyrics sad?") is what a text step reads
             text_first = bool(ordered) and ordered[0][1] == "text"
             if audio_at_hand and not text_first and not image_first and payload(text) is None and \
-                    self._needs_transcript(m, steps, analysis):
+                    (self._needs_transcript(m, steps, analysis) or
+                     audio_attached and self._speaks_a_file(m, steps, ctx, ["audio", "video"])):
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
             elif image_source and payload(text) is None and text_file(text, ordered, attached) is None and \
-                    (self._needs_transcript(m, steps, analysis) or self._speaks_a_pronoun(m, steps, ctx)) and \
+                    (self._needs_transcript(m, steps, analysis) or self._speaks_a_file(m, steps, ctx, ["image"])) and \
                     m.task != "question-answering":
                 # "translate this" with a photo of a sign: read the picture's text first; "read this out
                 # loud" with one: this message's photo, before the previous answer
@@ -342,11 +345,14 @@ class EmbeddedPlanner:
                 step.args["context"] = context
         return True
 
-    def _speaks_a_pronoun(self, mention: Mention, earlier: list[_Step], ctx: _Context) -> bool:
-        """Speech of only a pronoun ("read this out loud") with nothing said in this request yet."""
-        return mention.task == "text-to-speech" and not ctx.analysis.quotes and not names_the_answer(ctx.text) and \
-            not any(s.produces("text") for s in earlier) and \
-            self.lexicon.framing.content("text-to-speech", _own_span(mention, ctx)) == ""
+    def _speaks_a_file(self, mention: Mention, earlier: list[_Step], ctx: _Context, kinds: Collection[str]) -> bool:
+        """Speech of a file's words ("read this out loud", "narrate this image", "say back what I
+        said", ``content.speaks_a_file``) with nothing said in this request yet."""
+        if mention.task != "text-to-speech" or ctx.analysis.quotes or names_the_answer(ctx.text) or \
+                any(s.produces("text") for s in earlier):
+            return False
+        span = _own_span(mention, ctx)
+        return speaks_a_file(self.lexicon.framing.content("text-to-speech", span), span, kinds)
 
     @staticmethod
     def _ordinal_file(kind: Kind, step: _Step, ctx: _Context) -> str | None:

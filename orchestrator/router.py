@@ -45,6 +45,7 @@ from .content import (
     pick_file,
     question_and_passage,
     refers_back,
+    speaks_a_file,
     text_file,
 )
 from .embeddings import Embedder, MiniLMEmbedder, OnnxMiniLMEmbedder, default_embedder
@@ -377,8 +378,9 @@ class TaskRouter:
             # "french subtitles for this video", "translate this" with a photo of a sign: the
             # embedded planner transcribes or reads the file first
             return None
-        if route.task == "text-to-speech" and not quotes and any(k == "image" for h, k in ordered if h in attached) \
-                and self.lexicon.framing.content(route.task, text) == "" and not names_the_answer(text):
+        media = [k for h, k in ordered if h in attached and k in ("image", "audio", "video")]
+        if route.task == "text-to-speech" and not quotes and media and not names_the_answer(text) \
+                and speaks_a_file(self.lexicon.framing.content(route.task, text), text, media):
             return None  # "read this out loud" with a photo: its text, read first (the embedded planner)
         for kind in task.inputs:
             if kind == "text":

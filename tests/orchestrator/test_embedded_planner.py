@@ -391,3 +391,17 @@ def test_your_image_and_this_photo_reads_both(planner: EmbeddedPlanner) -> None:
     res: list[tuple[str, Kind]] = [("artifact:new", "image"), ("artifact:old", "image")]
     tasks = _check(planner.plan("depth map of your image and of this photo", res, attached=["artifact:new"]), res)
     assert sorted(t["args"]["image"] for t in tasks) == ["artifact:new", "artifact:old"]
+
+
+@pytest.mark.parametrize(("text", "kind", "bridge"), [
+    ("narrate this image", "image", "image-to-text"), ("tell me out loud what you see", "image", "image-to-text"),
+    ("say back what I said in a robot voice", "audio", "automatic-speech-recognition"),
+])
+def test_speech_of_what_a_file_says_reads_the_file_first(planner: EmbeddedPlanner, text: str, kind: Kind,
+                                                         bridge: str) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:new", kind)]
+    tasks = _check(planner.plan(text, res, attached=["artifact:new"]), res)
+    assert [t["task"] for t in tasks] == [bridge, "text-to-speech"] and tasks[0]["args"] == {kind: "artifact:new"}
+    # an older recording is no file of this message: "say it out loud" speaks the previous answer
+    tasks = _check(planner.plan("say it out loud", [("artifact:old", "audio")], previous_text="Hi."), [("artifact:old", "audio")])
+    assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "Hi."}}]
