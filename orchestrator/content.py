@@ -30,6 +30,8 @@ _BACK_REF = re.compile(
     r"\b(?:(?:you|u|ya|yu)(?:'ve|ve| have|'d| had)?(?: just)? (?:made|creat(?:e?d)|gene?r\w{0,2}at(?:e?d)|produced|drew|drawn|rendered"
     r"|transcribed|sent|gave|given|returned|edited"
     r"|synthesi[sz]ed|spoke|voiced|painted|cleaned|enhanced|upscaled|maked|came up with|whipped up|cooked up|put together)"
+    # "how many people did you draw?"
+    r"|(?:did|have|had) (?:you|u) (?:make|draw|create|generate|render|paint|produce|record|say|send)"
     # "the photo i uploaded before": "before" alone is too common ("translate it before …")
     r"|(?:uploaded|sent|attached|shared|posted|recorded|made) (?:(?:you|u|it|them|here) )?(?:before|b4|last time|yesterday)"
     r"|(?:that|those|the (?:previous|last|earlier|same|generated|edited|resulting|old|older|prior|other|original)|your|ur)"
@@ -162,7 +164,8 @@ def order_resources(text: str, resources: Sequence[Resource], attached: Collecti
     older = [r for r in resources if r[0] not in attached]
     back = bool(fresh) and refers_back(text)
     ordered = older + fresh if back else fresh + older
-    if (kind := named_kind(text)) is not None:
+    # the kind the request points at ("a poem about the picture you drew": the picture, not the poem)
+    if (kind := pointed_kind(text) or named_kind(text)) is not None:
         fits = ("audio", "video") if kind == "audio" else (kind,)
         first = set(older if back else fresh)
         # within the named kind this message's files still come before older ones (or after, when
@@ -199,8 +202,10 @@ def text_file(text: str, ordered: Sequence[Resource], attached: Collection[str])
     one the request points at ("summarize the notes", "translate the file you made"). An older text
     file is not read for a request that brings its own words ("say good morning out loud")."""
     handle = pick_file("text", ordered)
-    if handle is None or handle in attached or refers_back(text) or named_kind(text) == "text" \
-            or _FILE_WORD.search(text):
+    named = named_kind(text) == "text" or bool(_FILE_WORD.search(text))
+    if handle is not None and names_the_answer(text) and not named:
+        return None  # "translate your answer" beside a text file: the answer
+    if handle is None or handle in attached or refers_back(text) or named:
         return handle
     return None
 
@@ -256,6 +261,15 @@ def speaks_a_file(content: str | None, span: str, kinds: Collection[str]) -> boo
     words = span if content is None else content
     kind = pointed_kind(words)
     return (kind is not None and has_kind(kind, kinds)) or bool(_ABOUT_FILE.search(words))  # type: ignore[arg-type]
+
+
+def speaks_a_missing_file(text: str, kinds: Collection[str]) -> bool:
+    """Speech of a file that is not at hand ("narrate this recording" with only a picture): there is
+    nothing to speak; the request's own words are not what it asks to hear."""
+    if QUOTE_RE.search(text) or ": " in colon_form(text):
+        return False  # "voice over for my video: welcome to our channel" brings its words
+    kind = pointed_kind(text)
+    return kind in ("image", "audio", "video") and not has_kind(kind, kinds)  # type: ignore[arg-type]
 
 
 def names_the_answer(text: str) -> bool:

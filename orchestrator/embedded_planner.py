@@ -38,6 +38,7 @@ from .content import (
     question_and_passage,
     refers_back,
     speaks_a_file,
+    speaks_a_missing_file,
     text_file,
 )
 from .router import (
@@ -239,6 +240,9 @@ class EmbeddedPlanner:
                 bridge = _Step(len(steps) + 1, "image-to-text", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
+            if m.task == "text-to-speech" and not any(s.produces("text") for s in steps) and \
+                    speaks_a_missing_file(_own_span(m, ctx), [k for _, k in ordered]):
+                continue  # "narrate this recording" with no recording at hand
             step = _Step(len(steps) + 1, m.task, m)
             if self._wire(step, steps, ctx):
                 steps.append(step)

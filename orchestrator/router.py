@@ -46,6 +46,7 @@ from .content import (
     question_and_passage,
     refers_back,
     speaks_a_file,
+    speaks_a_missing_file,
     text_file,
 )
 from .embeddings import Embedder, MiniLMEmbedder, OnnxMiniLMEmbedder, default_embedder
@@ -378,6 +379,8 @@ class TaskRouter:
             # "french subtitles for this video", "translate this" with a photo of a sign: the
             # embedded planner transcribes or reads the file first
             return None
+        if route.task == "text-to-speech" and speaks_a_missing_file(text, kinds):
+            return None  # "narrate this recording" with no recording at hand: nothing to speak
         media = [k for h, k in ordered if h in attached and k in ("image", "audio", "video")]
         if route.task == "text-to-speech" and not quotes and media and not names_the_answer(text) \
                 and speaks_a_file(self.lexicon.framing.content(route.task, text), text, media):

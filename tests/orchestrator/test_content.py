@@ -11,6 +11,7 @@ from orchestrator.content import (
     pick_file,
     question_and_passage,
     refers_back,
+    speaks_a_missing_file,
     text_file,
 )
 from orchestrator.router import Lexicon
@@ -166,3 +167,24 @@ def test_back_references_in_chat_spelling(text: str, back: bool) -> None:
 @pytest.mark.parametrize("text", ["caption these two photos", "transcribe the two recordings", "describe both pictures"])
 def test_two_files_named_together_are_each_read(text: str) -> None:
     assert each_file(text) == "attached"
+
+
+def test_the_kind_pointed_at_orders_the_files_before_a_kind_the_request_makes() -> None:
+    # "a poem" is what the request makes; "the picture you drew" is what it reads
+    res: list[tuple[str, Kind]] = [MEMO, OLD_IMG]
+    assert order_resources("write a poem about the picture you drew", res, [])[0] == OLD_IMG
+    assert refers_back("how many people did you draw?")
+
+
+def test_your_answer_beside_a_text_file_is_the_answer() -> None:
+    res: list[tuple[str, Kind]] = [("artifact:letter", "text")]
+    assert text_file("translate your answer to polish", res, ["artifact:letter"]) is None
+    assert text_file("translate the letter I attached to polish", res, ["artifact:letter"]) == "artifact:letter"
+
+
+@pytest.mark.parametrize(("text", "kinds", "missing"), [
+    ("narrate this recording", ["image"], True), ("narrate this recording", ["audio"], False),
+    ("voice over for my video: welcome to our channel", [], False), ("read 'hi' over my photo", [], False),
+])
+def test_speech_of_a_file_that_is_not_at_hand(text: str, kinds: list[str], missing: bool) -> None:
+    assert speaks_a_missing_file(text, kinds) is missing
