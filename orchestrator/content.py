@@ -38,6 +38,8 @@ _BACK_REF = re.compile(
     r" (?:[\w-]+ )?(?:image|picture|photo|pic|drawing|painting|artwork|art|render|sketch|illustration|creation|recording"
     r"|audio|clip|sound|voice|file|video|one|result|output)s?"
     r"|from (?:before|b4|earlier|the last turn|(?:your|ur|the) (?:last|previous|earlier) (?:message|reply|answer|turn|response))|(?:made|generated|created) (?:earlier|before|just now)"
+    # "the image above": further up the conversation
+    r"|(?:image|picture|photo|pic|one|recording|audio|clip|file) (?:above|up there)"
     r"|earlier|previous(?:ly)?|again)\b",
     re.IGNORECASE,
 )
@@ -88,7 +90,8 @@ EVERY_FILE = re.compile(r"\bboth\b|\b(?:each|every|all)(?: of)? (?:the |these |t
 
 
 # "this one and the earlier recording": the new file and an older one, both.
-_THIS_AND_BACK = re.compile(r"\bthis (?:new |fresh |latest )?(?:one|photo|picture|pic|image|recording|clip|memo|file|audio|voice note)\b.*\band\b",
+_THIS_AND_BACK = re.compile(r"\bthis (?:new |fresh |latest )?(?:one|photo|picture|pic|image|recording|clip|memo|file|audio|voice note)\b"
+                            r".*\b(?:and|with|to|against|vs|versus)\b",
                             re.IGNORECASE)
 
 
@@ -112,9 +115,17 @@ _NEGATED = re.compile(r"\b(?:not|ignore|ignoring|instead of|rather than|except|s
                       re.IGNORECASE)
 
 
+# "this one", "this photo": the file of this message, named; "again" then repeats an action on it
+_THIS_FILE = re.compile(r"\bthis (?:new |fresh )?(?:one|photo|picture|pic|image|recording|clip|memo|file|audio|voice note"
+                        r"|video|screenshot)\b", re.IGNORECASE)
+
+
 def refers_back(text: str) -> bool:
-    """True when the request points at an earlier artifact ("the picture you made", "that recording")."""
-    return any(not _NEGATED.search(text[:m.start()]) for m in _BACK_REF.finditer(text))
+    """True when the request points at an earlier artifact ("the picture you made", "that recording");
+    not for a ruled-out one ("ignore the older one"), nor for "again" beside "this one"."""
+    this_file = _THIS_FILE.search(text) is not None
+    return any(not _NEGATED.search(text[:m.start()]) and not (this_file and m.group(0).lower() == "again")
+               for m in _BACK_REF.finditer(text))
 
 
 # "the second picture", "the first one": a position among this message's files (of that kind).

@@ -188,3 +188,11 @@ def test_your_answer_beside_a_text_file_is_the_answer() -> None:
 ])
 def test_speech_of_a_file_that_is_not_at_hand(text: str, kinds: list[str], missing: bool) -> None:
     assert speaks_a_missing_file(text, kinds) is missing
+
+
+@pytest.mark.parametrize(("text", "back"), [
+    ("do it again for this one", False), ("transcribe this recording again", False), ("segment the image again", True),
+    ("caption the image above", True), ("what's said in the audio up there?", True),
+])
+def test_again_repeats_an_action_on_this_file_and_above_points_back(text: str, back: bool) -> None:
+    assert refers_back(text) is back
