@@ -26,13 +26,20 @@ Resource = tuple[str, Kind]
 
 # The request points at an earlier file rather than the one it brings.
 _BACK_REF = re.compile(
-    r"\b(?:you(?: just)? (?:made|created|generated|produced|drew|drawn|rendered|transcribed|sent|gave|returned|edited"
-    r"|synthesi[sz]ed|spoke|voiced|painted|cleaned|enhanced|upscaled|maked)"
+    # "you", chat spellings ("u", "ya") and perfect forms ("you've made", "u had generated")
+    r"\b(?:(?:you|u|ya|yu)(?:'ve|ve| have|'d| had)?(?: just)? (?:made|creat(?:e?d)|gene?r\w{0,2}at(?:e?d)|produced|drew|drawn|rendered"
+    r"|transcribed|sent|gave|given|returned|edited"
+    r"|synthesi[sz]ed|spoke|voiced|painted|cleaned|enhanced|upscaled|maked|came up with|whipped up|cooked up|put together)"
+    # "how many people did you draw?"
+    r"|(?:did|have|had) (?:you|u) (?:make|draw|create|generate|render|paint|produce|record|say|send)"
     # "the photo i uploaded before": "before" alone is too common ("translate it before …")
-    r"|(?:uploaded|sent|attached|shared|posted|recorded|made) (?:before|last time|yesterday)"
-    r"|(?:that|those|the (?:previous|last|earlier|same|generated|edited|resulting|old|other|original)|your)"
-    r" (?:[\w-]+ )?(?:image|picture|photo|pic|drawing|recording|audio|clip|sound|voice|file|video|one|result|output)s?"
-    r"|from (?:before|earlier|the last turn)|(?:made|generated|created) (?:earlier|before|just now)"
+    r"|(?:uploaded|sent|attached|shared|posted|recorded|made) (?:(?:you|u|it|them|here) )?(?:before|b4|last time|yesterday)"
+    r"|(?:that|those|the (?:previous|last|earlier|same|generated|edited|resulting|old|older|prior|other|original)|your|ur)"
+    r" (?:[\w-]+ )?(?:image|picture|photo|pic|drawing|painting|artwork|art|render|sketch|illustration|creation|recording"
+    r"|audio|clip|sound|voice|file|video|one|result|output)s?"
+    r"|from (?:before|b4|earlier|the last turn|(?:your|ur|the) (?:last|previous|earlier) (?:message|reply|answer|turn|response))|(?:made|generated|created) (?:earlier|before|just now)"
+    # "the image above": further up the conversation
+    r"|(?:image|picture|photo|pic|one|recording|audio|clip|file) (?:above|up there)"
     r"|earlier|previous(?:ly)?|again)\b",
     re.IGNORECASE,
 )
@@ -76,13 +83,22 @@ def colon_form(text: str) -> str:
 
 # "caption both photos", "transcribe each recording": one step per file of this message.
 EVERY_FILE = re.compile(r"\bboth\b|\b(?:each|every|all)(?: of)? (?:the |these |those |my )?(?:\w+ )?"
-                        r"(?:files?|images?|photos?|pictures?|pics?|recordings?|clips?|memos?|videos?|attachments?|ones?)\b",
+                        r"(?:files?|images?|photos?|pictures?|pics?|recordings?|clips?|memos?|videos?|attachments?|ones?)\b"
+                        r"|\b(?:the|these|those|my) (?:two|three|2|3) (?:\w+ )?(?:files|images|photos|pictures|pics|recordings"
+                        r"|clips|memos|videos|attachments|ones)\b",
                         re.IGNORECASE)
 
 
 # "this one and the earlier recording": the new file and an older one, both.
-_THIS_AND_BACK = re.compile(r"\bthis (?:one|photo|picture|pic|image|recording|clip|memo|file|audio|voice note)\b.*\band\b",
+_THIS_AND_BACK = re.compile(r"\bthis (?:new |fresh |latest )?(?:one|photo|picture|pic|image|recording|clip|memo|file|audio|voice note)\b"
+                            r".*\b(?:and|with|to|against|vs|versus)\b",
                             re.IGNORECASE)
+
+
+# "the depth map of your image and of this photo": an older file named first, then this message's
+_BACK_AND_THIS = re.compile(r"\b(?:your|ur|the|that) (?:\w+ )?(?:image|picture|photo|pic|one|recording|audio|clip|memo)"
+                            r"(?: (?:you|u) \w+)? and (?:of |also |for |in )?this (?:one|photo|picture|pic|image|recording"
+                            r"|clip|memo|file|audio|voice note)\b", re.IGNORECASE)
 
 
 def each_file(text: str) -> str | None:
@@ -90,18 +106,35 @@ def each_file(text: str) -> str | None:
     this message), "all" ("this one and the earlier recording": older files too), else None."""
     if EVERY_FILE.search(text):
         return "attached"
-    return "all" if _THIS_AND_BACK.search(text) and refers_back(text) else None
+    both = _THIS_AND_BACK.search(text) or _BACK_AND_THIS.search(text)
+    return "all" if both and refers_back(text) else None
+
+
+# "ignore the older one", "not the one you made": a back-reference ruled out, not pointed at
+_NEGATED = re.compile(r"\b(?:not|ignore|ignoring|instead of|rather than|except|skip|forget(?: about)?|never ?mind)\s+(?:\w+\s+){0,2}$",
+                      re.IGNORECASE)
+
+
+# "this one", "this photo": the file of this message, named; "again" then repeats an action on it
+_THIS_FILE = re.compile(r"\bthis (?:new |fresh )?(?:one|photo|picture|pic|image|recording|clip|memo|file|audio|voice note"
+                        r"|video|screenshot)\b", re.IGNORECASE)
 
 
 def refers_back(text: str) -> bool:
-    """True when the request points at an earlier artifact ("the picture you made", "that recording")."""
-    return bool(_BACK_REF.search(text))
+    """True when the request points at an earlier artifact ("the picture you made", "that recording");
+    not for a ruled-out one ("ignore the older one"), nor for "again" beside "this one"."""
+    this_file = _THIS_FILE.search(text) is not None
+    return any(not _NEGATED.search(text[:m.start()]) and not (this_file and m.group(0).lower() == "again")
+               for m in _BACK_REF.finditer(text))
 
 
 # "the second picture", "the first one": a position among this message's files (of that kind).
-_ORDINAL = re.compile(r"\b(?:the )?(?P<n>first|1st|second|2nd|third|3rd|last) (?P<noun>one|file|attachment|"
-                      r"image|picture|photo|pic|screenshot|recording|audio|clip|memo|voice note|video)s?\b", re.IGNORECASE)
-_ORDINAL_INDEX = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1}
+_ORDINAL = re.compile(r"(?P<not>\bnot )?\b(?:the )?(?P<n>first|1st|second|2nd|third|3rd|last|other) (?P<noun>one|file|attachment|"
+                      r"image|picture|photo|pic|screenshot|recording|audio|clip|memo|voice note|video)s?\b"
+                      # bare after "the" ("segment the 1st"): never "last", which is also time ("the last thing you made")
+                      r"|(?P<bnot>\bnot )?\bthe (?P<bare>first|1st|second|2nd|third|3rd)\b(?! (?:\w+ )?(?:time|step|thing|turn))",
+                      re.IGNORECASE)
+_ORDINAL_INDEX = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1, "other": 1}
 _NOUN_KIND: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("image", "picture", "photo", "pic", "screenshot"), ("image",)),
     **dict.fromkeys(("recording", "audio", "clip", "memo", "voice note"), ("audio", "video")),
@@ -111,7 +144,9 @@ _NOUN_KIND: dict[str, tuple[str, ...]] = {
 # A noun that names the kind of file the request is about ("describe the screenshot", "what does the
 # chart show?", "type up my recording"): with files of several kinds at hand, that kind goes first.
 _KIND_NOUN = re.compile(r"\b(?:(?P<image>image|picture|photo|photograph|pic|snap|selfie|screenshot|chart|graph|diagram|figure"
-                        r"|drawing|painting|jpe?g|png)|(?P<audio>recording|audio|memo|voice ?note|voicemail|voice message"
+                        r"|drawing|painting|jpe?g|png|pictrue|pitcure|picutre|imgae|iamge|foto|phot)"
+                        r"|(?P<audio>recording|audio|memo|voice ?note|voicemail|voice message"
+                        r"|speech|sound|clip|lecture|interview|recrding|recodring|audo"
                         r"|song|podcast)|(?P<video>video|vid|movie|footage)|(?P<text>notes|document|doc|file of text"
                         r"|txt|essay|article|transcript|lyrics|minutes|poem|script))s?\b", re.IGNORECASE)
 
@@ -122,27 +157,71 @@ def named_kind(text: str) -> str | None:
     return m.lastgroup if m else None
 
 
+_POINTED = re.compile(r"\b(?:this|that|these|those|my|your|the)\s+(?:[\w-]+\s+)?" + _KIND_NOUN.pattern[2:], re.IGNORECASE)
+
+
+def pointed_kind(text: str) -> str | None:
+    """The kind of a file the request points at with a determiner ("type up my recording", "that
+    photo"): with no cue word, such a request is about a file of that kind, even an older one."""
+    m = _POINTED.search(text)
+    return m.lastgroup if m else None
+
+
 def order_resources(text: str, resources: Sequence[Resource], attached: Collection[str]) -> list[Resource]:
     """``resources`` (newest first) in the order a step should look at them (see the module docstring);
     a kind noun ("the screenshot") brings files of that kind to the front, and an ordinal ("describe
     the second picture") that file of this message."""
     fresh = [r for r in resources if r[0] in attached]
     older = [r for r in resources if r[0] not in attached]
-    ordered = older + fresh if fresh and refers_back(text) else fresh + older
-    if (kind := named_kind(text)) is not None:
+    back = bool(fresh) and refers_back(text)
+    ordered = older + fresh if back else fresh + older
+    # the kind the request points at ("a poem about the picture you drew": the picture, not the poem)
+    if (kind := pointed_kind(text) or named_kind(text)) is not None:
         fits = ("audio", "video") if kind == "audio" else (kind,)
-        # stable: within the named kind, this message's files still come before older ones
-        ordered = sorted(ordered, key=lambda r: r[1] not in fits)
-    m = _ORDINAL.search(text)
-    if m is None:
-        return ordered
-    kinds = _NOUN_KIND.get(m.group("noun").lower())
-    among = [r for r in fresh if kinds is None or r[1] in kinds]
-    index = _ORDINAL_INDEX[m.group("n").lower()]
-    if len(among) < 2 or index >= len(among):
-        return ordered
-    chosen = among[index]
-    return [chosen, *(r for r in ordered if r != chosen)]
+        first = set(older if back else fresh)
+        # within the named kind this message's files still come before older ones (or after, when
+        # the request points back), and "the recording" means a recording before a video's sound
+        ordered = sorted(ordered, key=lambda r: (r[1] not in fits, r not in first, r[1] != kind))
+    chosen = ordinal_file(text, fresh)
+    return ordered if chosen is None else [chosen, *(r for r in ordered if r != chosen)]
+
+
+def ordinal_file(text: str, fresh: Sequence[Resource]) -> Resource | None:
+    """The file of this message an ordinal names ("the second picture", "the 1st", "the other one"
+    of two), among this message's files of the noun's kind; an ordinal after "not" ("not the
+    first") only rules its file out."""
+    for m in _ORDINAL.finditer(text):
+        noun = m.group("noun")
+        kinds = _NOUN_KIND.get(noun.lower()) if noun else None
+        among = [r for r in fresh if kinds is None or r[1] in kinds]
+        word = (m.group("n") or m.group("bare")).lower()
+        if len(among) < 2 or (word == "other" and len(among) != 2):
+            continue
+        index = _ORDINAL_INDEX[word]
+        if index >= len(among):
+            continue
+        if m.group("not") or m.group("bnot"):
+            if len(among) == 2:
+                return among[1 - index if index >= 0 else 0]
+            continue
+        return among[index]
+    return None
+
+
+def text_file(text: str, ordered: Sequence[Resource], attached: Collection[str]) -> str | None:
+    """The text file a text step reads instead of the request's words: this message's, or an older
+    one the request points at ("summarize the notes", "translate the file you made"). An older text
+    file is not read for a request that brings its own words ("say good morning out loud")."""
+    handle = pick_file("text", ordered)
+    named = named_kind(text) == "text" or bool(_FILE_WORD.search(text))
+    if handle is not None and names_the_answer(text) and not named:
+        return None  # "translate your answer" beside a text file: the answer
+    if handle is None or handle in attached or refers_back(text) or named:
+        return handle
+    return None
+
+
+_FILE_WORD = re.compile(r"\b(?:file|attachment|document|doc|report|txt|csv)s?\b", re.IGNORECASE)
 
 
 def pick_file(kind: Kind, resources: Sequence[Resource]) -> str | None:
@@ -171,6 +250,42 @@ def clean(span: str) -> str:
         previous = out
         out = _TRAILING.sub("", _strip_symbols(out)).strip()
     return out.strip(" \"'“”‘’")
+
+
+# "your answer", "what you just said": the previous turn's text by name, never a file of this message
+_ANSWER_REF = re.compile(r"\b(?:your|the (?:last|previous|latest))\s+(?:\w+\s+)?(?:answer|reply|response|message|result|output"
+                         r"|summary|translation|transcript(?:ion)?|caption|text)\b|\bwhat (?:you|it) (?:just )?(?:said|says|wrote|"
+                         r"found|read|told me|answered)\b|\byou (?:just )?(?:said|wrote|answered|replied)\b", re.IGNORECASE)
+
+
+# Speech whose words are a file's: "tell me out loud what you see", "say back what I said".
+_ABOUT_FILE = re.compile(r"\bwhat (?:you|u) (?:can )?(?:see|hear)\b|\bwhat (?:i|we|they|he|she|it|this \w+) (?:said|say|says|sings?|sang"
+                         r"|wrote|write|shows?)\b", re.IGNORECASE)
+
+
+def speaks_a_file(content: str | None, span: str, kinds: Collection[str]) -> bool:
+    """Whether speech's words are to be read from a file (of ``kinds``) first: only a pronoun is
+    left ("read this out loud"), or the words point at the file ("narrate this image", "say back
+    what I said"). ``content`` is what the framing left (None: not recognised, ``span`` is read)."""
+    if content == "":
+        return True
+    words = span if content is None else content
+    kind = pointed_kind(words)
+    return (kind is not None and has_kind(kind, kinds)) or bool(_ABOUT_FILE.search(words))  # type: ignore[arg-type]
+
+
+def speaks_a_missing_file(text: str, kinds: Collection[str]) -> bool:
+    """Speech of a file that is not at hand ("narrate this recording" with only a picture): there is
+    nothing to speak; the request's own words are not what it asks to hear."""
+    if QUOTE_RE.search(text) or ": " in colon_form(text):
+        return False  # "voice over for my video: welcome to our channel" brings its words
+    kind = pointed_kind(text)
+    return kind in ("image", "audio", "video") and not has_kind(kind, kinds)  # type: ignore[arg-type]
+
+
+def names_the_answer(text: str) -> bool:
+    """True when the request names the previous answer ("read your answer aloud")."""
+    return bool(_ANSWER_REF.search(text))
 
 
 def is_pronoun(span: str) -> bool:

@@ -30,10 +30,16 @@ from .content import (
     clean,
     each_file,
     labels,
+    names_the_answer,
     order_resources,
+    ordinal_file,
     pick_file,
+    pointed_kind,
     question_and_passage,
     refers_back,
+    speaks_a_file,
+    speaks_a_missing_file,
+    text_file,
 )
 from .router import (
     QUOTE_TOKEN,
@@ -79,6 +85,8 @@ class _Context:
     allow_literal_files: bool
     previous_text: str | None
     mentions: Sequence[Mention]
+    text_file: str | None  # the text file a text step reads instead of the request's words (content.text_file)
+    fresh: Sequence[Resource] = ()  # this message's files
 
 
 def _own_span(mention: Mention, ctx: _Context) -> str:
@@ -181,6 +189,13 @@ class EmbeddedPlanner:
             any(k in ("audio", "video") for _, k in analysis.files)
         image_at_hand = any(k == "image" for _, k in ordered) or any(k == "image" for _, k in analysis.files)
         image_attached = any(k == "image" for h, k in ordered if h in attached)
+        audio_attached = any(k in ("audio", "video") for h, k in ordered if h in attached)
+        # a text step with nothing to read reads the first medium in file order: a photo sent now
+        # before an older recording ("translate this menu"), a recording named before a photo
+        media = [k for _, k in ordered if k in ("audio", "video", "image")]
+        # an older picture the request points at ("a story about the image you made") is read like one sent now
+        image_source = image_attached or (media[:1] == ["image"] and (pointed_kind(text) == "image" or refers_back(text)))
+        image_first = image_source and media[:1] == ["image"]
         mentions = _producers_first(controlnet_steps(analysis, image_at_hand), analysis)
         # a request that points back at an earlier file is about it: the kinds in reading order, older first
         fresh = [k for _, k in ordered] if refers_back(text) else [k for h, k in ordered if h in attached]
@@ -189,40 +204,52 @@ class EmbeddedPlanner:
             mentions = [Mention(asked, 0, len(analysis.masked), 0)]
         if not mentions:
             sims = self.router.similarities(text)
-            if fresh:
-                # A file came with the message: it is what the request is about, so only tasks that
-                # read a file of its kind compete.
-                readers = {n: v for n, v in sims.items() if _reads(n, fresh[0])}
+            # A file came with the message, or the request points at one at hand ("type up my
+            # recording"): it is what the request is about, so only tasks that read its kind compete.
+            pointed = pointed_kind(text)
+            about = [k for _, k in ordered if k == pointed or (pointed == "audio" and k == "video")] or fresh
+            if about:
+                readers = {n: v for n, v in sims.items() if _reads(n, about[0])}
                 sims = readers or sims
             best = max(sims, key=lambda n: sims[n])
             # Without a cue word, a two-word message ("hello", "thanks a lot") is small talk whatever
             # it resembles: "hello" alone is closer to "say hello in a robot voice" than to nothing.
-            if not fresh and (self.lexicon.is_chat(sims[best]) or len(text.split()) < 3):
+            if not about and (self.lexicon.is_chat(sims[best]) or len(text.split()) < 3):
                 return {"tasks": []}
             mentions = [Mention(best, 0, len(analysis.masked), 0)]
         steps: list[_Step] = []
-        ctx = _Context(text, analysis, ordered, allow_literal_files, previous_text, mentions)
+        ctx = _Context(text, analysis, ordered, allow_literal_files, previous_text, mentions,
+                       text_file(text, ordered, attached), [r for r in resources if r[0] in attached])
         for m in mentions:
             if len(steps) >= _MAX_TASKS:
                 break
             # "classify the sentiment of: …" brings its own text: no transcript of an older recording
             # a text file put first (attached, or named: "are the lyrics sad?") is what a text step reads
             text_first = bool(ordered) and ordered[0][1] == "text"
-            if audio_at_hand and not text_first and payload(text) is None and self._needs_transcript(m, steps, analysis):
+            if audio_at_hand and not text_first and not image_first and payload(text) is None and \
+                    (self._needs_transcript(m, steps, analysis) or
+                     audio_attached and self._speaks_a_file(m, steps, ctx, ["audio", "video"])):
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
-            elif image_attached and payload(text) is None and pick_file("text", ordered) is None and \
-                    self._needs_transcript(m, steps, analysis) and m.task != "question-answering":
-                # "translate this" with a photo of a sign: read the picture's text first
+            elif image_source and payload(text) is None and text_file(text, ordered, attached) is None and \
+                    (self._needs_transcript(m, steps, analysis) or self._speaks_a_file(m, steps, ctx, ["image"])) and \
+                    m.task != "question-answering":
+                # "translate this" with a photo of a sign: read the picture's text first; "read this out
+                # loud" with one: this message's photo, before the previous answer
                 bridge = _Step(len(steps) + 1, "image-to-text", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
+            if m.task == "text-to-speech" and not any(s.produces("text") for s in steps) and \
+                    speaks_a_missing_file(_own_span(m, ctx), [k for _, k in ordered]):
+                continue  # "narrate this recording" with no recording at hand
             step = _Step(len(steps) + 1, m.task, m)
             if self._wire(step, steps, ctx):
                 steps.append(step)
         if (each := each_file(text)) is not None:
-            steps = _for_every_file(steps, attached if each == "attached" else [h for h, _ in ordered], ordered)
+            # "describe both pictures" with one sent now: the older one is the other
+            this_message = each == "attached" and sum(h in attached for h, _ in ordered) >= 2
+            steps = _for_every_file(steps, attached if this_message else [h for h, _ in ordered], ordered)
         out: dict[str, Any] = {"tasks": [s.to_json() for s in steps[:_MAX_TASKS]]}
         if runnable is not None:
             missing = sorted({s.task for s in steps[:_MAX_TASKS]} - set(runnable))
@@ -258,6 +285,9 @@ class EmbeddedPlanner:
         for kind in task.inputs:
             if kind == "text":
                 continue
+            if (named := self._ordinal_file(kind, step, ctx)) is not None:
+                step.args[kind] = named  # "detect the objects in the first one and caption the second one"
+                continue
             pool = earlier[:-1] if parallel and prev is not None and prev.output == kind else earlier
             source = next((s for s in reversed(pool) if s.output == kind), None)
             if source is not None:
@@ -282,7 +312,7 @@ class EmbeddedPlanner:
                     step.args["text"] = quote or text
             else:
                 source = next((s for s in reversed(earlier) if s.produces("text")), None)
-                attached_text = pick_file("text", ctx.resources)
+                attached_text = ctx.text_file
                 if step.task == "question-answering":
                     # Passage from the earlier step (or an attached text), question from the request.
                     qp = question_and_passage(text) if source is None else None
@@ -303,9 +333,9 @@ class EmbeddedPlanner:
                 elif attached_text is not None and quote is None:
                     step.args["text"] = attached_text  # "summarize the attached report"
                 else:
-                    own = quote or self._content(step, ctx)
+                    own = quote or self._content(step, ctx) or pick_file("text", ctx.resources)
                     if own is None:
-                        return False  # "say it out loud" with nothing said before: nothing to read
+                        return False  # "say it out loud" with nothing said or written before: nothing to read
                     step.args["text"] = own
         elif task.accepts("text"):
             # Optional instruction (image-to-image): the preceding text step, else the request.
@@ -318,6 +348,26 @@ class EmbeddedPlanner:
             if context:
                 step.args["context"] = context
         return True
+
+    def _speaks_a_file(self, mention: Mention, earlier: list[_Step], ctx: _Context, kinds: Collection[str]) -> bool:
+        """Speech of a file's words ("read this out loud", "narrate this image", "say back what I
+        said", ``content.speaks_a_file``) with nothing said in this request yet."""
+        if mention.task != "text-to-speech" or ctx.analysis.quotes or names_the_answer(ctx.text) or \
+                any(s.produces("text") for s in earlier):
+            return False
+        span = _own_span(mention, ctx)
+        return speaks_a_file(self.lexicon.framing.content("text-to-speech", span), span, kinds)
+
+    @staticmethod
+    def _ordinal_file(kind: Kind, step: _Step, ctx: _Context) -> str | None:
+        """The file of this message an ordinal in the step's own words names, when the request has
+        steps of its own words (the whole request's ordinal is already first in ``ctx.resources``)."""
+        span = _own_span(step.mention, ctx)
+        if span is ctx.text:
+            return None
+        fits = ("audio", "video") if kind == "audio" else (kind,)
+        chosen = ordinal_file(span, [r for r in ctx.fresh if r[1] in fits])
+        return chosen[0] if chosen is not None else None
 
     @staticmethod
     def _use(step: _Step, key: str, source: _Step) -> None:

@@ -339,12 +339,16 @@ class ChatScores:
     payload_right: float  # of the records with a payload: every expected text reaches a step
     file_count: int
     payload_count: int
+    # of the records with a file at hand whose plan must read none ("say it out loud" beside an old
+    # photo): how many read one anyway. "file right" alone counts only records that name files.
+    stray_files: int = 0
+    no_file_count: int = 0
 
 
 def chat_scores(records: Sequence[TBRecord], predictions: Sequence[Prediction],
                 previous_text: str = f"{PREVIOUS}text") -> tuple[ChatScores, list[tuple[str, str]]]:
     """The chat-set metrics, and ``(record id, metric)`` for each miss (for tuning reports)."""
-    chat_ok = files_ok = payload_ok = file_n = payload_n = 0
+    chat_ok = files_ok = payload_ok = file_n = payload_n = stray = no_file_n = 0
     misses: list[tuple[str, str]] = []
     for rec, pred in zip(records, predictions, strict=True):
         args = _plan_args(pred)
@@ -353,14 +357,19 @@ def chat_scores(records: Sequence[TBRecord], predictions: Sequence[Prediction],
         else:
             misses.append((rec.id, "plan-vs-chat"))
         names = {a.handle: a.filename for a in record_inputs(rec)[0]}
+        used = {names.get(v, v) for a in args for k, v in a.items()
+                if k in ("image", "audio", "video", "text", "context") and v.startswith(HANDLE_PREFIX)}
         if rec.files:
             file_n += 1
-            used = {names.get(v, v) for a in args for k, v in a.items()
-                    if k in ("image", "audio", "video", "text", "context") and v.startswith(HANDLE_PREFIX)}
             if args and used == set(rec.files):
                 files_ok += 1
             else:
                 misses.append((rec.id, "file"))
+        elif rec.nodes and names:
+            no_file_n += 1
+            if used:
+                stray += 1
+                misses.append((rec.id, "stray file"))
         if rec.payload:
             payload_n += 1
             literals = {payload_form(v) for a in args for v in a.values()
@@ -371,7 +380,7 @@ def chat_scores(records: Sequence[TBRecord], predictions: Sequence[Prediction],
                 misses.append((rec.id, "payload"))
     n = len(records)
     return ChatScores(chat_ok / n if n else math.nan, files_ok / file_n if file_n else math.nan,
-                      payload_ok / payload_n if payload_n else math.nan, file_n, payload_n), misses
+                      payload_ok / payload_n if payload_n else math.nan, file_n, payload_n, stray, no_file_n), misses
 
 
 def prediction_line(rec: TBRecord, plan: Prediction) -> dict[str, Any]:
@@ -397,7 +406,8 @@ def prediction_line(rec: TBRecord, plan: Prediction) -> dict[str, Any]:
 
 def format_chat_report(s: ChatScores) -> str:
     return (f"plan-vs-chat {_pct(s.plan_vs_chat).strip()} %   file right {_pct(s.file_right).strip()} % "
-            f"(of {s.file_count})   payload right {_pct(s.payload_right).strip()} % (of {s.payload_count})")
+            f"(of {s.file_count})   payload right {_pct(s.payload_right).strip()} % (of {s.payload_count})   "
+            f"stray file {s.stray_files} (of {s.no_file_count})")
 
 
 def _pct(x: float) -> str:

@@ -40,10 +40,14 @@ from .content import (
     each_file,
     has_kind,
     labels,
+    names_the_answer,
     order_resources,
     pick_file,
     question_and_passage,
     refers_back,
+    speaks_a_file,
+    speaks_a_missing_file,
+    text_file,
 )
 from .embeddings import Embedder, MiniLMEmbedder, OnnxMiniLMEmbedder, default_embedder
 from .types import FILE_KINDS, Kind
@@ -358,7 +362,7 @@ class TaskRouter:
         asked = file_question(self.lexicon, analysis, text, fresh, [k for h, k in ordered if h not in attached])
         if controlnet_steps(analysis, "image" in kinds) != list(analysis.mentions):
             return None  # guided generation: the embedded planner resolves it
-        if (each := each_file(text)) is not None and (each == "all" or len(fresh) > len(set(fresh))):
+        if (each := each_file(text)) is not None and (each == "all" or len(kinds) > len(set(kinds))):
             return None  # "caption both photos": one step per file, which the embedded planner plans
         if asked is not None:
             route = Route(asked, 1.0, runnable is None or asked in runnable, "a question about the attached image", None)
@@ -371,18 +375,25 @@ class TaskRouter:
         quotes = self.lexicon.mask(text)[1]
         heard = any(k in ("audio", "video", "image") for h, k in ordered if h in attached)
         if task.inputs == ("text",) and route.task not in ("text-to-speech", "question-answering") and heard \
-                and not quotes and payload(text) is None and pick_file("text", ordered) is None:
+                and not quotes and payload(text) is None and text_file(text, ordered, attached) is None:
             # "french subtitles for this video", "translate this" with a photo of a sign: the
             # embedded planner transcribes or reads the file first
             return None
+        if route.task == "text-to-speech" and speaks_a_missing_file(text, kinds):
+            return None  # "narrate this recording" with no recording at hand: nothing to speak
+        media = [k for h, k in ordered if h in attached and k in ("image", "audio", "video")]
+        if route.task == "text-to-speech" and not quotes and media and not names_the_answer(text) \
+                and speaks_a_file(self.lexicon.framing.content(route.task, text), text, media):
+            return None  # "read this out loud" with a photo: its text, read first (the embedded planner)
         for kind in task.inputs:
             if kind == "text":
                 args["text"] = text
                 if task.inputs == ("text",):
                     subject = step_text(self.lexicon, route.task, text, quotes, previous_text)
-                    attached_text = pick_file("text", ordered)
+                    attached_text = text_file(text, ordered, attached)
                     if attached_text is not None and not quotes and payload(text) is None:
                         subject = attached_text  # "summarize the attached report"
+                    subject = subject or pick_file("text", ordered)  # "summarize it": an older text file, if any
                     if subject is None:
                         return None  # "say it out loud" with nothing said before: let the planner decide
                     args["text"] = subject
@@ -395,7 +406,7 @@ class TaskRouter:
             args["context"] = lang
         if route.task == "sentence-similarity" and len(quotes) >= 2:
             args["text"], args["context"] = quotes[0], quotes[1]  # the two sentences
-        if route.task == "question-answering" and not quotes and (doc := pick_file("text", ordered)) is not None:
+        if route.task == "question-answering" and not quotes and (doc := text_file(text, ordered, attached)) is not None:
             args["text"], args["context"] = text, doc  # "in this file, what's the refund period?"
         if route.task == "question-answering" and (qp := question_and_passage(text)):
             args["text"], args["context"] = qp

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.content import labels, order_resources, pick_file, question_and_passage, refers_back
+from orchestrator.content import (
+    each_file,
+    labels,
+    order_resources,
+    pick_file,
+    question_and_passage,
+    refers_back,
+    speaks_a_missing_file,
+    text_file,
+)
 from orchestrator.router import Lexicon
 from orchestrator.types import Kind
 
@@ -110,3 +119,80 @@ def test_question_and_passage() -> None:
 ])
 def test_zero_shot_labels(text: str, want: str) -> None:
     assert labels(text) == want
+
+
+@pytest.mark.parametrize("text", ["detect the objects in this room photo, ignore the older one",
+                                  "caption this, not the one you made", "transcribe this instead of the earlier recording"])
+def test_a_ruled_out_back_reference_points_at_nothing(text: str) -> None:
+    assert not refers_back(text)
+    assert order_resources(text, [OLD_IMG, SIGN], ["artifact:sign"])[0] == SIGN
+
+
+@pytest.mark.parametrize("text", ["segment the drawing you came up with", "caption your artwork",
+                                  "detect the objects in the older picture, not the new one"])
+def test_more_back_references(text: str) -> None:
+    assert refers_back(text)
+    assert pick_file("image", order_resources(text, [SIGN, OLD_IMG], ["artifact:sign"])) == "artifact:made"
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("segment the 1st", "artifact:a"), ("caption the 2nd", "artifact:b"), ("caption the other picture, not the first",
+                                                                           "artifact:b"),
+    ("caption the first time you can", "artifact:a"),  # no ordinal: this message's first image
+])
+def test_bare_other_and_ruled_out_ordinals(text: str, want: str) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:a", "image"), ("artifact:b", "image")]
+    assert pick_file("image", order_resources(text, res, ["artifact:a", "artifact:b"])) == want
+    assert pick_file("image", order_resources("caption the second one", res, ["artifact:b", "artifact:a"])) == "artifact:b"
+
+
+def test_an_older_text_file_is_read_only_when_pointed_at() -> None:
+    res: list[tuple[str, Kind]] = [("artifact:notes", "text")]
+    assert text_file("say good morning out loud", res, []) is None
+    assert text_file("summarize the notes", res, []) == "artifact:notes"
+    assert text_file("translate the file you made", res, []) == "artifact:notes"
+    assert text_file("summarize this", res, ["artifact:notes"]) == "artifact:notes"
+
+
+@pytest.mark.parametrize(("text", "back"), [
+    ("caption the pic u made", True), ("describe the image youve made", True), ("segment ur picture", True),
+    ("transcribe what u had generated before", True), ("caption the pic from b4", True),
+    ("transcribe the recording from your last message", True), ("classify the photo i sent you yesterday", True),
+    ("can you generate a caption for this photo?", False), ("could you create a short caption for my photo", False),
+])
+def test_back_references_in_chat_spelling(text: str, back: bool) -> None:
+    assert refers_back(text) is back
+
+
+@pytest.mark.parametrize("text", ["caption these two photos", "transcribe the two recordings", "describe both pictures"])
+def test_two_files_named_together_are_each_read(text: str) -> None:
+    assert each_file(text) == "attached"
+
+
+def test_the_kind_pointed_at_orders_the_files_before_a_kind_the_request_makes() -> None:
+    # "a poem" is what the request makes; "the picture you drew" is what it reads
+    res: list[tuple[str, Kind]] = [MEMO, OLD_IMG]
+    assert order_resources("write a poem about the picture you drew", res, [])[0] == OLD_IMG
+    assert refers_back("how many people did you draw?")
+
+
+def test_your_answer_beside_a_text_file_is_the_answer() -> None:
+    res: list[tuple[str, Kind]] = [("artifact:letter", "text")]
+    assert text_file("translate your answer to polish", res, ["artifact:letter"]) is None
+    assert text_file("translate the letter I attached to polish", res, ["artifact:letter"]) == "artifact:letter"
+
+
+@pytest.mark.parametrize(("text", "kinds", "missing"), [
+    ("narrate this recording", ["image"], True), ("narrate this recording", ["audio"], False),
+    ("voice over for my video: welcome to our channel", [], False), ("read 'hi' over my photo", [], False),
+])
+def test_speech_of_a_file_that_is_not_at_hand(text: str, kinds: list[str], missing: bool) -> None:
+    assert speaks_a_missing_file(text, kinds) is missing
+
+
+@pytest.mark.parametrize(("text", "back"), [
+    ("do it again for this one", False), ("transcribe this recording again", False), ("segment the image again", True),
+    ("caption the image above", True), ("what's said in the audio up there?", True),
+])
+def test_again_repeats_an_action_on_this_file_and_above_points_back(text: str, back: bool) -> None:
+    assert refers_back(text) is back

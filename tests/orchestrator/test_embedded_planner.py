@@ -336,3 +336,72 @@ def test_your_last_reply_names_an_earlier_output_not_a_reply_to_write(planner: E
     tasks = _check(planner.plan("segment the image from your last reply", res, attached=[]), res)
     assert [t["task"] for t in tasks] == ["image-segmentation"]
     assert "artifact:made" in {str(v) for v in tasks[0]["args"].values()}
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("detect the objects in the first one and caption the second one", ["artifact:a", "artifact:b"]),
+    ("caption the 2nd pic and segment the 1st", ["artifact:b", "artifact:a"]),
+])
+def test_each_step_reads_the_file_its_own_ordinal_names(planner: EmbeddedPlanner, text: str, want: list[str]) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:a", "image"), ("artifact:b", "image")]
+    tasks = _check(planner.plan(text, res, attached=["artifact:a", "artifact:b"]), res)
+    assert [t["args"]["image"] for t in tasks] == want and all(not t["deps"] for t in tasks)
+
+
+def test_a_photo_sent_now_is_read_before_an_older_recording(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:menu", "image"), ("artifact:old", "audio")]
+    tasks = _check(planner.plan("translate this menu into english", res, attached=["artifact:menu"]), res)
+    assert [t["task"] for t in tasks] == ["image-to-text", "translation"]
+    assert tasks[0]["args"] == {"image": "artifact:menu"}
+    tasks = _check(planner.plan("translate this recording into english", res, attached=["artifact:menu"]), res)
+    assert tasks[0]["args"] == {"audio": "artifact:old"}  # the noun names the older recording
+
+
+def test_this_new_photo_and_the_one_you_made_reads_both(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:new", "image"), ("artifact:old", "image")]
+    tasks = _check(planner.plan("caption this new photo and also the image you made before", res,
+                                attached=["artifact:new"]), res)
+    assert sorted(t["args"]["image"] for t in tasks) == ["artifact:new", "artifact:old"]
+
+
+def test_read_this_out_loud_with_a_photo_reads_the_photo(planner: EmbeddedPlanner) -> None:
+    # this message's photo comes before the previous answer; "your answer" names the answer
+    res: list[tuple[str, Kind]] = [("artifact:sign", "image")]
+    tasks = _check(planner.plan("read this out loud", res, attached=["artifact:sign"], previous_text="Hi."), res)
+    assert [t["task"] for t in tasks] == ["image-to-text", "text-to-speech"] and tasks[0]["args"] == {"image": "artifact:sign"}
+    tasks = _check(planner.plan("read your answer out loud", res, attached=["artifact:sign"], previous_text="Hi."), res)
+    assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "Hi."}}]
+
+
+def test_both_pictures_with_one_sent_now_reads_the_older_one_too(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:new", "image"), ("artifact:old", "image"), ("artifact:memo", "audio")]
+    tasks = _check(planner.plan("describe both pictures", res, attached=["artifact:new"]), res)
+    assert sorted(t["args"]["image"] for t in tasks) == ["artifact:new", "artifact:old"]
+
+
+def test_a_story_about_the_image_you_made_never_transcribes_an_older_recording(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:made", "image"), ("artifact:voice", "audio")]
+    tasks = _check(planner.plan("write a story about the image you made", res), res)
+    assert tasks[0]["task"] == "image-to-text" and tasks[0]["args"] == {"image": "artifact:made"}
+    tasks = _check(planner.plan("translate the speech you synthesized into german", res), res)
+    assert tasks[0]["args"] == {"audio": "artifact:voice"}
+
+
+def test_your_image_and_this_photo_reads_both(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:new", "image"), ("artifact:old", "image")]
+    tasks = _check(planner.plan("depth map of your image and of this photo", res, attached=["artifact:new"]), res)
+    assert sorted(t["args"]["image"] for t in tasks) == ["artifact:new", "artifact:old"]
+
+
+@pytest.mark.parametrize(("text", "kind", "bridge"), [
+    ("narrate this image", "image", "image-to-text"), ("tell me out loud what you see", "image", "image-to-text"),
+    ("say back what I said in a robot voice", "audio", "automatic-speech-recognition"),
+])
+def test_speech_of_what_a_file_says_reads_the_file_first(planner: EmbeddedPlanner, text: str, kind: Kind,
+                                                         bridge: str) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:new", kind)]
+    tasks = _check(planner.plan(text, res, attached=["artifact:new"]), res)
+    assert [t["task"] for t in tasks] == [bridge, "text-to-speech"] and tasks[0]["args"] == {kind: "artifact:new"}
+    # an older recording is no file of this message: "say it out loud" speaks the previous answer
+    tasks = _check(planner.plan("say it out loud", [("artifact:old", "audio")], previous_text="Hi."), [("artifact:old", "audio")])
+    assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "Hi."}}]

@@ -14,6 +14,7 @@ from orchestrator.evaluation import (
     TBRecord,
     chat_scores,
     collect,
+    format_chat_report,
     format_report,
     load_records,
     load_taskbench,
@@ -215,6 +216,20 @@ def test_chat_scores_and_prediction_lines(tmp_path: Path) -> None:
         {"id": 1, "task": "automatic-speech-recognition"}, {"id": 2, "task": "translation"}], "links": [[1, 2]]}
     assert prediction_line(recs[3], None) == {"id": "c4", "nodes": [], "links": []}
     assert score(recs, preds)["chain"].e_f1 == 1.0
+
+
+def test_a_file_read_where_none_is_wanted_is_counted() -> None:
+    # "say it out loud" beside an older photo: the plan must read the previous answer, not the photo
+    rec = TBRecord("c1", "single", "say it out loud", ["text-to-speech"], [],
+                   (("previous:image", "image"), ("previous:text", "text")), (), ("previous:text",))
+    photo = record_inputs(rec)[0][0].handle
+    good: Any = {"tasks": [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "previous:text"}}]}
+    bad: Any = {"tasks": [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": photo}}]}
+    s, _ = chat_scores([rec], [good])
+    assert (s.stray_files, s.no_file_count) == (0, 1) and math.isnan(s.file_right)
+    s, misses = chat_scores([rec], [bad])
+    assert s.stray_files == 1 and ("c1", "stray file") in misses
+    assert "stray file 1 (of 1)" in format_chat_report(s)
 
 
 def test_payloads_compare_without_case_punctuation_or_a_leading_article() -> None:
