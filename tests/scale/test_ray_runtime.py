@@ -27,7 +27,7 @@ from tests.fakes.executor import MemoryStore
 
 pytestmark = [pytest.mark.slow]
 
-FAKE = (("fake", "tests.fakes.backends:FakeBackend"),)
+FAKE = (("fake", "tests.fakes.backends:FakeBackend"), ("marker", "tests.scale.backends:MarkerBackend"))
 GIB = 1024**3
 
 
@@ -48,7 +48,7 @@ class SleepySelector:
 def _runtime(timeout: float = 60.0) -> RayRuntime:
     # 16 GiB "GPUs", 1 GiB models: an eighth of a fake GPU each; two replicas of one deployment.
     config = RayConfig(min_replicas=2, max_replicas=2, models_per_replica=2, gpu_memory_bytes=16 * GIB,
-                       gpu_resource="fake_gpu", backends=FAKE)
+                       gpu_resource="fake_gpu", backends=FAKE, cancel_grace_s=0.5)
     return RayRuntime(config, task_timeout=timeout)
 
 
@@ -98,23 +98,49 @@ def test_doctor_lines_show_nodes_gpus_deployments_and_loaded_models(cluster: Any
     assert ok and "2 replica(s)" in detail and "fake/" in detail  # the graph's models are held
 
 
-async def test_the_port_runs_values_and_a_timed_out_step_is_cancelled_at_its_timeout(
-        cluster: object, runtime: RayRuntime) -> None:
+async def _replicas_running(app: str, count: int, within: float) -> bool:
+    from ray import serve
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        status = serve.status().applications.get(app)
+        running = sum(d.replica_states.get("RUNNING", 0) for d in status.deployments.values()) if status else 0
+        if running == count and sum(sum(d.replica_states.values()) for d in status.deployments.values()) == count:
+            return True
+        await asyncio.sleep(0.5)
+    return False
+
+
+async def test_the_port_runs_values_and_a_timed_out_step_is_stopped_on_the_cluster(
+        cluster: object, runtime: RayRuntime, tmp_path: Path) -> None:
     quick = ModelCard(id="fake/quick", task="image-to-text", backend="fake", size=GIB, profile="gpu")
     wheres: list[str] = []
-    out = await runtime.run(quick, "image-to-text", {"image": Blob(png_bytes(), "image/png", ".png")},
-                            on_where=wheres.append)
+    image = {"image": Blob(png_bytes(), "image/png", ".png")}
+    out = await runtime.run(quick, "image-to-text", image, on_where=wheres.append)
     assert isinstance(out[0], TextOutput) and "image=sha256:" in out[0].text and out[0].text.endswith(".png") and len(wheres) == 1
     assert runtime.is_warm(quick)
 
-    stuck = ModelCard(id="fake/stuck", task="summarization", backend="fake", size=GIB, profile="gpu",
-                      options={"sleep": 30})
-    short = RayRuntime(runtime.config, task_timeout=1.5)
-    short._started = True
+    # A model call that sleeps 4 s and then writes a marker: past the 1.5 s limit it must be stopped,
+    # not just abandoned (a thread cannot be interrupted; the replica ends itself 0.5 s later).
+    marker = tmp_path / "finished"
+    stuck = ModelCard(id="fake/stuck", task="summarization", backend="marker", size=GIB, profile="gpu",
+                      options={"sleep": 4, "marker": str(marker)})
+    short = RayRuntime(runtime.config, task_timeout=1.5, _handles=runtime._handles, _settles=runtime._settles,
+                       _started=True)
     started = time.monotonic()
     with pytest.raises(TaskTimeout, match="timed out after 2s on the Ray cluster"):
         await short.run(stuck, "summarization", {"text": "x"})
-    assert time.monotonic() - started < 15  # the deployment exists: the limit, not the model, ends it
+    assert time.monotonic() - started < 1.5 + 2  # the limit ends it, not the model
+
+    # The next step does not wait for the runaway one: it runs on the other replica, or on the
+    # stopping one and is retried elsewhere when that replica goes.
+    t = time.monotonic()
+    out = await runtime.run(quick, "image-to-text", image)
+    assert isinstance(out[0], TextOutput) and time.monotonic() - t < 8
+    await asyncio.sleep(max(0.0, started + 5.5 - time.monotonic()))
+    assert not marker.exists(), "the timed-out model call ran to the end on the cluster"
+    # Serve replaced the replica that stopped itself: two replicas again, for the next tests too.
+    assert await _replicas_running(runtime.deployment_name(stuck), 2, within=45)
 
 
 async def test_a_worker_node_killed_mid_step_is_retried_once_on_the_other_node(
