@@ -7,6 +7,9 @@ Slow: the cluster takes seconds to start on 2 cores, and each deployment a few m
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,8 +25,10 @@ from orchestrator.runtimes.ray import RayConfig, RayRuntime
 from orchestrator.runtimes.ray_status import cluster_lines
 from orchestrator.types import PlanTask, RunStatus, TextOutput
 from orchestrator.validate import validate_plan
+from tests.conftest import write_catalog
 from tests.fakes.backends import png_bytes
 from tests.fakes.executor import MemoryStore
+from tests.fakes.llm_server import FakeLLMServer
 
 pytestmark = [pytest.mark.slow]
 
@@ -89,6 +94,43 @@ async def test_three_task_graph_runs_on_two_worker_nodes_and_says_where(
     ran_on = {nodes[r.where.split("/")[1]] for r in runs if r.where}
     assert ran_on == {"a", "b"}, [r.where for r in runs]
     assert all(r.to_json()["where"] == r.where for r in runs)
+
+
+def _plugin(where: Path) -> Path:
+    """The fake backend installed as a user installs a plugin: an ``hgbot.backends`` entry point."""
+    info = where / "hgbot_fake_backends-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hgbot-fake-backends\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[hgbot.backends]\nfake = tests.fakes.backends:FakeBackend\n")
+    return where
+
+
+async def test_hgbot_ask_json_on_the_cluster_says_where_each_step_ran(
+        cluster: Any, runtime: RayRuntime, fake_llm: FakeLLMServer, tmp_path: Path) -> None:
+    fake_llm.script(THREE, "Done: a summary, a lighthouse and its caption.")
+    cards = [{"id": f"fake/{task}", "task": task, "backend": "fake", "size": GIB, "profile": "gpu",
+              "options": {"sleep": 0.5}} for task in ("summarization", "text-to-image", "image-to-text")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "HGBOT_"))}
+    env.update({
+        "HGBOT_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1", "HGBOT_FAST_PATH": "0", "HGBOT_DEVICE": "cpu",
+        "OPENAI_BASE_URL": fake_llm.base_url, "OPENAI_API_KEY": "k", "HGBOT_LLM_MODEL": "fake-model",
+        "HGBOT_CATALOG": str(write_catalog(cards, tmp_path / "catalog.jsonl")),
+        "HGBOT_RUNTIME": "ray", "RAY_ADDRESS": cluster.address, "HGBOT_RAY_REPLICAS": "2",
+        # 8 GiB "GPUs": a deployment of its own (hgbot-gpu-0.375), beside the other tests' replicas
+        "HGBOT_RAY_GPU_MEMORY_GB": "8", "HGBOT_RAY_GPU_RESOURCE": "fake_gpu", "HGBOT_RAY_DEVICE": "cpu",
+        "HGBOT_RAY_BACKENDS": "fake=tests.fakes.backends:FakeBackend",  # what the replicas register
+        "PYTHONPATH": os.pathsep.join((str(_plugin(tmp_path / "plugins")), env["PYTHONPATH"])),
+    })
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "ask", "summarize 'one', draw a lighthouse and caption it", "--json",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=150)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    data = json.loads(out)  # exactly one JSON object on stdout
+    runs = data["runs"]
+    assert [r["status"] for r in runs] == ["ok"] * 3, runs
+    nodes = _where_nodes(cluster)
+    assert {nodes[r["where"].split("/")[1]] for r in runs} == {"a", "b"}, [r["where"] for r in runs]
 
 
 def test_doctor_lines_show_nodes_gpus_deployments_and_loaded_models(cluster: Any, runtime: RayRuntime) -> None:
