@@ -135,13 +135,16 @@ class RoutingSettle:
     """Holds dispatches to one deployment back briefly after one of its replicas loaded a model.
 
     Serve's routers learn which replica holds which model from the replicas' reports (pushed every
-    0.1 s, then relayed by the controller): ~0.2-0.3 s here. A request routed before the report
-    arrives is routed as if its model were on no replica ("fewest models"), so it may load the model
-    on a second replica and evict another model there, whose next request then misses too. Measured
-    with back-to-back zero-work steps over 4 models on 2 replicas: 74 % warm hits without the wait,
-    100 % with it. A load takes seconds on a real model; the wait is a fraction of one."""
+    0.1 s, then relayed by the controller). A request routed before the report after a load arrives
+    goes by a stale map: a model just loaded looks held nowhere ("fewest models" picks a replica,
+    perhaps another one, which loads a second copy and evicts a model there), and a model just
+    evicted still looks held by the replica that dropped it, which loads it again and evicts another:
+    a cascade. Measured with back-to-back zero-work steps over 4 models on 2 replicas (LRU 2): 72-74 %
+    warm hits without the wait; 100 % with 0.15 s (twice) and 0.25 s (twice); 0.3 s leaves a margin
+    for a busier controller. Waiting only after evictions was not enough (97-98 %). A load takes
+    seconds on a real model; the wait is a fraction of one, and only dispatches inside it wait."""
 
-    window: float = 0.5
+    window: float = 0.3
     _until: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

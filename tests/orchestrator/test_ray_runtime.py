@@ -114,11 +114,11 @@ def test_a_timeout_cancels_the_request_on_the_cluster() -> None:
     assert handle.sent[0].cancelled
 
 
-def test_after_a_load_dispatches_wait_until_serve_can_know_where_the_model_is() -> None:
+def test_after_a_load_dispatches_wait_until_serve_can_know_where_models_are() -> None:
     settle = RoutingSettle(window=0.3)
     handle = Handle([replace(OK, warm=True), OK, replace(OK, warm=True)])
     t = time.monotonic()
-    call(handle, CARD, "summarization", {}, 5, settle)  # the replica held it: no load, no wait after
+    call(handle, CARD, "summarization", {}, 5, settle)  # the replica held it: nothing to wait for after
     call(handle, CARD, "summarization", {}, 5, settle)  # loaded on its replica
     assert time.monotonic() - t < 0.2
     call(handle, CARD, "summarization", {}, 5, settle)
