@@ -109,6 +109,7 @@ async def run_ray_bench(repeat: int = 3) -> int:
 
         async def burst(rt: RayRuntime) -> float:
             await rt.run(slow, "summarization", {"text": "warm"})
+            await asyncio.sleep(0.5)  # warm = loaded and known to Serve's routers (RoutingSettle's wait)
             t = time.perf_counter()
             await asyncio.gather(*(rt.run(slow, "summarization", {"text": str(i)}) for i in range(jobs)))
             return jobs / (time.perf_counter() - t)
