@@ -14,8 +14,8 @@ on a replica without the model, evicting one there (112 and 117 of 120 back-to-b
 hit with no room, 120 of 120 with it; both with the runtime's ``RoutingSettle``), or the router backed
 off and retried (one replica: 1.35 steps/s of a 0.5 s model with no room, 1.98 with it).
 
-A cancelled request (the caller's timeout) cancels ``run``, but a model call in a thread cannot be
-interrupted. If it has not returned ``cancel_grace_s`` later, the replica ends its own process: Ray
+A cancelled request (the caller's timeout) cancels ``run``, but a model call (or load) in a thread
+cannot be interrupted. If it has not returned ``cancel_grace_s`` later, the replica ends its own process: Ray
 frees the GPU share, Serve replaces the replica, and requests waiting on it are retried elsewhere by
 the caller (as for any lost replica). Until then the replica's slot stays taken, so no new step
 shares the GPU with the runaway one.
@@ -44,6 +44,7 @@ from ..catalog import ModelCard
 from ..types import Output
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class WireFile:
@@ -116,7 +117,12 @@ def build_server(options: ServerOptions) -> Any:
         @serve.multiplexed(max_num_models_per_replica=options.max_models)  # type: ignore[untyped-decorator]
         async def get_model(self, model_id: str) -> LoadedModel:
             card = self._cards[model_id]
-            return await asyncio.to_thread(self._backends.get(card.backend).load, card, self._device)
+            work = asyncio.ensure_future(asyncio.to_thread(self._backends.get(card.backend).load, card, self._device))
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:  # the time limit counts the load too; a runaway load is stopped alike
+                self._watch(work, card.id)
+                raise
 
         async def run(self, card: ModelCard, task: str, inputs: WireInputs) -> StepResult:
             model_id = serve.get_multiplexed_model_id()
@@ -142,7 +148,7 @@ def build_server(options: ServerOptions) -> Any:
                 raise
             return StepResult(outputs, self._where, self._replica, warm)
 
-        def _watch(self, work: asyncio.Future[list[Output]], what: str) -> None:
+        def _watch(self, work: asyncio.Future[Any], what: str) -> None:
             async def stop_if_still_running() -> None:
                 done, _ = await asyncio.wait({work}, timeout=options.cancel_grace_s)
                 if not done:

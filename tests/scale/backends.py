@@ -1,8 +1,8 @@
 """A backend for the force-cancel test: its model sleeps, then leaves a marker file.
 
 Card options: ``sleep`` (seconds), ``marker`` (a path written after the sleep, on the replica's host,
-which in the test cluster is this machine). A marker that never appears proves the model call
-was stopped, not merely abandoned.
+which in the test cluster is this machine); ``load_sleep`` and ``load_marker`` the same for the load.
+A marker that never appears proves the call was stopped, not merely abandoned.
 """
 
 from __future__ import annotations
@@ -36,4 +36,8 @@ class MarkerBackend:
         return None
 
     def load(self, card: ModelCard, device: Device) -> MarkerModel:
+        time.sleep(float(card.options.get("load_sleep", 0)))
+        marker = card.options.get("load_marker")
+        if marker:
+            Path(str(marker)).write_text("the load ran to the end")
         return MarkerModel(card)

@@ -185,6 +185,21 @@ async def test_the_port_runs_values_and_a_timed_out_step_is_stopped_on_the_clust
     assert await _replicas_running(runtime.deployment_name(stuck), 2, within=45)
 
 
+async def test_a_load_past_the_timeout_is_stopped_too(cluster: object, runtime: RayRuntime, tmp_path: Path) -> None:
+    marker = tmp_path / "loaded"
+    slow = ModelCard(id="fake/slow-load", task="summarization", backend="marker", size=GIB, profile="gpu",
+                     options={"load_sleep": 4, "load_marker": str(marker)})
+    short = RayRuntime(runtime.config, task_timeout=1.5, _handles=runtime._handles, _settles=runtime._settles,
+                       _started=True)
+    started = time.monotonic()
+    with pytest.raises(TaskTimeout):
+        await short.run(slow, "summarization", {"text": "x"})
+    assert time.monotonic() - started < 1.5 + 2
+    await asyncio.sleep(max(0.0, started + 5.5 - time.monotonic()))
+    assert not marker.exists(), "the timed-out load ran to the end on the cluster"
+    assert await _replicas_running(runtime.deployment_name(slow), 2, within=45)
+
+
 async def test_a_worker_node_killed_mid_step_is_retried_once_on_the_other_node(
         cluster: Any, runtime: RayRuntime, tmp_path: Path) -> None:
     card = ModelCard(id="fake/steady", task="summarization", backend="fake", size=GIB, profile="gpu",
