@@ -191,6 +191,7 @@ async def test_a_load_past_the_timeout_is_stopped_too(cluster: object, runtime: 
                      options={"load_sleep": 4, "load_marker": str(marker)})
     short = RayRuntime(runtime.config, task_timeout=1.5, _handles=runtime._handles, _settles=runtime._settles,
                        _started=True)
+    await asyncio.to_thread(short._handle, slow)  # deployed already when the module runs in order
     started = time.monotonic()
     with pytest.raises(TaskTimeout):
         await short.run(slow, "summarization", {"text": "x"})
