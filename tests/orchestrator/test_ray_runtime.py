@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from ray.exceptions import ActorUnavailableError  # noqa: E402
 
 from orchestrator.catalog import ModelCard  # noqa: E402
 from orchestrator.errors import ConfigError, ModelError, TaskTimeout  # noqa: E402
-from orchestrator.runtimes.ray import RayConfig, call, gpu_share  # noqa: E402
+from orchestrator.runtimes.ray import RayConfig, RoutingSettle, call, gpu_share  # noqa: E402
 from orchestrator.runtimes.ray_serve import StepResult  # noqa: E402
 from orchestrator.types import TextOutput  # noqa: E402
 
@@ -42,6 +43,15 @@ def test_config_from_env_fixed_or_autoscaling_replicas() -> None:
     for bad in ("4-1", "0", "x"):
         with pytest.raises(ConfigError):
             RayConfig.from_env({"HGBOT_RAY_REPLICAS": bad})
+    assert RayConfig.from_env({"HGBOT_RAY_CANCEL_GRACE_S": "1.5"}).cancel_grace_s == 1.5
+    with pytest.raises(ConfigError):
+        RayConfig.from_env({"HGBOT_RAY_CANCEL_GRACE_S": "-1"})
+
+
+def test_a_replica_has_room_for_one_waiting_request_beyond_the_steps_it_runs() -> None:
+    # at max_ongoing_requests Serve refuses and routes by "fewest models", not "holds the model"
+    assert RayConfig().deployment_options(0.5)["max_ongoing_requests"] == 2
+    assert RayConfig().deployment_options(0)["max_ongoing_requests"] == 5
 
 
 @dataclass
@@ -102,6 +112,17 @@ def test_a_timeout_cancels_the_request_on_the_cluster() -> None:
     with pytest.raises(TaskTimeout, match="timed out after 5s"):
         call(handle, CARD, "summarization", {}, 5)
     assert handle.sent[0].cancelled
+
+
+def test_after_a_load_dispatches_wait_until_serve_can_know_where_models_are() -> None:
+    settle = RoutingSettle(window=0.3)
+    handle = Handle([replace(OK, warm=True), OK, replace(OK, warm=True)])
+    t = time.monotonic()
+    call(handle, CARD, "summarization", {}, 5, settle)  # the replica held it: nothing to wait for after
+    call(handle, CARD, "summarization", {}, 5, settle)  # loaded on its replica
+    assert time.monotonic() - t < 0.2
+    call(handle, CARD, "summarization", {}, 5, settle)
+    assert time.monotonic() - t >= 0.3
 
 
 def test_doctor_names_a_missing_or_silent_cluster_in_seconds() -> None:

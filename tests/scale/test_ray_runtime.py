@@ -7,6 +7,9 @@ Slow: the cluster takes seconds to start on 2 cores, and each deployment a few m
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,12 +25,14 @@ from orchestrator.runtimes.ray import RayConfig, RayRuntime
 from orchestrator.runtimes.ray_status import cluster_lines
 from orchestrator.types import PlanTask, RunStatus, TextOutput
 from orchestrator.validate import validate_plan
+from tests.conftest import write_catalog
 from tests.fakes.backends import png_bytes
 from tests.fakes.executor import MemoryStore
+from tests.fakes.llm_server import FakeLLMServer
 
 pytestmark = [pytest.mark.slow]
 
-FAKE = (("fake", "tests.fakes.backends:FakeBackend"),)
+FAKE = (("fake", "tests.fakes.backends:FakeBackend"), ("marker", "tests.scale.backends:MarkerBackend"))
 GIB = 1024**3
 
 
@@ -48,7 +53,7 @@ class SleepySelector:
 def _runtime(timeout: float = 60.0) -> RayRuntime:
     # 16 GiB "GPUs", 1 GiB models: an eighth of a fake GPU each; two replicas of one deployment.
     config = RayConfig(min_replicas=2, max_replicas=2, models_per_replica=2, gpu_memory_bytes=16 * GIB,
-                       gpu_resource="fake_gpu", backends=FAKE)
+                       gpu_resource="fake_gpu", backends=FAKE, cancel_grace_s=0.5)
     return RayRuntime(config, task_timeout=timeout)
 
 
@@ -91,6 +96,43 @@ async def test_three_task_graph_runs_on_two_worker_nodes_and_says_where(
     assert all(r.to_json()["where"] == r.where for r in runs)
 
 
+def _plugin(where: Path) -> Path:
+    """The fake backend installed as a user installs a plugin: an ``hgbot.backends`` entry point."""
+    info = where / "hgbot_fake_backends-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hgbot-fake-backends\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[hgbot.backends]\nfake = tests.fakes.backends:FakeBackend\n")
+    return where
+
+
+async def test_hgbot_ask_json_on_the_cluster_says_where_each_step_ran(
+        cluster: Any, runtime: RayRuntime, fake_llm: FakeLLMServer, tmp_path: Path) -> None:
+    fake_llm.script(THREE, "Done: a summary, a lighthouse and its caption.")
+    cards = [{"id": f"fake/{task}", "task": task, "backend": "fake", "size": GIB, "profile": "gpu",
+              "options": {"sleep": 0.5}} for task in ("summarization", "text-to-image", "image-to-text")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "HGBOT_"))}
+    env.update({
+        "HGBOT_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1", "HGBOT_FAST_PATH": "0", "HGBOT_DEVICE": "cpu",
+        "OPENAI_BASE_URL": fake_llm.base_url, "OPENAI_API_KEY": "k", "HGBOT_LLM_MODEL": "fake-model",
+        "HGBOT_CATALOG": str(write_catalog(cards, tmp_path / "catalog.jsonl")),
+        "HGBOT_RUNTIME": "ray", "RAY_ADDRESS": cluster.address, "HGBOT_RAY_REPLICAS": "2",
+        # 8 GiB "GPUs": a deployment of its own (hgbot-gpu-0.375), beside the other tests' replicas
+        "HGBOT_RAY_GPU_MEMORY_GB": "8", "HGBOT_RAY_GPU_RESOURCE": "fake_gpu", "HGBOT_RAY_DEVICE": "cpu",
+        "HGBOT_RAY_BACKENDS": "fake=tests.fakes.backends:FakeBackend",  # what the replicas register
+        "PYTHONPATH": os.pathsep.join((str(_plugin(tmp_path / "plugins")), env["PYTHONPATH"])),
+    })
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "ask", "summarize 'one', draw a lighthouse and caption it", "--json",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=150)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    data = json.loads(out)  # exactly one JSON object on stdout
+    runs = data["runs"]
+    assert [r["status"] for r in runs] == ["ok"] * 3, runs
+    nodes = _where_nodes(cluster)
+    assert {nodes[r["where"].split("/")[1]] for r in runs} == {"a", "b"}, [r["where"] for r in runs]
+
+
 def test_doctor_lines_show_nodes_gpus_deployments_and_loaded_models(cluster: Any, runtime: RayRuntime) -> None:
     lines = {what: (ok, detail) for ok, what, detail in cluster_lines(replace(runtime.config, address=cluster.address))}
     assert lines["nodes"][0] and lines["nodes"][1].startswith("3 alive, 2 fake_gpu")
@@ -98,23 +140,65 @@ def test_doctor_lines_show_nodes_gpus_deployments_and_loaded_models(cluster: Any
     assert ok and "2 replica(s)" in detail and "fake/" in detail  # the graph's models are held
 
 
-async def test_the_port_runs_values_and_a_timed_out_step_is_cancelled_at_its_timeout(
-        cluster: object, runtime: RayRuntime) -> None:
+async def _replicas_running(app: str, count: int, within: float) -> bool:
+    from ray import serve
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        status = serve.status().applications.get(app)
+        running = sum(d.replica_states.get("RUNNING", 0) for d in status.deployments.values()) if status else 0
+        if running == count and sum(sum(d.replica_states.values()) for d in status.deployments.values()) == count:
+            return True
+        await asyncio.sleep(0.5)
+    return False
+
+
+async def test_the_port_runs_values_and_a_timed_out_step_is_stopped_on_the_cluster(
+        cluster: object, runtime: RayRuntime, tmp_path: Path) -> None:
     quick = ModelCard(id="fake/quick", task="image-to-text", backend="fake", size=GIB, profile="gpu")
     wheres: list[str] = []
-    out = await runtime.run(quick, "image-to-text", {"image": Blob(png_bytes(), "image/png", ".png")},
-                            on_where=wheres.append)
+    image = {"image": Blob(png_bytes(), "image/png", ".png")}
+    out = await runtime.run(quick, "image-to-text", image, on_where=wheres.append)
     assert isinstance(out[0], TextOutput) and "image=sha256:" in out[0].text and out[0].text.endswith(".png") and len(wheres) == 1
     assert runtime.is_warm(quick)
 
-    stuck = ModelCard(id="fake/stuck", task="summarization", backend="fake", size=GIB, profile="gpu",
-                      options={"sleep": 30})
-    short = RayRuntime(runtime.config, task_timeout=1.5)
-    short._started = True
+    # A model call that sleeps 4 s and then writes a marker: past the 1.5 s limit it must be stopped,
+    # not just abandoned (a thread cannot be interrupted; the replica ends itself 0.5 s later).
+    marker = tmp_path / "finished"
+    stuck = ModelCard(id="fake/stuck", task="summarization", backend="marker", size=GIB, profile="gpu",
+                      options={"sleep": 4, "marker": str(marker)})
+    short = RayRuntime(runtime.config, task_timeout=1.5, _handles=runtime._handles, _settles=runtime._settles,
+                       _started=True)
     started = time.monotonic()
     with pytest.raises(TaskTimeout, match="timed out after 2s on the Ray cluster"):
         await short.run(stuck, "summarization", {"text": "x"})
-    assert time.monotonic() - started < 15  # the deployment exists: the limit, not the model, ends it
+    assert time.monotonic() - started < 1.5 + 2  # the limit ends it, not the model
+
+    # The next step does not wait for the runaway one: it runs on the other replica, or on the
+    # stopping one and is retried elsewhere when that replica goes.
+    t = time.monotonic()
+    out = await runtime.run(quick, "image-to-text", image)
+    assert isinstance(out[0], TextOutput) and time.monotonic() - t < 8
+    await asyncio.sleep(max(0.0, started + 5.5 - time.monotonic()))
+    assert not marker.exists(), "the timed-out model call ran to the end on the cluster"
+    # Serve replaced the replica that stopped itself: two replicas again, for the next tests too.
+    assert await _replicas_running(runtime.deployment_name(stuck), 2, within=45)
+
+
+async def test_a_load_past_the_timeout_is_stopped_too(cluster: object, runtime: RayRuntime, tmp_path: Path) -> None:
+    marker = tmp_path / "loaded"
+    slow = ModelCard(id="fake/slow-load", task="summarization", backend="marker", size=GIB, profile="gpu",
+                     options={"load_sleep": 4, "load_marker": str(marker)})
+    short = RayRuntime(runtime.config, task_timeout=1.5, _handles=runtime._handles, _settles=runtime._settles,
+                       _started=True)
+    await asyncio.to_thread(short._handle, slow)  # deployed already when the module runs in order
+    started = time.monotonic()
+    with pytest.raises(TaskTimeout):
+        await short.run(slow, "summarization", {"text": "x"})
+    assert time.monotonic() - started < 1.5 + 2
+    await asyncio.sleep(max(0.0, started + 5.5 - time.monotonic()))
+    assert not marker.exists(), "the timed-out load ran to the end on the cluster"
+    assert await _replicas_running(runtime.deployment_name(slow), 2, within=45)
 
 
 async def test_a_worker_node_killed_mid_step_is_retried_once_on_the_other_node(
