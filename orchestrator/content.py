@@ -157,6 +157,12 @@ def named_kind(text: str) -> str | None:
     return m.lastgroup if m else None
 
 
+def noun_kind(word: str) -> str | None:
+    """The file kind ``word`` names when it is a kind noun and nothing more ("transcript": text)."""
+    m = _KIND_NOUN.fullmatch(word.strip())
+    return m.lastgroup if m else None
+
+
 _POINTED = re.compile(r"\b(?:this|that|these|those|my|your|the)\s+(?:[\w-]+\s+)?" + _KIND_NOUN.pattern[2:], re.IGNORECASE)
 
 

@@ -405,3 +405,14 @@ def test_speech_of_what_a_file_says_reads_the_file_first(planner: EmbeddedPlanne
     # an older recording is no file of this message: "say it out loud" speaks the previous answer
     tasks = _check(planner.plan("say it out loud", [("artifact:old", "audio")], previous_text="Hi."), [("artifact:old", "audio")])
     assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "Hi."}}]
+
+
+def test_a_cue_that_only_names_a_file_sent_now_is_that_file(planner: EmbeddedPlanner) -> None:
+    # "the transcript" names the text file sent beside a recording: summarize it, transcribe nothing
+    res: list[tuple[str, Kind]] = [("artifact:notes", "text"), ("artifact:talk", "audio")]
+    tasks = _check(planner.plan("summarize the transcript", res, attached=[h for h, _ in res]), res)
+    assert [(t["task"], t["args"]) for t in tasks] == [("summarization", {"text": "artifact:notes"})]
+    # with no text file sent, the transcript is still made from the recording
+    audio: list[tuple[str, Kind]] = [("artifact:talk", "audio")]
+    tasks = _check(planner.plan("summarize the transcript", audio, attached=["artifact:talk"]), audio)
+    assert [t["task"] for t in tasks] == ["automatic-speech-recognition", "summarization"]
