@@ -113,7 +113,11 @@ def _own_span(mention: Mention, ctx: _Context) -> str:
 
 def _reads(task: str, kind: str) -> bool:
     t = registry.TASKS[task]
-    return kind in t.inputs or (kind == "video" and "audio" in t.inputs) or (kind == "text" and t.inputs == ("text",))
+    if kind == "text":
+        # a text file feeds a text-only task: one that also needs a picture ("illustrate this" with
+        # a .txt scored close to visual question answering) would find no picture and plan nothing
+        return t.inputs == ("text",)
+    return kind in t.inputs or (kind == "video" and "audio" in t.inputs)
 
 
 # Words that chain two steps; without them a consumer named first reads a producer named after it.
