@@ -2,6 +2,7 @@
 
     HF_HUB_OFFLINE=1 python bench/chat_tuning.py            # tuning half: scores + every miss
     HF_HUB_OFFLINE=1 python bench/chat_tuning.py --report   # both halves: scores only
+    HF_HUB_OFFLINE=1 python bench/chat_tuning.py --overall  # both halves: overall aggregates only
 
 The planner is the product's no-LLM path (``orchestrator.planner.Planner``: the fast path first,
 then the embedded planner, then the validator) with the real MiniLM. Misses are printed for the
@@ -44,14 +45,16 @@ def product_planner(router: TaskRouter) -> Planner:
     return Planner(llm=None, candidates=lambda t: ["any"], router=lambda: router, rule_planner=lambda: rules)
 
 
-async def evaluate(planner: Planner, records: list[TBRecord], show_misses: bool) -> None:
+async def evaluate(planner: Planner, records: list[TBRecord], show_misses: bool, overall_only: bool = False) -> None:
     async def plan_fn(rec: TBRecord) -> object:
         resources, attached, previous = record_inputs(rec)
         return await planner.plan(PlanningContext(rec.request, (), resources, attached=attached, any_task=True,
                                                   previous_text=previous))
 
     predictions, seconds = await collect(records, plan_fn)
-    print(format_report(score(records, predictions, seconds)))
+    scores = score(records, predictions, seconds)
+    # --overall: the aggregate row alone, so that no by-type breakdown of a half is ever shown
+    print(format_report({"overall": scores["overall"]} if overall_only else scores))
     chat, misses = chat_scores(records, predictions)
     print(format_chat_report(chat))
     ms = sorted(1000 * s for s in seconds)
@@ -77,6 +80,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suite", type=Path, default=SUITE)
     ap.add_argument("--report", action="store_true", help="score both halves, print no misses")
+    ap.add_argument("--overall", action="store_true",
+                    help="score both halves, print only the overall aggregates (no by-type table, no misses)")
     ap.add_argument("--dev", action="store_true", help="the development set (bench/chat_dev.jsonl) instead")
     args = ap.parse_args()
     records = load_records(args.suite)
@@ -86,10 +91,11 @@ def main() -> None:
         asyncio.run(evaluate(planner, load_records(SUITE.with_name("chat_dev.jsonl")), show_misses=True))
         return
     print("Tuning half (even ids)")
-    asyncio.run(evaluate(planner, split_half(records, "tune"), show_misses=not args.report))
-    if args.report:
+    asyncio.run(evaluate(planner, split_half(records, "tune"), show_misses=not (args.report or args.overall),
+                         overall_only=args.overall))
+    if args.report or args.overall:
         print("\nUntouched half (odd ids)")
-        asyncio.run(evaluate(planner, split_half(records, "heldout"), show_misses=False))
+        asyncio.run(evaluate(planner, split_half(records, "heldout"), show_misses=False, overall_only=args.overall))
 
 
 if __name__ == "__main__":

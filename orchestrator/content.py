@@ -51,7 +51,7 @@ _PRONOUN = re.compile(
     r"words|reply|response|same)|what (?:you|it) (?:just )?(?:said|says|wrote|found|read|told me|answered)"
     r"|(?:your|the) (?:last |previous |latest )?(?:answer|reply|response|result|message|output)"
     r"|(?:this|that) (?:text|answer|result|one))?"
-    r"(?:\s+(?:please|again|too|as well|for me|now))*$",
+    r"(?:\s+(?:please|again|too|as well|for me|now|back|to me))*$",
     re.IGNORECASE,
 )
 
@@ -144,7 +144,9 @@ _NOUN_KIND: dict[str, tuple[str, ...]] = {
 # A noun that names the kind of file the request is about ("describe the screenshot", "what does the
 # chart show?", "type up my recording"): with files of several kinds at hand, that kind goes first.
 _KIND_NOUN = re.compile(r"\b(?:(?P<image>image|picture|photo|photograph|pic|snap|selfie|screenshot|chart|graph|diagram|figure"
-                        r"|drawing|painting|jpe?g|png|pictrue|pitcure|picutre|imgae|iamge|foto|phot)"
+                        r"|drawing|painting|jpe?g|png|pictrue|pitcure|picutre|imgae|iamge|foto|phot"
+                        # printed things people photograph to have them read ("the sign, what does it say?")
+                        r"|sign|poster|menu|receipt|whiteboard|flyer|billboard)"
                         r"|(?P<audio>recording|audio|memo|voice ?note|voicemail|voice message"
                         r"|speech|sound|clip|lecture|interview|recrding|recodring|audo"
                         r"|song|podcast)|(?P<video>video|vid|movie|footage)|(?P<text>notes|document|doc|file of text"
@@ -154,6 +156,12 @@ _KIND_NOUN = re.compile(r"\b(?:(?P<image>image|picture|photo|photograph|pic|snap
 def named_kind(text: str) -> str | None:
     """The file kind the request's first kind noun names ("the screenshot": image), if any."""
     m = _KIND_NOUN.search(text)
+    return m.lastgroup if m else None
+
+
+def noun_kind(word: str) -> str | None:
+    """The file kind ``word`` names when it is a kind noun and nothing more ("transcript": text)."""
+    m = _KIND_NOUN.fullmatch(word.strip())
     return m.lastgroup if m else None
 
 

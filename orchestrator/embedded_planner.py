@@ -31,6 +31,7 @@ from .content import (
     each_file,
     labels,
     names_the_answer,
+    noun_kind,
     order_resources,
     ordinal_file,
     pick_file,
@@ -112,7 +113,11 @@ def _own_span(mention: Mention, ctx: _Context) -> str:
 
 def _reads(task: str, kind: str) -> bool:
     t = registry.TASKS[task]
-    return kind in t.inputs or (kind == "video" and "audio" in t.inputs) or (kind == "text" and t.inputs == ("text",))
+    if kind == "text":
+        # a text file feeds a text-only task: one that also needs a picture ("illustrate this" with
+        # a .txt scored close to visual question answering) would find no picture and plan nothing
+        return t.inputs == ("text",)
+    return kind in t.inputs or (kind == "video" and "audio" in t.inputs)
 
 
 # Words that chain two steps; without them a consumer named first reads a producer named after it.
@@ -197,6 +202,11 @@ class EmbeddedPlanner:
         image_source = image_attached or (media[:1] == ["image"] and (pointed_kind(text) == "image" or refers_back(text)))
         image_first = image_source and media[:1] == ["image"]
         mentions = _producers_first(controlnet_steps(analysis, image_at_hand), analysis)
+        # a cue that is only the name of a file sent now ("summarize the transcript" with a text file
+        # beside a recording) names that file, not a step that would make one from another input
+        sent = {k for h, k in ordered if h in attached}
+        mentions = [m for m in mentions if (k := noun_kind(analysis.masked[m.start:m.end])) is None
+                    or k not in sent or k in registry.TASKS[m.task].inputs]
         # a request that points back at an earlier file is about it: the kinds in reading order, older first
         fresh = [k for _, k in ordered] if refers_back(text) else [k for h, k in ordered if h in attached]
         asked = file_question(self.lexicon, analysis, text, fresh, [k for h, k in ordered if h not in attached])

@@ -373,7 +373,9 @@ class TaskRouter:
         task = registry.TASKS[route.task]
         args: dict[str, str] = {}
         quotes = self.lexicon.mask(text)[1]
-        heard = any(k in ("audio", "video", "image") for h, k in ordered if h in attached)
+        heard = any(k in ("audio", "video", "image") for h, k in ordered if h in attached) or \
+            (bool(ordered) and ordered[0][1] in ("audio", "video", "image") and refers_back(text)
+             and not names_the_answer(text))  # "a story inspired by the one you drew": an older medium
         if task.inputs == ("text",) and route.task not in ("text-to-speech", "question-answering") and heard \
                 and not quotes and payload(text) is None and text_file(text, ordered, attached) is None:
             # "french subtitles for this video", "translate this" with a photo of a sign: the

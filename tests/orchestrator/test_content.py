@@ -58,6 +58,8 @@ def test_an_older_file_is_used_when_nothing_of_the_kind_is_attached() -> None:
     ("describe the screenshot", "image", "artifact:shot"), ("what does the chart show?", "image", "artifact:shot"),
     ("transcribe the call recording", "audio", "artifact:memo"), ("give me the gist of the notes", "text", "artifact:notes"),
     ("what's in the figure?", "image", "artifact:shot"), ("are the lyrics sad or happy?", "text", "artifact:notes"),
+    # printed things are read from a picture of them
+    ("the sign, what does it say?", "image", "artifact:shot"), ("what's on the menu?", "image", "artifact:shot"),
 ])
 def test_a_kind_noun_puts_files_of_that_kind_first(text: str, kind: Kind, want: str) -> None:
     # this message brings a memo, a text file and a screenshot; the noun says which one is meant
@@ -96,6 +98,7 @@ def test_a_video_stands_in_for_audio_never_the_reverse() -> None:
     ("text-to-speech", "a well-known line - say it", ""),
     ("text-to-speech", "announce that the store will close in ten minutes", "the store will close in ten minutes"),
     ("text-to-speech", "could you say that out loud?", ""),  # "well-known" is no separator; "it" is a pronoun
+    ("text-to-speech", "say it back to me", ""),  # "back to me" says where, not what
 ])
 def test_framing_is_stripped(task: str, text: str, want: str) -> None:
     assert Lexicon.packaged().framing.content(task, text) == want

@@ -405,3 +405,45 @@ def test_speech_of_what_a_file_says_reads_the_file_first(planner: EmbeddedPlanne
     # an older recording is no file of this message: "say it out loud" speaks the previous answer
     tasks = _check(planner.plan("say it out loud", [("artifact:old", "audio")], previous_text="Hi."), [("artifact:old", "audio")])
     assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "Hi."}}]
+
+
+def test_a_cue_that_only_names_a_file_sent_now_is_that_file(planner: EmbeddedPlanner) -> None:
+    # "the transcript" names the text file sent beside a recording: summarize it, transcribe nothing
+    res: list[tuple[str, Kind]] = [("artifact:notes", "text"), ("artifact:talk", "audio")]
+    tasks = _check(planner.plan("summarize the transcript", res, attached=[h for h, _ in res]), res)
+    assert [(t["task"], t["args"]) for t in tasks] == [("summarization", {"text": "artifact:notes"})]
+    # with no text file sent, the transcript is still made from the recording
+    audio: list[tuple[str, Kind]] = [("artifact:talk", "audio")]
+    tasks = _check(planner.plan("summarize the transcript", audio, attached=["artifact:talk"]), audio)
+    assert [t["task"] for t in tasks] == ["automatic-speech-recognition", "summarization"]
+
+
+@pytest.mark.slow
+def test_the_file_is_read_whatever_the_task_wording() -> None:
+    """With the real MiniLM (the lexicon knows no cue here): the file at hand is what is read."""
+    from orchestrator.planner import Planner, PlanningContext
+    from orchestrator.types import Artifact
+
+    router = TaskRouter.load()
+    rules = EmbeddedPlanner(router)
+    planner = Planner(llm=None, candidates=lambda t: ["any"], router=lambda: router, rule_planner=lambda: rules)
+
+    def art(i: int, kind: Kind, older: bool) -> Artifact:
+        return Artifact(id=f"f{i}", conversation_id=0, kind=kind, mime="", path=Path(f"f{i}"), size=0,
+                        filename=f"f{i}", task="earlier step" if older else None)
+
+    async def files_read(text: str, arts: list[Artifact], attached: list[str]) -> set[str]:
+        plan = await planner.plan(PlanningContext(text, (), arts, attached=attached, any_task=True))
+        return {v.id for t in plan.tasks for v in t.args.values() if hasattr(v, "id")}
+
+    import asyncio
+
+    # a text file sent now: a task that also needs a picture cannot read it, so it never wins
+    note = art(0, "text", False)
+    assert asyncio.run(files_read("illustrate this", [note], [note.handle])) == {"f0"}
+    # "the one you drew" points back at the older picture even with no kind noun, on the fast path too
+    drawn, spoken = art(1, "image", True), art(2, "audio", True)
+    assert asyncio.run(files_read("write a short story inspired by the one you drew", [drawn, spoken], [])) == {"f1"}
+    # "say it back to me" with a recording: its words, not the words "it back"
+    memo = art(3, "audio", False)
+    assert asyncio.run(files_read("say it back to me", [memo], [memo.handle])) == {"f3"}
