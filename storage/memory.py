@@ -24,6 +24,7 @@ from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, 
 
 from .blobs import read_artifact_bytes
 from .ids import ROLES, new_artifact_id
+from .memory_jobs import JobRows, MemoryJobTables
 
 SCHEMA_VERSION = 0  # nothing to migrate
 
@@ -88,10 +89,11 @@ class _Tables:
     artifacts: list[Artifact] = field(default_factory=list)
     runs: dict[int, _Run] = field(default_factory=dict)
     deliveries: dict[str, float] = field(default_factory=dict)
+    jobs: JobRows = field(default_factory=JobRows)
 
 
-class MemoryStore:
-    """``orchestrator.store.Store`` in dicts. Artifact bytes go to ``blobs`` (a ``MemoryBlobStore``
+class MemoryStore(MemoryJobTables):
+    """``orchestrator.store.Store`` and ``JobStore`` in dicts. Artifact bytes go to ``blobs`` (a ``MemoryBlobStore``
     unless given). Runs and plans are kept as JSON, like the databases, so a record reads back the
     same whichever store wrote it."""
 
@@ -207,6 +209,9 @@ class MemoryStore:
         ]
 
     async def claim_delivery(self, delivery_id: str) -> bool:
+        return self._claim(delivery_id)
+
+    def _claim(self, delivery_id: str) -> bool:
         deliveries = self._tables().deliveries
         if delivery_id in deliveries:
             return False
@@ -215,6 +220,19 @@ class MemoryStore:
 
     async def delivery_seen(self, delivery_id: str) -> bool:
         return delivery_id in self._tables().deliveries
+
+    # -- what the job tables need (storage.memory_jobs) -----------------------------------------
+
+    def _job_rows(self) -> JobRows:
+        return self._tables().jobs
+
+    def _close_runs(self, key: ConversationKey, since: float, status: str) -> None:
+        """End the running runs a stopped job left in its conversation (as ``storage.jobs`` does)."""
+        t = self._tables()
+        conversation_id = t.conversations.get(key)
+        for run in t.runs.values():
+            if run.conversation_id == conversation_id and run.status == "running" and run.created >= since:
+                run.status, run.finished = status, time.time()
 
     async def stats(self) -> StoreStats:
         t = self._tables()
@@ -227,7 +245,7 @@ class MemoryStore:
 
 
 if TYPE_CHECKING:
-    from orchestrator.store import Store
+    from orchestrator.store import JobStore, Store
 
-    def _conforms(store: MemoryStore, blobs: MemoryBlobStore) -> tuple[Store, BlobStore]:
-        return store, blobs  # mypy proves both satisfy their protocols
+    def _conforms(store: MemoryStore, blobs: MemoryBlobStore) -> tuple[Store, JobStore, BlobStore]:
+        return store, store, blobs  # mypy proves they satisfy their protocols

@@ -29,13 +29,12 @@ from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, 
 from .blobs import check_suffix, read_artifact_bytes
 from .cached import localise
 from .ids import ROLES, new_artifact_id
-from .pg_jobs import JOBS_MIGRATION, PgJobTables
+from .pg_jobs import CANCEL_MIGRATION, JOBS_MIGRATION, PgJobTables
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from orchestrator.jobs import JobStore
-    from orchestrator.store import Store
+    from orchestrator.store import JobStore, Store
 
 _MIGRATION_LOCK = 0x68676274  # "hgbt": one advisory lock id for schema changes
 DELIVERY_TTL_S = 30 * 24 * 3600
@@ -64,6 +63,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE deliveries (id TEXT PRIMARY KEY, created DOUBLE PRECISION NOT NULL);
     """,
     JOBS_MIGRATION,
+    CANCEL_MIGRATION,
 )
 LATEST = len(MIGRATIONS)
 _ARTIFACT_COLUMNS = "id, conversation_id, kind, mime, path, size, description, task, model, filename"

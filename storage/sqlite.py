@@ -411,5 +411,7 @@ def _describe(exc: sqlite3.Error) -> str:
 
 
 if TYPE_CHECKING:
-    def _conforms(store: SqliteStore) -> Store:  # mypy proves SqliteStore satisfies the protocol
-        return store
+    from orchestrator.store import JobStore
+
+    def _conforms(store: SqliteStore) -> tuple[Store, JobStore]:  # mypy proves SqliteStore satisfies both
+        return store, store

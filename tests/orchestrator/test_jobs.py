@@ -119,7 +119,7 @@ async def test_cancel_abandons_a_step_running_in_a_worker_thread_frees_the_slot_
     assert not release.is_set()  # ...while the abandoned step is still running in its thread
     assert told == ["🛑 Cancelled after 0 s (done: nothing)."]
     rows = await store.usage_table(0, "model")
-    assert [r["model"] for r in rows] == ["m-draw"] and rows[0]["seconds"] >= 0.2  # accounted though abandoned
+    assert [r.group for r in rows] == ["m-draw"] and rows[0].seconds >= 0.2  # accounted though abandoned
     release.set()
     await jobs.close()
 
@@ -245,7 +245,8 @@ async def test_over_budget_is_refused_with_the_reset_time_and_admins_are_exempt(
     await jobs.accept(KEY, user="U2", text="someone else")
     await jobs.accept(ConversationKey("slack", "T", "C1", "2"), user="UADMIN", text="admin")
     rows = await store.usage_table(0, "model")
-    assert rows == [{"model": "m", "steps": 1, "jobs": 1, "seconds": 12.0, "load_seconds": 1.0, "devices": "cpu"}]
+    assert [r.as_dict("model") for r in rows] == [
+        {"model": "m", "steps": 1, "jobs": 1, "seconds": 12.0, "load_seconds": 1.0, "devices": "cpu"}]
 
 
 def test_queue_text() -> None:
@@ -270,7 +271,7 @@ async def test_usage_is_recorded_per_step(store: SqliteStore) -> None:
     await jobs.run(job, work)
     assert await store.usage_seconds(0, user="U1") == 3.0
     rows = await store.usage_table(0, "user")
-    assert rows[0]["load_seconds"] == 0.5 and rows[0]["devices"] == "cuda" and rows[0]["steps"] == 1
+    assert rows[0].load_seconds == 0.5 and rows[0].devices == ("cuda",) and rows[0].steps == 1
 
 
 async def test_a_channel_budget_covers_everyone_in_it(store: SqliteStore) -> None:
