@@ -13,7 +13,10 @@ process (``owner``), which keeps a heartbeat row. At start-up ``recover`` turns 
 jobs of dead owners into interrupted ones (their threads get a notice) and adopts their queued
 jobs; while serving, ``sweep_forever`` does the same every ``sweep_s`` seconds, so an owner that
 dies later (another host's replica, whose heartbeat goes stale) is taken over too. ``cancel`` sets the job's cancel flag (checked by the executor before each pending step)
-and cancels its task, which frees its queue slot at once.
+and cancels its task, which frees its queue slot at once. A stop may reach a replica that does not
+run the job: ``running_in`` finds it through the store and ``request_cancel`` writes the request on
+its row, which the replica running it reads between heartbeats (every ``cancel_poll_s``) and then
+cancels as its own.
 
 Every transition is logged as one ``hgbot.jobs`` record with ``job_id`` and ``event`` fields
 (one JSON line each with ``HGBOT_LOG_FORMAT=json``).

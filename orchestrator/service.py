@@ -61,6 +61,14 @@ class JobService(Protocol):
 
     def live_in(self, key: ConversationKey) -> int | None: ...
 
+    async def running_in(self, key: ConversationKey) -> int | None:
+        """The newest job in flight in the thread on any replica (``live_in`` sees only this one)."""
+        ...
+
+    async def request_cancel(self, job_id: int, by: str) -> None:
+        """``cancel`` wherever the job runs (another replica cancels it within a second or so)."""
+        ...
+
     async def sweep_forever(self, platforms: Iterable[str],
                             on_found: Callable[[list[JobRecord], list[JobRecord]], Awaitable[None]]) -> None: ...
 
@@ -122,6 +130,12 @@ class JobsPort:
 
     def live_in(self, key: ConversationKey) -> int | None:
         return self._jobs.live_in(key)
+
+    async def running_in(self, key: ConversationKey) -> int | None:
+        return await self._jobs.running_in(key)
+
+    async def request_cancel(self, job_id: int, by: str) -> None:
+        await self._jobs.request_cancel(job_id, by)
 
     async def sweep_forever(self, platforms: Iterable[str],
                             on_found: Callable[[list[JobRecord], list[JobRecord]], Awaitable[None]]) -> None:

@@ -116,7 +116,7 @@ class Listeners:
         await ack()
         user, channel, job_id = _action(body)
         try:
-            self._jobs.cancel(job_id, user)
+            await self._jobs.request_cancel(job_id, user)  # Socket Mode may hand it to another replica
         except JobRefused as exc:
             await _tell(client, channel, user, exc.user_message(), _action_thread(body))
 
@@ -129,10 +129,10 @@ class Listeners:
             return
         user, channel, thread_ts = str(event.get("user", "")), str(event.get("channel", "")), str(event.get("thread_ts", ""))
         key = ConversationKey("slack", str(body.get("team_id") or ""), channel, thread_ts)
-        job_id = self._jobs.live_in(key)
+        job_id = await self._jobs.running_in(key)
         if job_id is not None:
             try:
-                self._jobs.cancel(job_id, user)
+                await self._jobs.request_cancel(job_id, user)
             except JobRefused as exc:
                 await _tell(client, channel, user, exc.user_message(), thread_ts or None)
                 return
@@ -291,12 +291,12 @@ class Listeners:
     async def _stop(self, key: ConversationKey, user: str, client: AsyncWebClient, delivery: str) -> bool:
         """A ``stop`` reply: cancel the request running in this thread (requester or admin, as the
         Cancel button). False when none runs here: then the words are a request like any other."""
-        job_id = self._jobs.live_in(key)
+        job_id = await self._jobs.running_in(key)  # the job may run on another replica
         if job_id is None:
             return False
         if await self._claim(delivery):
             try:
-                self._jobs.cancel(job_id, user)
+                await self._jobs.request_cancel(job_id, user)
             except JobRefused as exc:
                 await _tell(client, key.channel, user, exc.user_message(), key.thread or None)
         return True
