@@ -22,6 +22,7 @@ import pytest
 
 import orchestrator.jobs
 from orchestrator.backends import BackendRegistry
+from orchestrator.types import ConversationKey
 from tests.adapters.slack.conftest import fake_slack, slack_bot  # noqa: F401  (fixtures)
 from tests.adapters.slack.fake_slack import FakeSlack
 from tests.adapters.slack.harness import CHANNEL, USER, Serve, mention
@@ -79,8 +80,13 @@ async def start_slow_job_on_a_then_serve_b(slack_bot: Serve, fake_slack: FakeSla
     await fake_slack.wait_for(lambda: fake_backend.loads, what="step 1 running on replica A")
     b = await slack_bot(catalog=SLOW, **settings)  # from now on the fake Slack hands events to B
     assert fake_slack.connections == 2
-    assert b.app.jobs.live_in(next(iter(a.app.jobs._live.values())).job.key) is None  # B does not run it
+    where = key(fake_slack, channel, thread)
+    assert a.app.jobs.live_in(where) is not None and b.app.jobs.live_in(where) is None  # A runs it, B does not
     return a, b, thread
+
+
+def key(fake: FakeSlack, channel: str, thread: str) -> ConversationKey:
+    return ConversationKey("slack", fake.team, channel, thread)
 
 
 def cancelled_texts(fake: FakeSlack, channel: str, thread: str) -> list[str]:
@@ -103,7 +109,8 @@ async def test_a_stop_reply_reaching_the_other_replica_cancels_the_job_where_it_
     await fake_slack.wait_for(lambda: cancelled_texts(fake_slack, CHANNEL, thread), 5, "the cancelled message")
     took = time.monotonic() - t0
     assert took < 2.5, f"the stop took {took:.1f} s to cancel the job on the other replica"
-    await fake_slack.wait_for(lambda: not a.app.jobs._live, 5, "replica A's job to end")
+    await fake_slack.wait_for(lambda: a.app.jobs.live_in(key(fake_slack, CHANNEL, thread)) is None, 5,
+                              "replica A's job to end")
     assert await states(b.app) == ["cancelled"]  # one job: B took `stop` for a stop, not for a request
     assert fake_backend.loads == ["slow-draw"]  # the pending caption step never started
     await asyncio.sleep(1)  # two more polls of A: the request on the ended row is not acted on again
@@ -125,6 +132,7 @@ async def test_slacks_stop_button_reaching_the_other_replica_cancels_the_job_whe
                                   "user": USER, "event_ts": f"{time.time():.6f}", "streaming_message_ts": []})
     await fake_slack.wait_ack(await fake_slack.push("events_api", stop))
     await fake_slack.wait_for(lambda: cancelled_texts(fake_slack, "D0ALICE", thread), 5, "the cancelled message")
-    await fake_slack.wait_for(lambda: not a.app.jobs._live, 5, "replica A's job to end")
+    await fake_slack.wait_for(lambda: a.app.jobs.live_in(key(fake_slack, "D0ALICE", thread)) is None, 5,
+                              "replica A's job to end")
     assert await states(b.app) == ["cancelled"]
     assert len(cancelled_texts(fake_slack, "D0ALICE", thread)) == 1
