@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -21,11 +19,11 @@ from typing import Any
 import pytest
 
 import orchestrator.jobs
-from orchestrator.backends import BackendRegistry
 from orchestrator.types import ConversationKey
 from tests.adapters.slack.conftest import fake_slack, slack_bot  # noqa: F401  (fixtures)
 from tests.adapters.slack.fake_slack import FakeSlack
 from tests.adapters.slack.harness import CHANNEL, USER, Serve, mention
+from tests.adapters.slack.test_slack_jobs import fake_backend, llm  # noqa: F401  (the fixture and the plans)
 from tests.fakes.backends import FakeBackend
 from tests.storage.conftest import postgres_db, postgres_url  # noqa: F401  (fixtures)
 
@@ -34,27 +32,11 @@ SLOW = [{"id": "slow-draw", "task": "text-to-image", "backend": "fake", "size": 
 
 
 @pytest.fixture
-def fake_backend(backend_registry: BackendRegistry) -> Iterator[FakeBackend]:
-    backend = FakeBackend()
-    backend_registry.register("fake", backend)
-    yield backend
-
-
-@pytest.fixture
 def two_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each replica's job layer on its own host name: in one process the same-host pid check would
     take the other replica for a dead one (it shares our pid) and interrupt its job."""
     names = (f"replica-{i}" for i in itertools.count())
     monkeypatch.setattr(orchestrator.jobs, "socket", SimpleNamespace(gethostname=lambda: next(names)))
-
-
-def llm(body: dict[str, Any]) -> Any:
-    if not body.get("response_format"):
-        return "all done"
-    if "slow" in json.dumps(body["messages"][-1]):
-        return {"tasks": [{"id": 1, "task": "text-to-image", "deps": [], "args": {"text": "a cat"}},
-                          {"id": 2, "task": "image-to-text", "deps": [1], "args": {"image": "<GENERATED>-1"}}]}
-    return {"tasks": []}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -72,8 +54,9 @@ async def states(app: Any) -> list[str]:
 
 
 async def start_slow_job_on_a_then_serve_b(slack_bot: Serve, fake_slack: FakeSlack,  # noqa: F811
-                                           fake_llm: Any, fake_backend: FakeBackend,
-                                           settings: dict[str, Any], channel: str, thread_of: Any) -> tuple[Any, Any, str]:
+                                           fake_llm: Any, fake_backend: FakeBackend,  # noqa: F811
+                                           settings: dict[str, Any], channel: str,
+                                           thread_of: Any) -> tuple[Any, Any, str]:
     fake_llm.script(*[llm] * 10)
     a = await slack_bot(catalog=SLOW, **settings)
     thread = await thread_of()
