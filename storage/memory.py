@@ -6,10 +6,8 @@ one process only: nothing survives ``close()``.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.blobs import BlobRef, BlobStore, check_suffix
-from orchestrator.errors import ArtifactNotFound, StorageError
+from orchestrator.errors import StorageError
 from orchestrator.store import RunRecord, StoreStats, TaskRecord
-from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, Kind, Message, Plan, TaskRun
+from orchestrator.types import Artifact, ConversationKey, Kind, Message, Plan, TaskRun
 
-from .blobs import read_artifact_bytes
+from .blobs import bare_artifact_id, found_artifact, new_artifact_suffix, read_artifact_bytes, temporary_copy
 from .ids import ROLES, new_artifact_id
 from .memory_jobs import JobRows, MemoryJobTables
 
@@ -51,10 +49,7 @@ class MemoryBlobStore:
 
     @asynccontextmanager
     async def local_file(self, ref: BlobRef) -> AsyncIterator[Path]:
-        data = await self.read(ref)
-        with tempfile.TemporaryDirectory(prefix="hgbot-blob-") as tmp:
-            path = Path(tmp) / ref.key.rsplit("/", 1)[-1]
-            await asyncio.to_thread(path.write_bytes, data)
+        async with temporary_copy(await self.read(ref), ref, "hgbot-blob-") as path:
             yield path
 
     def describe(self, ref: BlobRef) -> str:
@@ -143,9 +138,7 @@ class MemoryStore(MemoryJobTables):
         description: str = "", task: str | None = None, model: str | None = None,
         filename: str = "", run_id: int | None = None,
     ) -> Artifact:
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-        suffix = check_suffix(suffix)
+        suffix = new_artifact_suffix(kind, suffix)
         self._check_conversation(conversation_id)
         ref = await self.blobs.put(data, suffix)
         t = self._tables()
@@ -163,17 +156,10 @@ class MemoryStore(MemoryJobTables):
         return await read_artifact_bytes(self.blobs, artifact)
 
     async def get_artifact(self, conversation_id: int, artifact_id: str) -> Artifact:
-        bare = artifact_id.strip().removeprefix(HANDLE_PREFIX).strip()
+        bare = bare_artifact_id(artifact_id)
         found = next((a for a in self._tables().artifacts
                       if a.id == bare and a.conversation_id == conversation_id), None)
-        if found is None:
-            raise ArtifactNotFound(f"There is no file {HANDLE_PREFIX}{bare} in this conversation.",
-                                   hint="Refer to a file sent or generated in this conversation.")
-        assert found.blob is not None
-        if not await self.blobs.exists(found.blob):
-            raise StorageError(f"The file of {found.handle} is missing from the artifact store "
-                               f"({self.blobs.describe(found.blob)}).")
-        return found
+        return await found_artifact(self.blobs, found, bare)
 
     async def artifacts(self, conversation_id: int) -> list[Artifact]:
         return [a for a in reversed(self._tables().artifacts) if a.conversation_id == conversation_id]
