@@ -230,7 +230,7 @@ class HgbotClient(discord.Client):
         job_id = int(custom_id.rsplit(":", 1)[1]) if custom_id.rsplit(":", 1)[1].isdigit() else 0
         if custom_id.startswith(CANCEL_PREFIX):
             try:
-                jobs.cancel(job_id, user)
+                await jobs.request_cancel(job_id, user)  # the interaction may reach another replica
             except JobRefused as exc:
                 await _quietly(interaction.response.send_message(exc.user_message(), ephemeral=True))
                 return
