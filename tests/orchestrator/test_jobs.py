@@ -302,3 +302,50 @@ async def test_shutdown_sheds_waiting_jobs_but_keeps_them_queued_for_the_next_st
     gate.set()
     assert await running is JobState.DONE
     assert state_of(tmp_path, second.id) == "queued"  # the next start-up adopts and runs it
+
+
+async def test_a_cancel_request_from_another_replica_spares_an_answer_being_posted() -> None:
+    from storage import MemoryStore
+
+    store = MemoryStore()
+    jobs = Jobs(store)
+    job = await jobs.accept(KEY, user="U1", text="hi")
+    posting, release = asyncio.Event(), asyncio.Event()
+
+    async def work(ctx: JobContext) -> None:
+        ctx.deliver()  # the answer is being posted: from here a cancel is too late
+        posting.set()
+        await release.wait()
+
+    task = asyncio.create_task(jobs.run(job, work))
+    await posting.wait()
+    assert await store.request_cancel(job.id, "U1")  # what the other replica writes
+    assert await jobs.take_cancel_requests() == []
+    release.set()
+    assert await task is JobState.DONE
+    assert await store.cancel_requests(jobs.owner) == {}  # ended: nothing left to act on
+
+
+async def test_request_cancel_here_cancels_at_once_and_refuses_what_cancel_refuses() -> None:
+    from storage import MemoryStore
+
+    store = MemoryStore()
+    jobs = Jobs(store)
+    job = await jobs.accept(KEY, user="U1", text="hi")
+    running = asyncio.Event()
+
+    async def work(ctx: JobContext) -> None:
+        running.set()
+        await asyncio.sleep(30)
+
+    task = asyncio.create_task(jobs.run(job, work))
+    await running.wait()
+    with pytest.raises(JobRefused, match="Only the person who asked"):
+        await jobs.request_cancel(job.id, "U2")
+    await jobs.request_cancel(job.id, "U1")  # in flight here: no store round trip, no poll
+    assert await asyncio.wait_for(task, 1) is JobState.CANCELLED
+    assert await store.cancel_requests(jobs.owner) == {}
+    with pytest.raises(JobRefused, match="not running any more"):
+        await jobs.request_cancel(job.id, "U1")
+    with pytest.raises(JobRefused, match="not running any more"):
+        await jobs.request_cancel(job.id + 100, "U1")
