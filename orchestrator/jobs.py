@@ -354,6 +354,14 @@ class Jobs:
         job = await self.store.active_job(key)
         return job.id if job is not None else None
 
+    async def running_job_of(self, user: str, channel: str) -> int | None:
+        """``live_job`` on any replica sharing the store (for ``/hgbot cancel``, which may reach another)."""
+        here = self.live_job(user, channel)
+        if here is not None:
+            return here
+        job = await self.store.active_job_of(user, channel)
+        return job.id if job is not None else None
+
     async def request_cancel(self, job_id: int, by: str) -> None:
         """Cancel a job wherever it runs: at once when in flight here (``cancel``), else by a request
         on its row that its replica reads within ``cancel_poll_s`` and then cancels as its own (its

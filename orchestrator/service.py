@@ -65,6 +65,10 @@ class JobService(Protocol):
         """The newest job in flight in the thread on any replica (``live_in`` sees only this one)."""
         ...
 
+    async def running_job_of(self, user: str, channel: str) -> int | None:
+        """The user's newest job in flight in ``channel`` on any replica (``live_job`` sees only this one)."""
+        ...
+
     async def request_cancel(self, job_id: int, by: str) -> None:
         """``cancel`` wherever the job runs (another replica cancels it within a second or so)."""
         ...
@@ -133,6 +137,9 @@ class JobsPort:
 
     async def running_in(self, key: ConversationKey) -> int | None:
         return await self._jobs.running_in(key)
+
+    async def running_job_of(self, user: str, channel: str) -> int | None:
+        return await self._jobs.running_job_of(user, channel)
 
     async def request_cancel(self, job_id: int, by: str) -> None:
         await self._jobs.request_cancel(job_id, by)

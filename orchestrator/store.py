@@ -251,6 +251,10 @@ class JobTable(Protocol):
         """The newest queued or running job of the thread, on any replica."""
         ...
 
+    async def active_job_of(self, user: str, channel: str) -> JobRecord | None:
+        """The user's newest queued or running job in ``channel`` (any thread), on any replica."""
+        ...
+
     async def request_cancel(self, job_id: int, by: str) -> bool:
         """Ask the job's owner to cancel it (``by``: who asked); False when it is not queued or running."""
         ...

@@ -172,6 +172,13 @@ class JobTables:
             row = await cur.fetchone()
         return job_record(row) if row else None
 
+    async def active_job_of(self, user: str, channel: str) -> JobRecord | None:
+        async with self._read(f"reading the job of {user} in flight in {channel}") as db, db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE user = ? AND channel = ? "
+                "AND state IN ('queued', 'running') ORDER BY id DESC LIMIT 1", (user, channel)) as cur:
+            row = await cur.fetchone()
+        return job_record(row) if row else None
+
     async def request_cancel(self, job_id: int, by: str) -> bool:
         async with self._write(f"asking to cancel job {job_id}") as db:
             cur = await db.execute("UPDATE jobs SET cancel_by = ? WHERE id = ? AND state IN ('queued', 'running')",

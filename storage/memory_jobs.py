@@ -155,6 +155,11 @@ class MemoryJobTables:
         mine = [i for i, j in self._job_rows().jobs.items() if j.in_thread(key) and j.state in _IN_FLIGHT]
         return self._record(max(mine)) if mine else None
 
+    async def active_job_of(self, user: str, channel: str) -> JobRecord | None:
+        mine = [i for i, j in self._job_rows().jobs.items()
+                if j.user == user and j.key.channel == channel and j.state in _IN_FLIGHT]
+        return self._record(max(mine)) if mine else None
+
     async def request_cancel(self, job_id: int, by: str) -> bool:
         job = self._job_rows().jobs.get(job_id)
         if job is None or job.state not in _IN_FLIGHT:

@@ -161,6 +161,12 @@ class PgJobTables:
                                     key.platform, key.channel, key.thread)
         return job_record(row) if row else None
 
+    async def active_job_of(self, user: str, channel: str) -> JobRecord | None:
+        async with self._conn(f"reading the job of {user} in flight in {channel}") as db:
+            row = await db.fetchrow(f'SELECT {_JOB_COLUMNS} FROM jobs WHERE "user" = $1 AND channel = $2 '
+                                    "AND state IN ('queued', 'running') ORDER BY id DESC LIMIT 1", user, channel)
+        return job_record(row) if row else None
+
     async def request_cancel(self, job_id: int, by: str) -> bool:
         async with self._conn(f"asking to cancel job {job_id}") as db:
             done = await db.execute("UPDATE jobs SET cancel_by = $1 WHERE id = $2 AND state IN ('queued', 'running')",

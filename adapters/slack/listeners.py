@@ -170,7 +170,7 @@ class Listeners:
             await ack(text=f"Tell me what to do, e.g. `{self._command} describe this picture` after sharing one.")
             return
         if text.lower() == "cancel":
-            await ack(text=self._cancel_for(user, channel))
+            await ack(text=await self._cancel_for(user, channel))
             return
         delivery = f"slack:command:{command.get('trigger_id', '')}"
         if await self._seen(delivery):
@@ -192,13 +192,13 @@ class Listeners:
         if record is not None:
             self._start(replace(job, record=record))
 
-    def _cancel_for(self, user: str, channel: str) -> str:
-        """``/hgbot cancel``: the caller's newest job in flight in this channel."""
-        job_id = self._jobs.live_job(user, channel)
+    async def _cancel_for(self, user: str, channel: str) -> str:
+        """``/hgbot cancel``: the caller's newest job in flight in this channel (on any replica)."""
+        job_id = await self._jobs.running_job_of(user, channel)
         if job_id is None:
             return "You have no request running in this channel."
         try:
-            self._jobs.cancel(job_id, user)
+            await self._jobs.request_cancel(job_id, user)
         except JobRefused as exc:
             return exc.user_message()
         return "Cancelling your request."

@@ -80,6 +80,9 @@ class FakeJobs:
     async def running_in(self, key: ConversationKey) -> int | None:
         return self.live_in(key)  # one process: what runs anywhere runs here
 
+    async def running_job_of(self, user: str, channel: str) -> int | None:
+        return self.live_job(user, channel)
+
     async def request_cancel(self, job_id: int, by: str) -> None:
         self.cancel(job_id, by)
 

@@ -178,6 +178,18 @@ async def test_latest_and_active_job_of_a_thread(jobs: JobStore) -> None:
     assert (await jobs.active_job(OTHER_THREAD)).id == elsewhere  # type: ignore[union-attr]
 
 
+async def test_a_users_active_job_in_a_channel_is_their_newest_in_flight_in_any_thread(jobs: JobStore) -> None:
+    assert await jobs.active_job_of("U1", "C1") is None
+    first, second = await add(jobs, SLACK), await add(jobs, OTHER_THREAD)
+    await add(jobs, SLACK, user="U2")  # someone else's
+    await add(jobs, DISCORD)  # another channel
+    assert (await jobs.active_job_of("U1", "C1")).id == second  # type: ignore[union-attr]
+    assert await jobs.end_job(second, JobState.DONE)
+    assert (await jobs.active_job_of("U1", "C1")).id == first  # type: ignore[union-attr]
+    assert await jobs.end_job(first, JobState.CANCELLED)
+    assert await jobs.active_job_of("U1", "C1") is None
+
+
 async def test_a_slash_commands_thread_is_recorded_once_known(jobs: JobStore) -> None:
     channel_key = ConversationKey("slack", "T1", "C1", "")
     job_id = await add(jobs, channel_key)

@@ -110,6 +110,8 @@ async def test_an_admin_at_the_other_replica_cancels_a_job_waiting_in_line_there
         await asyncio.sleep(0.01)
     assert places == [1]  # next in line behind the running job (capacity 1)
     assert await b.running_in(waiting.key) == waiting.id
+    assert await b.running_job_of("U2", "C2") == waiting.id  # what `/hgbot cancel` at B looks up
+    assert b.live_job("U2", "C2") is None
     await b.request_cancel(waiting.id, "UADMIN")
     assert await asyncio.wait_for(t2, 5) is JobState.CANCELLED
     gate.set()
