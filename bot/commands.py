@@ -431,7 +431,7 @@ async def cmd_usage(args: argparse.Namespace, settings: Settings) -> int:
     since = time.time() - parse_duration(args.since)
     store = await SqliteStore.open(settings.db_path, settings.artifacts_dir)
     try:
-        rows = await store.usage_table(since, args.by)
+        rows = [total.as_dict(args.by) for total in await store.usage_table(since, args.by)]
     finally:
         await store.close()
     if args.json:

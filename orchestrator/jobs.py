@@ -13,7 +13,10 @@ process (``owner``), which keeps a heartbeat row. At start-up ``recover`` turns 
 jobs of dead owners into interrupted ones (their threads get a notice) and adopts their queued
 jobs; while serving, ``sweep_forever`` does the same every ``sweep_s`` seconds, so an owner that
 dies later (another host's replica, whose heartbeat goes stale) is taken over too. ``cancel`` sets the job's cancel flag (checked by the executor before each pending step)
-and cancels its task, which frees its queue slot at once.
+and cancels its task, which frees its queue slot at once. A stop may reach a replica that does not
+run the job: ``running_in`` finds it through the store and ``request_cancel`` writes the request on
+its row, which the replica running it reads between heartbeats (every ``cancel_poll_s``) and then
+cancels as its own.
 
 Every transition is logged as one ``hgbot.jobs`` record with ``job_id`` and ``event`` fields
 (one JSON line each with ``HGBOT_LOG_FORMAT=json``).
@@ -30,41 +33,20 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from . import cancel
 from .errors import JobRefused
 from .jobtypes import JobRecord, JobState, UsageRecord
 from .queue import FairQueue, OnMove, QueueEntry
 from .quota import Quota
+from .store import JobStore
 from .types import ConversationKey, EventType, ProgressCallback, ProgressEvent, RunStatus, TaskRun
 
 if TYPE_CHECKING:  # prometheus-client loads only where metrics are served
     from .metrics import Metrics
 
 log = logging.getLogger("hgbot.jobs")
-
-
-class JobStore(Protocol):
-    """The store's job, owner and usage tables (``storage.SqliteStore`` has them)."""
-
-    async def register_owner(self, owner: str, host: str, pid: int) -> None: ...
-    async def heartbeat(self, owner: str) -> None: ...
-    async def job_owners(self) -> list[tuple[str, str, int, float]]: ...
-    async def add_job(self, key: ConversationKey, *, user: str, text: str, payload: dict[str, Any],
-                      owner: str, delivery_id: str | None = None) -> int | None: ...
-    async def delivery_seen(self, delivery_id: str) -> bool: ...
-    async def set_job_thread(self, job_id: int, thread: str) -> None: ...
-    async def start_job(self, job_id: int, owner: str) -> bool: ...
-    async def end_job(self, job_id: int, state: JobState, error: str | None = None) -> bool: ...
-    async def adopt_jobs(self, dead: Sequence[str], owner: str,
-                         platforms: Iterable[str]) -> tuple[list[JobRecord], list[JobRecord]]: ...
-    async def unnotified_jobs(self, platforms: Iterable[str]) -> list[JobRecord]: ...
-    async def mark_notified(self, job_id: int) -> None: ...
-    async def get_job(self, job_id: int) -> JobRecord | None: ...
-    async def latest_job(self, key: ConversationKey) -> JobRecord | None: ...
-    async def add_usage(self, record: UsageRecord) -> None: ...
-    async def usage_seconds(self, since: float, *, user: str | None = None, channel: str | None = None) -> float: ...
 
 
 @dataclass
@@ -132,7 +114,8 @@ SWEEP_BOUNDS = (1.0, 300.0)  # seconds: never a busy loop, never longer than a f
 class Jobs:
     def __init__(self, store: JobStore, queue: FairQueue | None = None, *, admins: Iterable[str] = (),
                  quota: Quota | None = None, metrics: Metrics | None = None, device: str = "cpu",
-                 heartbeat_s: float = 2.0, stale_s: float = 15.0, sweep_s: float = 10.0) -> None:
+                 heartbeat_s: float = 2.0, stale_s: float = 15.0, sweep_s: float = 10.0,
+                 cancel_poll_s: float = 0.5) -> None:
         self.store = store
         self.queue = queue or FairQueue()
         self.admins = frozenset(a for a in admins if a)
@@ -142,6 +125,8 @@ class Jobs:
         self.heartbeat_s = heartbeat_s
         self.stale_s = stale_s
         self.sweep_s = min(max(sweep_s, SWEEP_BOUNDS[0]), SWEEP_BOUNDS[1])
+        # a stop that reached another replica is a flag on the job row, read this often while jobs run here
+        self.cancel_poll_s = min(cancel_poll_s, heartbeat_s)
         self.host = socket.gethostname()
         self.owner = f"{self.host}:{os.getpid()}:{secrets.token_hex(4)}"
         self._live: dict[int, JobContext] = {}
@@ -173,12 +158,35 @@ class Jobs:
                 await beat
 
     async def _heartbeat(self) -> None:
+        """The owner's heartbeat every ``heartbeat_s``; between beats, while jobs are in flight here,
+        the cancel requests other replicas wrote for them (``cancel_poll_s``)."""
+        beat = time.monotonic()
         while True:
-            await asyncio.sleep(self.heartbeat_s)
-            try:
-                await self.store.heartbeat(self.owner)
-            except Exception:  # a busy database must not end the heartbeat for good
-                log.warning("job heartbeat failed", exc_info=True)
+            await asyncio.sleep(self.cancel_poll_s)
+            if time.monotonic() - beat >= self.heartbeat_s:
+                beat = time.monotonic()
+                try:
+                    await self.store.heartbeat(self.owner)
+                except Exception:  # a busy database must not end the heartbeat for good
+                    log.warning("job heartbeat failed", exc_info=True)
+            if self._live:
+                try:
+                    await self.take_cancel_requests()
+                except Exception:
+                    log.warning("reading cancel requests failed", exc_info=True)
+
+    async def take_cancel_requests(self) -> list[int]:
+        """Cancel the jobs in flight here whose cancel another replica requested (the ids cancelled).
+        The requester's right was checked where the stop arrived; a job whose answer is already
+        being posted finishes."""
+        taken: list[int] = []
+        for job_id, by in (await self.store.cancel_requests(self.owner)).items():
+            ctx = self._live.get(job_id)
+            if ctx is None or ctx.delivering or ctx.flag.is_set():
+                continue
+            self._flag(ctx, by, remote=True)
+            taken.append(job_id)
+        return taken
 
     async def recover(self, platforms: Iterable[str]) -> tuple[list[JobRecord], list[JobRecord]]:
         """Jobs left by dead processes: (interrupted and not yet told, queued ones now ours)."""
@@ -218,8 +226,8 @@ class Jobs:
 
     async def _adopt(self, platforms: list[str]) -> tuple[list[JobRecord], list[JobRecord]]:
         now = time.time()
-        dead = [oid for oid, host, pid, beat in await self.store.job_owners()
-                if oid != self.owner and self._is_dead(host, pid, beat, now)]
+        dead = [o.id for o in await self.store.job_owners()
+                if o.id != self.owner and self._is_dead(o.host, o.pid, o.heartbeat, now)]
         interrupted, adopted = await self.store.adopt_jobs(dead, self.owner, platforms)
         for job in interrupted:
             self._event(job, JobState.INTERRUPTED)
@@ -329,10 +337,47 @@ class Jobs:
             raise JobRefused("Too late to cancel: the answer is being posted.")
         if ctx.flag.is_set():
             return
+        self._flag(ctx, by)
+
+    def _flag(self, ctx: JobContext, by: str, **fields: Any) -> None:
         ctx.flag.set()
-        self._event(ctx.job, "cancel", by=by)
+        self._event(ctx.job, "cancel", by=by, **fields)
         if ctx.task is not None:
             ctx.task.cancel()
+
+    async def running_in(self, key: ConversationKey) -> int | None:
+        """The newest job in flight in the thread ``key`` on any replica sharing the store (a stop
+        reply or Slack's stop button can reach a replica that does not run it)."""
+        here = self.live_in(key)
+        if here is not None:
+            return here
+        job = await self.store.active_job(key)
+        return job.id if job is not None else None
+
+    async def running_job_of(self, user: str, channel: str) -> int | None:
+        """``live_job`` on any replica sharing the store (for ``/hgbot cancel``, which may reach another)."""
+        here = self.live_job(user, channel)
+        if here is not None:
+            return here
+        job = await self.store.active_job_of(user, channel)
+        return job.id if job is not None else None
+
+    async def request_cancel(self, job_id: int, by: str) -> None:
+        """Cancel a job wherever it runs: at once when in flight here (``cancel``), else by a request
+        on its row that its replica reads within ``cancel_poll_s`` and then cancels as its own (its
+        thread gets the cancelled message from there). Raises ``JobRefused`` as ``cancel`` does;
+        "too late" is known only where the job runs, which then lets the answer finish."""
+        if job_id in self._live:
+            self.cancel(job_id, by)
+            return
+        job = await self.store.get_job(job_id)
+        if job is None or job.state.final:
+            raise JobRefused("That request is not running any more.")
+        if by != job.user and not self.is_admin(by):
+            raise JobRefused("Only the person who asked, or an admin, can cancel this request.")
+        if not await self.store.request_cancel(job_id, by):
+            raise JobRefused("That request is not running any more.")
+        self._event(job, "cancel requested", by=by, owner=job.owner)
 
     # -- accounting ------------------------------------------------------------------------------------
 

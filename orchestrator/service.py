@@ -61,6 +61,18 @@ class JobService(Protocol):
 
     def live_in(self, key: ConversationKey) -> int | None: ...
 
+    async def running_in(self, key: ConversationKey) -> int | None:
+        """The newest job in flight in the thread on any replica (``live_in`` sees only this one)."""
+        ...
+
+    async def running_job_of(self, user: str, channel: str) -> int | None:
+        """The user's newest job in flight in ``channel`` on any replica (``live_job`` sees only this one)."""
+        ...
+
+    async def request_cancel(self, job_id: int, by: str) -> None:
+        """``cancel`` wherever the job runs (another replica cancels it within a second or so)."""
+        ...
+
     async def sweep_forever(self, platforms: Iterable[str],
                             on_found: Callable[[list[JobRecord], list[JobRecord]], Awaitable[None]]) -> None: ...
 
@@ -122,6 +134,15 @@ class JobsPort:
 
     def live_in(self, key: ConversationKey) -> int | None:
         return self._jobs.live_in(key)
+
+    async def running_in(self, key: ConversationKey) -> int | None:
+        return await self._jobs.running_in(key)
+
+    async def running_job_of(self, user: str, channel: str) -> int | None:
+        return await self._jobs.running_job_of(user, channel)
+
+    async def request_cancel(self, job_id: int, by: str) -> None:
+        await self._jobs.request_cancel(job_id, by)
 
     async def sweep_forever(self, platforms: Iterable[str],
                             on_found: Callable[[list[JobRecord], list[JobRecord]], Awaitable[None]]) -> None:

@@ -7,7 +7,14 @@
     ConversationLocks   one turn at a time per conversation, across every process sharing the store
     Store               all five plus ``stats`` and ``close``: what ``bot`` wires in
 
-The job, owner and usage tables are ``orchestrator.jobs.JobStore``. Implementations:
+and, for the durable jobs (``orchestrator.jobs``):
+
+    JobOwners           the processes that run jobs and their heartbeats
+    JobTable            job rows: claim once, start, end, adopt a dead owner's, cancel requests
+    UsageLedger         device seconds per step, summed per user, channel or model
+    JobStore            all three (every ``Store`` implementation is one too)
+
+Implementations:
 ``storage.SqliteStore`` (default), ``storage.PostgresStore`` (``HGBOT_DATABASE_URL``) and
 ``storage.MemoryStore`` (tests); ``tests/storage/contract`` holds them all to the same behaviour.
 
@@ -17,11 +24,12 @@ Artifacts resolve only inside their own conversation: ``get_artifact(conv, id)``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .jobtypes import JobRecord, JobState, UsageRecord
 from .types import Artifact, ConversationKey, Kind, Message, Plan, TaskRun
 
 
@@ -167,3 +175,124 @@ class Store(ConversationStore, ArtifactStore, RunStore, DeliveryLedger, Conversa
     async def stats(self) -> StoreStats: ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class OwnerRecord:
+    """A process that runs jobs and its last heartbeat (Unix time). An owner whose row was removed
+    as dead but whose jobs still name it reads back with host "", pid 0 and heartbeat 0."""
+
+    id: str
+    host: str
+    pid: int
+    heartbeat: float
+
+
+USAGE_GROUPS = ("user", "channel", "model")
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    """Usage summed over one user, channel or model (``group``) for ``hgbot usage``."""
+
+    group: str
+    steps: int
+    jobs: int
+    seconds: float
+    load_seconds: float
+    devices: tuple[str, ...] = ()  # sorted
+
+    def as_dict(self, by: str) -> dict[str, Any]:
+        """The JSON row of ``hgbot usage --json`` (the group under its column name)."""
+        return {by: self.group, "steps": self.steps, "jobs": self.jobs, "seconds": self.seconds,
+                "load_seconds": self.load_seconds, "devices": ",".join(self.devices)}
+
+
+class JobOwners(Protocol):
+    async def register_owner(self, owner: str, host: str, pid: int) -> None:
+        """Record (or re-record) a live owner with a heartbeat of now."""
+        ...
+
+    async def heartbeat(self, owner: str) -> None:
+        """The owner is alive now; nothing for an owner not registered."""
+        ...
+
+    async def job_owners(self) -> list[OwnerRecord]:
+        """Every registered owner, plus any owner only named by a queued or running job."""
+        ...
+
+
+class JobTable(Protocol):
+    async def add_job(self, key: ConversationKey, *, user: str, text: str, payload: dict[str, Any],
+                      owner: str, delivery_id: str | None = None) -> int | None:
+        """A queued job; with ``delivery_id`` that delivery is claimed in the same transaction and
+        None comes back when it was claimed before (by a job or by ``claim_delivery``)."""
+        ...
+
+    async def delivery_seen(self, delivery_id: str) -> bool: ...
+
+    async def set_job_thread(self, job_id: int, thread: str) -> None: ...
+
+    async def start_job(self, job_id: int, owner: str) -> bool:
+        """queued → running; False unless the job is queued under ``owner`` (one winner)."""
+        ...
+
+    async def end_job(self, job_id: int, state: JobState, error: str | None = None) -> bool:
+        """queued/running → ``state`` (final, else ``ValueError``); False when it had ended. A job that
+        ends other than done also ends the pipeline's run rows it left running."""
+        ...
+
+    async def adopt_jobs(self, dead: Sequence[str], owner: str,
+                         platforms: Iterable[str]) -> tuple[list[JobRecord], list[JobRecord]]:
+        """Jobs of ``dead`` owners, in one transaction: running ones (any platform) become interrupted,
+        queued ones of ``platforms`` move to ``owner``. (newly interrupted, adopted), oldest first;
+        a second caller gets only what is left, so each job is taken over once."""
+        ...
+
+    async def unnotified_jobs(self, platforms: Iterable[str]) -> list[JobRecord]:
+        """Interrupted jobs of ``platforms`` whose thread was not told yet, oldest first."""
+        ...
+
+    async def mark_notified(self, job_id: int) -> None: ...
+
+    async def get_job(self, job_id: int) -> JobRecord | None: ...
+
+    async def latest_job(self, key: ConversationKey) -> JobRecord | None:
+        """The newest job of the thread (platform, channel, thread), whatever its state."""
+        ...
+
+    async def active_job(self, key: ConversationKey) -> JobRecord | None:
+        """The newest queued or running job of the thread, on any replica."""
+        ...
+
+    async def active_job_of(self, user: str, channel: str) -> JobRecord | None:
+        """The user's newest queued or running job in ``channel`` (any thread), on any replica."""
+        ...
+
+    async def request_cancel(self, job_id: int, by: str) -> bool:
+        """Ask the job's owner to cancel it (``by``: who asked); False when it is not queued or running."""
+        ...
+
+    async def cancel_requests(self, owner: str) -> dict[int, str]:
+        """Queued or running jobs of ``owner`` whose cancel was requested: job id → who asked."""
+        ...
+
+    async def job_counts(self) -> dict[str, int]:
+        """Jobs per state (states without jobs left out)."""
+        ...
+
+
+class UsageLedger(Protocol):
+    async def add_usage(self, record: UsageRecord) -> None: ...
+
+    async def usage_seconds(self, since: float, *, user: str | None = None, channel: str | None = None) -> float:
+        """Device seconds recorded since ``since`` (Unix time), of a user and/or a channel."""
+        ...
+
+    async def usage_table(self, since: float, by: str) -> list[UsageTotal]:
+        """Totals since ``since`` per ``by`` (one of ``USAGE_GROUPS``, else ``ValueError``), largest first."""
+        ...
+
+
+class JobStore(JobOwners, JobTable, UsageLedger, Protocol):
+    """The job, owner and usage tables ``orchestrator.jobs.Jobs`` keeps its jobs in."""

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.blobs import BlobRef, check_suffix
-from orchestrator.errors import StorageError
-from orchestrator.types import Artifact
+from orchestrator.errors import ArtifactNotFound, StorageError
+from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact
 
 __all__ = ["LocalBlobStore", "blob_relpath", "check_suffix", "write_blob"]
 
@@ -108,8 +108,46 @@ if TYPE_CHECKING:
         return blobs  # mypy proves LocalBlobStore satisfies the protocol
 
 
+@asynccontextmanager
+async def temporary_copy(data: bytes, ref: BlobRef, prefix: str) -> AsyncIterator[Path]:
+    """A blob's bytes as a file named like its key in a temporary directory, removed on exit: the
+    ``local_file`` of a store whose blobs are not files here."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        path = Path(tmp) / ref.key.rsplit("/", 1)[-1]
+        await asyncio.to_thread(path.write_bytes, data)
+        yield path
+
+
 async def read_artifact_bytes(blobs: BlobStore, artifact: Artifact) -> bytes:
     """An artifact's bytes through ``blobs``; a row written before blob references reads its file."""
     if artifact.blob is not None:
         return await blobs.read(artifact.blob)
     return await asyncio.to_thread(artifact.path.read_bytes)
+
+
+# What every store does around its own rows when it puts or gets an artifact, said the same way by all.
+
+def new_artifact_suffix(kind: str, suffix: str) -> str:
+    """The checked suffix of an artifact about to be stored; ``ValueError`` for an unknown kind."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    return check_suffix(suffix)
+
+
+def bare_artifact_id(artifact_id: str) -> str:
+    """``artifact:abc`` (or ``abc``, spaces allowed) → ``abc``."""
+    return artifact_id.strip().removeprefix(HANDLE_PREFIX).strip()
+
+
+async def found_artifact(blobs: BlobStore, artifact: Artifact | None, bare: str) -> Artifact:
+    """What ``get_artifact`` returns for the row it looked up: ``ArtifactNotFound`` for none (the same
+    message whether the id is unknown or another conversation's, so a handle reveals nothing outside
+    its conversation), ``StorageError`` when the row's bytes are missing from ``blobs``."""
+    if artifact is None:
+        raise ArtifactNotFound(f"There is no file {HANDLE_PREFIX}{bare} in this conversation.",
+                               hint="Refer to a file sent or generated in this conversation.")
+    assert artifact.blob is not None
+    if not await blobs.exists(artifact.blob):
+        raise StorageError(f"The file of {artifact.handle} is missing from the artifact store "
+                           f"({blobs.describe(artifact.blob)}).")
+    return artifact

@@ -15,7 +15,10 @@ from typing import Any
 import aiosqlite
 
 from orchestrator.jobtypes import JobRecord, JobState, UsageRecord
+from orchestrator.store import USAGE_GROUPS, OwnerRecord, UsageTotal
 from orchestrator.types import ConversationKey
+
+from .jobrows import job_record, usage_total
 
 _JOB_COLUMNS = ("id, platform, workspace, channel, thread, user, text, payload, state, owner, error, "
                 "created, started, finished")
@@ -42,15 +45,15 @@ class JobTables:
         async with self._write(f"heartbeat of {owner}") as db:
             await db.execute("UPDATE job_owners SET heartbeat = ? WHERE id = ?", (time.time(), owner))
 
-    async def job_owners(self) -> list[tuple[str, str, int, float]]:
-        """Every owner with live jobs or a heartbeat: (id, host, pid, last heartbeat)."""
+    async def job_owners(self) -> list[OwnerRecord]:
+        """Every owner with live jobs or a heartbeat."""
         async with self._read("listing job owners") as db:
             async with db.execute("SELECT id, host, pid, heartbeat FROM job_owners") as cur:
-                rows = [(str(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in await cur.fetchall()]
+                rows = [OwnerRecord(str(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in await cur.fetchall()]
             async with db.execute("SELECT DISTINCT owner FROM jobs WHERE state IN ('queued', 'running')") as cur:
-                listed = {r[0] for r in rows}
+                listed = {r.id for r in rows}
                 # an owner whose row is gone (deleted as dead) but still named by a job: dead too
-                rows += [(str(r[0]), "", 0, 0.0) for r in await cur.fetchall() if r[0] not in listed]
+                rows += [OwnerRecord(str(r[0]), "", 0, 0.0) for r in await cur.fetchall() if r[0] not in listed]
         return rows
 
     # -- jobs ---------------------------------------------------------------------------------
@@ -138,7 +141,7 @@ class JobTables:
             async with db.execute(
                     f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = 'interrupted' AND notified = 0 "
                     f"AND platform IN ({','.join('?' * len(plats)) or chr(39) * 2}) ORDER BY id", tuple(plats)) as cur:
-                return [_job(r) for r in await cur.fetchall()]
+                return [job_record(r) for r in await cur.fetchall()]
 
     async def mark_notified(self, job_id: int) -> None:
         async with self._write(f"marking job {job_id} notified") as db:
@@ -159,7 +162,34 @@ class JobTables:
                 f"SELECT {_JOB_COLUMNS} FROM jobs WHERE platform = ? AND channel = ? AND thread = ? "
                 "ORDER BY id DESC LIMIT 1", (key.platform, key.channel, key.thread)) as cur:
             row = await cur.fetchone()
-        return _job(row) if row else None
+        return job_record(row) if row else None
+
+    async def active_job(self, key: ConversationKey) -> JobRecord | None:
+        async with self._read(f"reading the job in flight in {key}") as db, db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE platform = ? AND channel = ? AND thread = ? "
+                "AND state IN ('queued', 'running') ORDER BY id DESC LIMIT 1",
+                (key.platform, key.channel, key.thread)) as cur:
+            row = await cur.fetchone()
+        return job_record(row) if row else None
+
+    async def active_job_of(self, user: str, channel: str) -> JobRecord | None:
+        async with self._read(f"reading the job of {user} in flight in {channel}") as db, db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE user = ? AND channel = ? "
+                "AND state IN ('queued', 'running') ORDER BY id DESC LIMIT 1", (user, channel)) as cur:
+            row = await cur.fetchone()
+        return job_record(row) if row else None
+
+    async def request_cancel(self, job_id: int, by: str) -> bool:
+        async with self._write(f"asking to cancel job {job_id}") as db:
+            cur = await db.execute("UPDATE jobs SET cancel_by = ? WHERE id = ? AND state IN ('queued', 'running')",
+                                   (by, job_id))
+            return cur.rowcount == 1
+
+    async def cancel_requests(self, owner: str) -> dict[int, str]:
+        async with self._read("reading cancel requests") as db, db.execute(
+                "SELECT id, cancel_by FROM jobs WHERE owner = ? AND state IN ('queued', 'running') "
+                "AND cancel_by IS NOT NULL ORDER BY id", (owner,)) as cur:
+            return {int(r[0]): str(r[1]) for r in await cur.fetchall()}
 
     async def job_counts(self) -> dict[str, int]:
         async with self._read("counting jobs") as db, db.execute(
@@ -190,18 +220,17 @@ class JobTables:
             row = await cur.fetchone()
         return float(row[0]) if row else 0.0
 
-    async def usage_table(self, since: float, by: str) -> list[dict[str, Any]]:
+    async def usage_table(self, since: float, by: str) -> list[UsageTotal]:
         """Totals since ``since`` grouped by ``user``, ``channel`` or ``model``, largest first."""
-        if by not in ("user", "channel", "model"):
+        if by not in USAGE_GROUPS:
             raise ValueError(f"by must be user, channel or model, not {by!r}")
         # by is one of three column names checked above, never input
         async with self._read("reading usage") as db, db.execute(
                 f"SELECT {by}, COUNT(*), COUNT(DISTINCT job_id), SUM(seconds), SUM(load_seconds), "
                 f"GROUP_CONCAT(DISTINCT device) FROM usage WHERE created >= ? GROUP BY {by} "
-                "ORDER BY SUM(seconds) DESC", (since,)) as cur:
+                f"ORDER BY SUM(seconds) DESC, {by}", (since,)) as cur:
             rows = await cur.fetchall()
-        return [{by: r[0], "steps": int(r[1]), "jobs": int(r[2]), "seconds": round(float(r[3] or 0), 3),
-                 "load_seconds": round(float(r[4] or 0), 3), "devices": str(r[5] or "")} for r in rows]
+        return [usage_total(r) for r in rows]
 
 
 async def _close_runs(db: aiosqlite.Connection, job_ids: Sequence[int], status: str) -> None:
@@ -223,11 +252,5 @@ async def _jobs_by_id(db: aiosqlite.Connection, ids: Sequence[int]) -> list[JobR
         return []
     async with db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id",
                           tuple(ids)) as cur:
-        return [_job(r) for r in await cur.fetchall()]
+        return [job_record(r) for r in await cur.fetchall()]
 
-
-def _job(row: Any) -> JobRecord:
-    return JobRecord(
-        id=int(row[0]), key=ConversationKey(row[1], row[2], row[3], row[4]), user=row[5], text=row[6],
-        payload=json.loads(row[7] or "{}"), state=JobState(row[8]), owner=row[9], error=row[10],
-        created=float(row[11]), started=row[12], finished=row[13])

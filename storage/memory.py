@@ -6,10 +6,8 @@ one process only: nothing survives ``close()``.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -18,13 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.blobs import BlobRef, BlobStore, check_suffix
-from orchestrator.errors import ArtifactNotFound, StorageError
+from orchestrator.errors import StorageError
 from orchestrator.store import RunRecord, StoreStats, TaskRecord
-from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, Kind, Message, Plan, TaskRun
+from orchestrator.types import Artifact, ConversationKey, Kind, Message, Plan, TaskRun
 
-from .blobs import read_artifact_bytes
+from .blobs import bare_artifact_id, found_artifact, new_artifact_suffix, read_artifact_bytes, temporary_copy
 from .ids import ROLES, new_artifact_id
 from .locks import KeyedLocks
+from .memory_jobs import JobRows, MemoryJobTables
 
 SCHEMA_VERSION = 0  # nothing to migrate
 
@@ -51,10 +50,7 @@ class MemoryBlobStore:
 
     @asynccontextmanager
     async def local_file(self, ref: BlobRef) -> AsyncIterator[Path]:
-        data = await self.read(ref)
-        with tempfile.TemporaryDirectory(prefix="hgbot-blob-") as tmp:
-            path = Path(tmp) / ref.key.rsplit("/", 1)[-1]
-            await asyncio.to_thread(path.write_bytes, data)
+        async with temporary_copy(await self.read(ref), ref, "hgbot-blob-") as path:
             yield path
 
     def describe(self, ref: BlobRef) -> str:
@@ -89,10 +85,11 @@ class _Tables:
     artifacts: list[Artifact] = field(default_factory=list)
     runs: dict[int, _Run] = field(default_factory=dict)
     deliveries: dict[str, float] = field(default_factory=dict)
+    jobs: JobRows = field(default_factory=JobRows)
 
 
-class MemoryStore:
-    """``orchestrator.store.Store`` in dicts. Artifact bytes go to ``blobs`` (a ``MemoryBlobStore``
+class MemoryStore(MemoryJobTables):
+    """``orchestrator.store.Store`` and ``JobStore`` in dicts. Artifact bytes go to ``blobs`` (a ``MemoryBlobStore``
     unless given). Runs and plans are kept as JSON, like the databases, so a record reads back the
     same whichever store wrote it."""
 
@@ -147,9 +144,7 @@ class MemoryStore:
         description: str = "", task: str | None = None, model: str | None = None,
         filename: str = "", run_id: int | None = None,
     ) -> Artifact:
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-        suffix = check_suffix(suffix)
+        suffix = new_artifact_suffix(kind, suffix)
         self._check_conversation(conversation_id)
         ref = await self.blobs.put(data, suffix)
         t = self._tables()
@@ -167,17 +162,10 @@ class MemoryStore:
         return await read_artifact_bytes(self.blobs, artifact)
 
     async def get_artifact(self, conversation_id: int, artifact_id: str) -> Artifact:
-        bare = artifact_id.strip().removeprefix(HANDLE_PREFIX).strip()
+        bare = bare_artifact_id(artifact_id)
         found = next((a for a in self._tables().artifacts
                       if a.id == bare and a.conversation_id == conversation_id), None)
-        if found is None:
-            raise ArtifactNotFound(f"There is no file {HANDLE_PREFIX}{bare} in this conversation.",
-                                   hint="Refer to a file sent or generated in this conversation.")
-        assert found.blob is not None
-        if not await self.blobs.exists(found.blob):
-            raise StorageError(f"The file of {found.handle} is missing from the artifact store "
-                               f"({self.blobs.describe(found.blob)}).")
-        return found
+        return await found_artifact(self.blobs, found, bare)
 
     async def artifacts(self, conversation_id: int) -> list[Artifact]:
         return [a for a in reversed(self._tables().artifacts) if a.conversation_id == conversation_id]
@@ -213,6 +201,9 @@ class MemoryStore:
         ]
 
     async def claim_delivery(self, delivery_id: str) -> bool:
+        return self._claim(delivery_id)
+
+    def _claim(self, delivery_id: str) -> bool:
         deliveries = self._tables().deliveries
         if delivery_id in deliveries:
             return False
@@ -221,6 +212,19 @@ class MemoryStore:
 
     async def delivery_seen(self, delivery_id: str) -> bool:
         return delivery_id in self._tables().deliveries
+
+    # -- what the job tables need (storage.memory_jobs) -----------------------------------------
+
+    def _job_rows(self) -> JobRows:
+        return self._tables().jobs
+
+    def _close_runs(self, key: ConversationKey, since: float, status: str) -> None:
+        """End the running runs a stopped job left in its conversation (as ``storage.jobs`` does)."""
+        t = self._tables()
+        conversation_id = t.conversations.get(key)
+        for run in t.runs.values():
+            if run.conversation_id == conversation_id and run.status == "running" and run.created >= since:
+                run.status, run.finished = status, time.time()
 
     async def stats(self) -> StoreStats:
         t = self._tables()
@@ -233,7 +237,7 @@ class MemoryStore:
 
 
 if TYPE_CHECKING:
-    from orchestrator.store import Store
+    from orchestrator.store import JobStore, Store
 
-    def _conforms(store: MemoryStore, blobs: MemoryBlobStore) -> tuple[Store, BlobStore]:
-        return store, blobs  # mypy proves both satisfy their protocols
+    def _conforms(store: MemoryStore, blobs: MemoryBlobStore) -> tuple[Store, JobStore, BlobStore]:
+        return store, store, blobs  # mypy proves they satisfy their protocols

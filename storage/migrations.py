@@ -127,6 +127,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX usage_by_time ON usage (created)",
     )),
+    Migration(4, "jobs.cancel_by: a stop that reached another replica, for the job's owner to act on", (
+        "ALTER TABLE jobs ADD COLUMN cancel_by TEXT",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version

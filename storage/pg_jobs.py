@@ -13,7 +13,10 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.jobtypes import JobRecord, JobState, UsageRecord
+from orchestrator.store import USAGE_GROUPS, OwnerRecord, UsageTotal
 from orchestrator.types import ConversationKey
+
+from .jobrows import job_record, usage_total
 
 if TYPE_CHECKING:
     import asyncpg
@@ -41,6 +44,9 @@ JOBS_MIGRATION = """
     CREATE INDEX usage_by_time ON usage (created);
 """
 
+# a stop that reached another replica, for the job's owner to act on
+CANCEL_MIGRATION = "ALTER TABLE jobs ADD COLUMN cancel_by TEXT;"
+
 
 class PgJobTables:
     """``orchestrator.jobs.JobStore`` on Postgres; ``PostgresStore`` provides ``_conn``/``_tx``."""
@@ -62,13 +68,13 @@ class PgJobTables:
         async with self._conn(f"heartbeat of {owner}") as db:
             await db.execute("UPDATE job_owners SET heartbeat = $1 WHERE id = $2", time.time(), owner)
 
-    async def job_owners(self) -> list[tuple[str, str, int, float]]:
+    async def job_owners(self) -> list[OwnerRecord]:
         async with self._conn("listing job owners") as db:
-            rows = [(str(r[0]), str(r[1]), int(r[2]), float(r[3]))
+            rows = [OwnerRecord(str(r[0]), str(r[1]), int(r[2]), float(r[3]))
                     for r in await db.fetch("SELECT id, host, pid, heartbeat FROM job_owners")]
-            listed = {r[0] for r in rows}
+            listed = {r.id for r in rows}
             named = await db.fetch("SELECT DISTINCT owner FROM jobs WHERE state IN ('queued', 'running')")
-        return rows + [(str(r[0]), "", 0, 0.0) for r in named if r[0] not in listed]
+        return rows + [OwnerRecord(str(r[0]), "", 0, 0.0) for r in named if r[0] not in listed]
 
     async def add_job(self, key: ConversationKey, *, user: str, text: str, payload: dict[str, Any],
                       owner: str, delivery_id: str | None = None) -> int | None:
@@ -131,7 +137,7 @@ class PgJobTables:
         async with self._conn("listing interrupted jobs") as db:
             rows = await db.fetch(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = 'interrupted' AND NOT notified "
                                   "AND platform = ANY($1::text[]) ORDER BY id", list(platforms))
-        return [_job(r) for r in rows]
+        return [job_record(r) for r in rows]
 
     async def mark_notified(self, job_id: int) -> None:
         async with self._conn(f"marking job {job_id} notified") as db:
@@ -146,7 +152,32 @@ class PgJobTables:
         async with self._conn(f"reading the latest job of {key}") as db:
             row = await db.fetchrow(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE platform = $1 AND channel = $2 "
                                     "AND thread = $3 ORDER BY id DESC LIMIT 1", key.platform, key.channel, key.thread)
-        return _job(row) if row else None
+        return job_record(row) if row else None
+
+    async def active_job(self, key: ConversationKey) -> JobRecord | None:
+        async with self._conn(f"reading the job in flight in {key}") as db:
+            row = await db.fetchrow(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE platform = $1 AND channel = $2 "
+                                    "AND thread = $3 AND state IN ('queued', 'running') ORDER BY id DESC LIMIT 1",
+                                    key.platform, key.channel, key.thread)
+        return job_record(row) if row else None
+
+    async def active_job_of(self, user: str, channel: str) -> JobRecord | None:
+        async with self._conn(f"reading the job of {user} in flight in {channel}") as db:
+            row = await db.fetchrow(f'SELECT {_JOB_COLUMNS} FROM jobs WHERE "user" = $1 AND channel = $2 '
+                                    "AND state IN ('queued', 'running') ORDER BY id DESC LIMIT 1", user, channel)
+        return job_record(row) if row else None
+
+    async def request_cancel(self, job_id: int, by: str) -> bool:
+        async with self._conn(f"asking to cancel job {job_id}") as db:
+            done = await db.execute("UPDATE jobs SET cancel_by = $1 WHERE id = $2 AND state IN ('queued', 'running')",
+                                    by, job_id)
+        return bool(done.endswith(" 1"))
+
+    async def cancel_requests(self, owner: str) -> dict[int, str]:
+        async with self._conn("reading cancel requests") as db:
+            rows = await db.fetch("SELECT id, cancel_by FROM jobs WHERE owner = $1 AND state IN ('queued', 'running') "
+                                  "AND cancel_by IS NOT NULL ORDER BY id", owner)
+        return {int(r[0]): str(r[1]) for r in rows}
 
     async def job_counts(self) -> dict[str, int]:
         async with self._conn("counting jobs") as db:
@@ -168,17 +199,16 @@ class PgJobTables:
                 "AND ($3::text IS NULL OR channel = $3)", since, user, channel)
         return float(value or 0.0)
 
-    async def usage_table(self, since: float, by: str) -> list[dict[str, Any]]:
-        if by not in ("user", "channel", "model"):
+    async def usage_table(self, since: float, by: str) -> list[UsageTotal]:
+        if by not in USAGE_GROUPS:
             raise ValueError(f"by must be user, channel or model, not {by!r}")
         column = f'"{by}"'  # one of three names checked above, never input
         async with self._conn("reading usage") as db:
             rows = await db.fetch(
                 f"SELECT {column}, COUNT(*), COUNT(DISTINCT job_id), SUM(seconds), SUM(load_seconds), "
                 f"STRING_AGG(DISTINCT device, ',') FROM usage WHERE created >= $1 GROUP BY {column} "
-                "ORDER BY SUM(seconds) DESC", since)
-        return [{by: r[0], "steps": int(r[1]), "jobs": int(r[2]), "seconds": round(float(r[3] or 0), 3),
-                 "load_seconds": round(float(r[4] or 0), 3), "devices": str(r[5] or "")} for r in rows]
+                f"ORDER BY SUM(seconds) DESC, {column}", since)
+        return [usage_total(r) for r in rows]
 
 
 async def _close_runs(db: asyncpg.Connection, job_ids: Sequence[int], status: str) -> None:
@@ -197,11 +227,5 @@ async def _jobs_by_id(db: asyncpg.Connection, ids: Sequence[int]) -> list[JobRec
     if not ids:
         return []
     rows = await db.fetch(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id", list(ids))
-    return [_job(r) for r in rows]
+    return [job_record(r) for r in rows]
 
-
-def _job(row: Any) -> JobRecord:
-    return JobRecord(
-        id=int(row[0]), key=ConversationKey(row[1], row[2], row[3], row[4]), user=row[5], text=row[6],
-        payload=json.loads(row[7] or "{}"), state=JobState(row[8]), owner=row[9], error=row[10],
-        created=float(row[11]), started=row[12], finished=row[13])

@@ -24,21 +24,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.blobs import BlobRef, BlobStore
-from orchestrator.errors import ArtifactNotFound, ConfigError, StorageError
+from orchestrator.errors import ConfigError, StorageError
 from orchestrator.store import RunRecord, StoreStats, TaskRecord
-from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, Kind, Message, Plan, TaskRun
+from orchestrator.types import HANDLE_PREFIX, Artifact, ConversationKey, Kind, Message, Plan, TaskRun
 
-from .blobs import check_suffix, read_artifact_bytes
+from .blobs import bare_artifact_id, found_artifact, new_artifact_suffix, read_artifact_bytes
 from .cached import localise
 from .ids import ROLES, new_artifact_id
 from .locks import lock_name
-from .pg_jobs import JOBS_MIGRATION, PgJobTables
+from .pg_jobs import CANCEL_MIGRATION, JOBS_MIGRATION, PgJobTables
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from orchestrator.jobs import JobStore
-    from orchestrator.store import Store
+    from orchestrator.store import JobStore, Store
 
 _MIGRATION_LOCK = 0x68676274  # "hgbt": one advisory lock id for schema changes
 DELIVERY_TTL_S = 30 * 24 * 3600
@@ -67,6 +66,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE deliveries (id TEXT PRIMARY KEY, created DOUBLE PRECISION NOT NULL);
     """,
     JOBS_MIGRATION,
+    CANCEL_MIGRATION,
 )
 LATEST = len(MIGRATIONS)
 _ARTIFACT_COLUMNS = "id, conversation_id, kind, mime, path, size, description, task, model, filename"
@@ -227,9 +227,7 @@ class PostgresStore(PgJobTables):
         """Blob first, then the row: a crash between leaves an unreferenced blob, never a dangling row."""
         import asyncpg
 
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-        suffix = check_suffix(suffix)
+        suffix = new_artifact_suffix(kind, suffix)
         if not await self._conversation_exists(conversation_id):
             raise StorageError(f"Database error while recording an artifact in conversation {conversation_id}: "
                                "it refers to a conversation or run that does not exist.")
@@ -259,18 +257,11 @@ class PostgresStore(PgJobTables):
         return await read_artifact_bytes(self.blobs, artifact)
 
     async def get_artifact(self, conversation_id: int, artifact_id: str) -> Artifact:
-        bare = artifact_id.strip().removeprefix(HANDLE_PREFIX).strip()
+        bare = bare_artifact_id(artifact_id)
         async with self._conn(f"looking up {HANDLE_PREFIX}{bare}") as db:
             row = await db.fetchrow(f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts WHERE id = $1 AND conversation_id = $2",
                                     bare, conversation_id)
-        if row is None:
-            raise ArtifactNotFound(f"There is no file {HANDLE_PREFIX}{bare} in this conversation.",
-                                   hint="Refer to a file sent or generated in this conversation.")
-        artifact = self._artifact(tuple(row))
-        assert artifact.blob is not None
-        if not await self.blobs.exists(artifact.blob):
-            raise StorageError(f"The file of {artifact.handle} is missing from the artifact store "
-                               f"({self.blobs.describe(artifact.blob)}).")
+        artifact = await found_artifact(self.blobs, None if row is None else self._artifact(tuple(row)), bare)
         return (await localise(self.blobs, [artifact]))[0]
 
     async def artifacts(self, conversation_id: int) -> list[Artifact]:

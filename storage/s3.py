@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +20,8 @@ from urllib.parse import urlsplit
 
 from orchestrator.blobs import BlobRef, check_suffix
 from orchestrator.errors import ConfigError, StorageError
+
+from .blobs import temporary_copy
 
 if TYPE_CHECKING:
     from orchestrator.blobs import BlobStore
@@ -86,10 +87,7 @@ class S3BlobStore:
 
     @asynccontextmanager
     async def local_file(self, ref: BlobRef) -> AsyncIterator[Path]:
-        data = await self.read(ref)
-        with tempfile.TemporaryDirectory(prefix="hgbot-s3-") as tmp:
-            path = Path(tmp) / ref.key.rsplit("/", 1)[-1]
-            await asyncio.to_thread(path.write_bytes, data)
+        async with temporary_copy(await self.read(ref), ref, "hgbot-s3-") as path:
             yield path
 
     def describe(self, ref: BlobRef) -> str:

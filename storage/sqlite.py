@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from orchestrator.blobs import BlobRef, BlobStore
-from orchestrator.errors import ArtifactNotFound, StorageError
+from orchestrator.errors import StorageError
 from orchestrator.store import RunRecord, StoreStats, TaskRecord
-from orchestrator.types import HANDLE_PREFIX, KINDS, Artifact, ConversationKey, Kind, Message, Plan, TaskRun
+from orchestrator.types import HANDLE_PREFIX, Artifact, ConversationKey, Kind, Message, Plan, TaskRun
 
-from .blobs import LocalBlobStore, check_suffix, read_artifact_bytes
+from .blobs import LocalBlobStore, bare_artifact_id, found_artifact, new_artifact_suffix, read_artifact_bytes
 from .cached import localise
 from .ids import ROLES, new_artifact_id
 from .jobs import JobTables
@@ -211,9 +211,7 @@ class SqliteStore(JobTables):
         The blob is written before the row: a crash between the two leaves an unreferenced
         file (harmless), never a row pointing at nothing.
         """
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-        suffix = check_suffix(suffix)
+        suffix = new_artifact_suffix(kind, suffix)
         ref = await self.blobs.put(data, suffix)
         sha, rel = ref.sha256, ref.key
         async with self._write(f"recording an artifact in conversation {conversation_id}") as db:
@@ -251,25 +249,14 @@ class SqliteStore(JobTables):
         Raises ``ArtifactNotFound`` with the same message whether the id is unknown or belongs to
         another conversation, so a handle reveals nothing outside its conversation.
         """
-        bare = artifact_id.strip().removeprefix(HANDLE_PREFIX).strip()
+        bare = bare_artifact_id(artifact_id)
         async with self._read(f"looking up {HANDLE_PREFIX}{bare}") as db:
             async with db.execute(
                 f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts WHERE id = ? AND conversation_id = ?",
                 (bare, conversation_id),
             ) as cur:
                 row = await cur.fetchone()
-        if row is None:
-            raise ArtifactNotFound(
-                f"There is no file {HANDLE_PREFIX}{bare} in this conversation.",
-                hint="Refer to a file sent or generated in this conversation.",
-            )
-        artifact = self._artifact(row)
-        assert artifact.blob is not None
-        if not await self.blobs.exists(artifact.blob):
-            raise StorageError(
-                f"The file of {artifact.handle} is missing from the artifact store "
-                f"({self.blobs.describe(artifact.blob)})."
-            )
+        artifact = await found_artifact(self.blobs, None if row is None else self._artifact(row), bare)
         return (await localise(self.blobs, [artifact]))[0]
 
     async def artifacts(self, conversation_id: int) -> list[Artifact]:
@@ -419,5 +406,7 @@ def _describe(exc: sqlite3.Error) -> str:
 
 
 if TYPE_CHECKING:
-    def _conforms(store: SqliteStore) -> Store:  # mypy proves SqliteStore satisfies the protocol
-        return store
+    from orchestrator.store import JobStore
+
+    def _conforms(store: SqliteStore) -> tuple[Store, JobStore]:  # mypy proves SqliteStore satisfies both
+        return store, store

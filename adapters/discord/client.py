@@ -230,7 +230,7 @@ class HgbotClient(discord.Client):
         job_id = int(custom_id.rsplit(":", 1)[1]) if custom_id.rsplit(":", 1)[1].isdigit() else 0
         if custom_id.startswith(CANCEL_PREFIX):
             try:
-                jobs.cancel(job_id, user)
+                await jobs.request_cancel(job_id, user)  # the interaction may reach another replica
             except JobRefused as exc:
                 await _quietly(interaction.response.send_message(exc.user_message(), ephemeral=True))
                 return
@@ -373,7 +373,7 @@ class HgbotClient(discord.Client):
             return
         delivery = f"{PLATFORM}:interaction:{interaction.id}"
         if text.strip().lower() == "cancel":
-            await interaction.edit_original_response(content=self._cancel_for(interaction))
+            await interaction.edit_original_response(content=await self._cancel_for(interaction))
             return
         if await self._seen(delivery):
             return
@@ -397,16 +397,17 @@ class HgbotClient(discord.Client):
                     downloads=downloads, upload_limit=interaction.filesize_limit)
         await self._take(turn, delivery, {})
 
-    def _cancel_for(self, interaction: discord.Interaction) -> str:
-        """``/hgbot cancel``: the caller's newest job in flight in this channel (a thread counts as its parent)."""
+    async def _cancel_for(self, interaction: discord.Interaction) -> str:
+        """``/hgbot cancel``: the caller's newest job in flight in this channel (a thread counts as its
+        parent), on any replica."""
         jobs = self.service.jobs
         channel = interaction.channel
         where = str(getattr(channel, "parent_id", None) or getattr(channel, "id", ""))
-        job_id = jobs.live_job(str(interaction.user.id), where) if jobs is not None else None
+        job_id = await jobs.running_job_of(str(interaction.user.id), where) if jobs is not None else None
         if job_id is None:
             return "You have no request running in this channel."
         try:
-            jobs.cancel(job_id, str(interaction.user.id))  # type: ignore[union-attr]
+            await jobs.request_cancel(job_id, str(interaction.user.id))  # type: ignore[union-attr]
         except JobRefused as exc:
             return exc.user_message()
         return "Cancelling your request."

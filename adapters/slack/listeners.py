@@ -116,7 +116,7 @@ class Listeners:
         await ack()
         user, channel, job_id = _action(body)
         try:
-            self._jobs.cancel(job_id, user)
+            await self._jobs.request_cancel(job_id, user)  # Socket Mode may hand it to another replica
         except JobRefused as exc:
             await _tell(client, channel, user, exc.user_message(), _action_thread(body))
 
@@ -129,10 +129,10 @@ class Listeners:
             return
         user, channel, thread_ts = str(event.get("user", "")), str(event.get("channel", "")), str(event.get("thread_ts", ""))
         key = ConversationKey("slack", str(body.get("team_id") or ""), channel, thread_ts)
-        job_id = self._jobs.live_in(key)
+        job_id = await self._jobs.running_in(key)
         if job_id is not None:
             try:
-                self._jobs.cancel(job_id, user)
+                await self._jobs.request_cancel(job_id, user)
             except JobRefused as exc:
                 await _tell(client, channel, user, exc.user_message(), thread_ts or None)
                 return
@@ -170,7 +170,7 @@ class Listeners:
             await ack(text=f"Tell me what to do, e.g. `{self._command} describe this picture` after sharing one.")
             return
         if text.lower() == "cancel":
-            await ack(text=self._cancel_for(user, channel))
+            await ack(text=await self._cancel_for(user, channel))
             return
         delivery = f"slack:command:{command.get('trigger_id', '')}"
         if await self._seen(delivery):
@@ -192,13 +192,13 @@ class Listeners:
         if record is not None:
             self._start(replace(job, record=record))
 
-    def _cancel_for(self, user: str, channel: str) -> str:
-        """``/hgbot cancel``: the caller's newest job in flight in this channel."""
-        job_id = self._jobs.live_job(user, channel)
+    async def _cancel_for(self, user: str, channel: str) -> str:
+        """``/hgbot cancel``: the caller's newest job in flight in this channel (on any replica)."""
+        job_id = await self._jobs.running_job_of(user, channel)
         if job_id is None:
             return "You have no request running in this channel."
         try:
-            self._jobs.cancel(job_id, user)
+            await self._jobs.request_cancel(job_id, user)
         except JobRefused as exc:
             return exc.user_message()
         return "Cancelling your request."
@@ -291,12 +291,12 @@ class Listeners:
     async def _stop(self, key: ConversationKey, user: str, client: AsyncWebClient, delivery: str) -> bool:
         """A ``stop`` reply: cancel the request running in this thread (requester or admin, as the
         Cancel button). False when none runs here: then the words are a request like any other."""
-        job_id = self._jobs.live_in(key)
+        job_id = await self._jobs.running_in(key)  # the job may run on another replica
         if job_id is None:
             return False
         if await self._claim(delivery):
             try:
-                self._jobs.cancel(job_id, user)
+                await self._jobs.request_cancel(job_id, user)
             except JobRefused as exc:
                 await _tell(client, key.channel, user, exc.user_message(), key.thread or None)
         return True

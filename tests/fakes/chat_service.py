@@ -77,6 +77,15 @@ class FakeJobs:
         here = [j for j, c in self.live.items() if c.job.key == key]
         return max(here) if here else None
 
+    async def running_in(self, key: ConversationKey) -> int | None:
+        return self.live_in(key)  # one process: what runs anywhere runs here
+
+    async def running_job_of(self, user: str, channel: str) -> int | None:
+        return self.live_job(user, channel)
+
+    async def request_cancel(self, job_id: int, by: str) -> None:
+        self.cancel(job_id, by)
+
     async def sweep_forever(self, platforms: Iterable[str],
                             on_found: Callable[[list[JobRecord], list[JobRecord]], Awaitable[None]]) -> None:
         await asyncio.Event().wait()  # one process, no other replica: nothing ever to sweep up

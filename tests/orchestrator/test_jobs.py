@@ -119,7 +119,7 @@ async def test_cancel_abandons_a_step_running_in_a_worker_thread_frees_the_slot_
     assert not release.is_set()  # ...while the abandoned step is still running in its thread
     assert told == ["🛑 Cancelled after 0 s (done: nothing)."]
     rows = await store.usage_table(0, "model")
-    assert [r["model"] for r in rows] == ["m-draw"] and rows[0]["seconds"] >= 0.2  # accounted though abandoned
+    assert [r.group for r in rows] == ["m-draw"] and rows[0].seconds >= 0.2  # accounted though abandoned
     release.set()
     await jobs.close()
 
@@ -245,7 +245,8 @@ async def test_over_budget_is_refused_with_the_reset_time_and_admins_are_exempt(
     await jobs.accept(KEY, user="U2", text="someone else")
     await jobs.accept(ConversationKey("slack", "T", "C1", "2"), user="UADMIN", text="admin")
     rows = await store.usage_table(0, "model")
-    assert rows == [{"model": "m", "steps": 1, "jobs": 1, "seconds": 12.0, "load_seconds": 1.0, "devices": "cpu"}]
+    assert [r.as_dict("model") for r in rows] == [
+        {"model": "m", "steps": 1, "jobs": 1, "seconds": 12.0, "load_seconds": 1.0, "devices": "cpu"}]
 
 
 def test_queue_text() -> None:
@@ -270,7 +271,7 @@ async def test_usage_is_recorded_per_step(store: SqliteStore) -> None:
     await jobs.run(job, work)
     assert await store.usage_seconds(0, user="U1") == 3.0
     rows = await store.usage_table(0, "user")
-    assert rows[0]["load_seconds"] == 0.5 and rows[0]["devices"] == "cuda" and rows[0]["steps"] == 1
+    assert rows[0].load_seconds == 0.5 and rows[0].devices == ("cuda",) and rows[0].steps == 1
 
 
 async def test_a_channel_budget_covers_everyone_in_it(store: SqliteStore) -> None:
@@ -301,3 +302,50 @@ async def test_shutdown_sheds_waiting_jobs_but_keeps_them_queued_for_the_next_st
     gate.set()
     assert await running is JobState.DONE
     assert state_of(tmp_path, second.id) == "queued"  # the next start-up adopts and runs it
+
+
+async def test_a_cancel_request_from_another_replica_spares_an_answer_being_posted() -> None:
+    from storage import MemoryStore
+
+    store = MemoryStore()
+    jobs = Jobs(store)
+    job = await jobs.accept(KEY, user="U1", text="hi")
+    posting, release = asyncio.Event(), asyncio.Event()
+
+    async def work(ctx: JobContext) -> None:
+        ctx.deliver()  # the answer is being posted: from here a cancel is too late
+        posting.set()
+        await release.wait()
+
+    task = asyncio.create_task(jobs.run(job, work))
+    await posting.wait()
+    assert await store.request_cancel(job.id, "U1")  # what the other replica writes
+    assert await jobs.take_cancel_requests() == []
+    release.set()
+    assert await task is JobState.DONE
+    assert await store.cancel_requests(jobs.owner) == {}  # ended: nothing left to act on
+
+
+async def test_request_cancel_here_cancels_at_once_and_refuses_what_cancel_refuses() -> None:
+    from storage import MemoryStore
+
+    store = MemoryStore()
+    jobs = Jobs(store)
+    job = await jobs.accept(KEY, user="U1", text="hi")
+    running = asyncio.Event()
+
+    async def work(ctx: JobContext) -> None:
+        running.set()
+        await asyncio.sleep(30)
+
+    task = asyncio.create_task(jobs.run(job, work))
+    await running.wait()
+    with pytest.raises(JobRefused, match="Only the person who asked"):
+        await jobs.request_cancel(job.id, "U2")
+    await jobs.request_cancel(job.id, "U1")  # in flight here: no store round trip, no poll
+    assert await asyncio.wait_for(task, 1) is JobState.CANCELLED
+    assert await store.cancel_requests(jobs.owner) == {}
+    with pytest.raises(JobRefused, match="not running any more"):
+        await jobs.request_cancel(job.id, "U1")
+    with pytest.raises(JobRefused, match="not running any more"):
+        await jobs.request_cancel(job.id + 100, "U1")
