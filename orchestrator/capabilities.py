@@ -64,6 +64,18 @@ def unrunnable_line(task: str, hub_models: Callable[[str], Iterable[str]] | None
     return str(p["unrunnable"].format_map({"task": task, "enable": enable}))
 
 
+def narrow_substitute(only: str, request: str, runnable: Callable[[str], bool]) -> tuple[str, str] | None:
+    """When the model that would run covers only part of its task (``only``, e.g. "faces") and the
+    request asks for more, (a runnable task that answers it better, the note saying so), else None."""
+    scope = prompts.load("capabilities").get("narrow", {}).get(only)
+    if not scope or re.search(scope["asks"], request, re.IGNORECASE):
+        return None
+    for option in scope.get("substitutes", []):
+        if runnable(option["task"]):
+            return str(option["task"]), " ".join(str(option["note"]).split())
+    return None
+
+
 def substitute(task: str, request: str, runnable: Callable[[str], bool]) -> tuple[str, str] | None:
     """(a runnable task that answers part of ``task``, the note saying so), or None."""
     for option in prompts.load("capabilities").get("substitutes", {}).get(task, []):

@@ -11,7 +11,8 @@ GPU; ``gpu``: sized for one), ``dtype`` (``bfloat16``/``float16``: the precision
 in, used on CUDA), ``variant`` (e.g. ``fp16``: which weight files to download), ``revision`` (a commit
 seen on the model's hub page), ``arch`` (the architecture or pipeline class, which names the tiny twin
 that proves the card's code path: ``orchestrator.twins``), ``requires`` (extra modules the model's
-processor needs) and ``noncommercial`` (the licence forbids commercial use).
+processor needs), ``noncommercial`` (the licence forbids commercial use) and ``only`` (the part of its
+task a narrow model covers, e.g. ``faces``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class ModelCard:
     revision: str = ""
     requires: tuple[str, ...] = ()
     noncommercial_flag: bool = False
+    # A model that covers only part of its task (a face detector listed for object detection) names
+    # that part here: a key of capabilities.yaml's ``narrow``, which says when a request asks more.
+    only: str = ""
 
     @property
     def noncommercial(self) -> bool:
@@ -131,7 +135,7 @@ class Catalog:
                     profile=str(raw.get("profile", "cpu")), arch=str(raw.get("arch", "")),
                     dtype=str(raw.get("dtype", "")), variant=str(raw.get("variant", "")),
                     revision=str(raw.get("revision", "")), requires=tuple(raw.get("requires", ())),
-                    noncommercial_flag=bool(raw.get("noncommercial", False)),
+                    noncommercial_flag=bool(raw.get("noncommercial", False)), only=str(raw.get("only", "")),
                 )
             except (ValueError, KeyError, TypeError) as exc:
                 raise ConfigError(f"{origin} line {lineno} is not a valid catalog entry ({exc}).") from exc

@@ -34,6 +34,7 @@ from .types import (
     Attachment,
     EventType,
     Plan,
+    PlanTask,
     ProgressCallback,
     ProgressEvent,
     Reply,
@@ -237,8 +238,15 @@ class Orchestrator:
         runnable = self.executor.selector.ranked
         tasks, notes = [], []
         for t in plan.tasks:
-            swap = capabilities.substitute(t.task, request, lambda name: bool(runnable(name))) \
-                if not runnable(t.task) else None
+            ranked = runnable(t.task)
+            if not ranked:
+                swap = capabilities.substitute(t.task, request, lambda name: bool(runnable(name)))
+            elif ranked[0].only and self._feeds_text_only(plan, t):
+                # The model that would run covers part of the task (faces, for "what objects are in
+                # this photo?"): "No faces found." would read as "nothing is in it".
+                swap = capabilities.narrow_substitute(ranked[0].only, request, lambda name: bool(runnable(name)))
+            else:
+                swap = None
             target = registry.get(swap[0]) if swap else None
             if swap is None or target is None or not all(k in t.args for k in target.inputs):
                 tasks.append(t)
@@ -247,6 +255,13 @@ class Orchestrator:
             tasks.append(replace(t, task=swap[0], args=args, model=None))
             notes.append(swap[1])
         return (replace(plan, tasks=tuple(tasks)), list(dict.fromkeys(notes))) if notes else (plan, [])
+
+    @staticmethod
+    def _feeds_text_only(plan: Plan, task: PlanTask) -> bool:
+        """True when every step that uses ``task``'s output takes text, so a substitute that answers
+        in text (no boxed image) still feeds them."""
+        consumers = [registry.get(t.task) for t in plan.tasks if task.id in t.deps]
+        return all(c is not None and "text" in c.inputs for c in consumers)
 
     def _unrunnable(self, tasks: Iterable[str]) -> list[str]:
         selector = self.executor.selector

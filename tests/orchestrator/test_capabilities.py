@@ -62,3 +62,14 @@ def test_substitutes_follow_the_request_and_what_runs_here() -> None:
     assert pick("document-question-answering", "what is the total?", only_ocr)[0] == "image-to-text"
     assert pick("translation", "translate this", everything.__contains__) is None
     assert pick("visual-question-answering", "how many people?", set().__contains__) is None
+
+
+def test_a_narrow_model_is_swapped_only_for_requests_beyond_what_it_covers() -> None:
+    runs_here = {"image-classification"}.__contains__
+    assert capabilities.narrow_substitute("faces", "what objects are in this photo?", runs_here) == (
+        "image-classification",
+        "No general object detector runs here (the detector here finds faces only), so here is what the image "
+        "classifier sees instead.")
+    assert capabilities.narrow_substitute("faces", "how many people are there", runs_here) is None
+    assert capabilities.narrow_substitute("faces", "what objects are there?", lambda task: False) is None
+    assert capabilities.narrow_substitute("unknown-scope", "what objects are there?", runs_here) is None

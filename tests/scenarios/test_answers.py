@@ -241,3 +241,32 @@ async def test_a_planner_that_reports_an_unrunnable_task_with_its_plan_gets_the_
     reply = await app.orchestrator.handle(Request(key(), "how many people are here?", (Attachment("p.png", png_bytes()),)))
     assert reply.ok and [r.task for r in reply.runs] == ["object-detection"]
     assert reply.text.startswith("No model here answers questions about images")
+
+
+@pytest.mark.parametrize(("question", "ran"), [
+    ("what objects are in this photo?", "image-classification"),  # faces only would say "nothing here"
+    ("detect the objects in this image", "image-classification"),
+    ("find the faces in this photo", "object-detection"),  # what the narrow model covers
+    ("is anyone in this picture?", "object-detection"),
+])
+async def test_a_narrow_model_answers_only_what_it_covers(make_app: Any, fake_llm: FakeLLMServer,
+                                                          fake_backend: FakeBackend, question: str, ran: str) -> None:
+    faces = {**card("faces", "object-detection"), "only": "faces"}
+    app = await make_app(catalog=[faces, card("cls", "image-classification")])
+    fake_llm.script(lambda req: {"tasks": [t(1, "object-detection", image=FakeLLMServer.handles(req)[0])]}, "unused")
+    reply = await app.orchestrator.handle(Request(key(), question, (Attachment("photo.png", png_bytes()),)))
+    assert reply.ok and [r.task for r in reply.runs] == [ran] and reply.runs[0].status is RunStatus.OK
+    said = reply.text.startswith("No general object detector runs here (the detector here finds faces only)")
+    assert said is (ran == "image-classification")
+
+
+async def test_a_narrow_model_stays_when_a_later_step_needs_its_image(make_app: Any, fake_llm: FakeLLMServer,
+                                                                      fake_backend: FakeBackend) -> None:
+    """The classifier answers in text: a step that reads the boxed image keeps the detector."""
+    faces = {**card("faces", "object-detection"), "only": "faces"}
+    app = await make_app(catalog=[faces, card("cls", "image-classification"), card("depth", "depth-estimation")])
+    fake_llm.script(lambda req: {"tasks": [t(1, "object-detection", image=FakeLLMServer.handles(req)[0]),
+                                           t(2, "depth-estimation", [1], image="<GENERATED>-1")]}, "done")
+    reply = await app.orchestrator.handle(Request(key(), "detect objects, then estimate depth of the result",
+                                                  (Attachment("photo.png", png_bytes()),)))
+    assert [r.task for r in reply.runs] == ["object-detection", "depth-estimation"]
