@@ -27,6 +27,7 @@ from typing import Any
 from . import tasks as registry
 from .content import (
     Resource,
+    about_attached,
     clean,
     each_file,
     labels,
@@ -213,7 +214,8 @@ class EmbeddedPlanner:
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
             elif image_attached and payload(text) is None and pick_file("text", ordered) is None and \
-                    self._needs_transcript(m, steps, analysis) and m.task != "question-answering":
+                    (self._needs_transcript(m, steps, analysis) and m.task != "question-answering"
+                     or self._speaks_the_picture(m, steps, ctx)):
                 # "translate this" with a photo of a sign: read the picture's text first
                 bridge = _Step(len(steps) + 1, "image-to-text", m)
                 if self._wire(bridge, steps, ctx):
@@ -245,6 +247,16 @@ class EmbeddedPlanner:
             return True  # the quote is the question; the passage is the audio
         cs, ce = analysis.clauses[mention.clause]
         return QUOTE_TOKEN not in analysis.masked[cs:ce]
+
+    def _speaks_the_picture(self, mention: Mention, earlier: list[_Step], ctx: _Context) -> bool:
+        """Speech whose words are this message's picture ("read this out to me", "say what this sign
+        says"): nothing quoted, no earlier text step, and the framing leaves only "this" or the thing shown."""
+        if mention.task != "text-to-speech" or any(s.produces("text") for s in earlier):
+            return False
+        cs, ce = ctx.analysis.clauses[mention.clause]
+        if QUOTE_TOKEN in ctx.analysis.masked[cs:ce]:
+            return False
+        return about_attached(self.lexicon.framing.span(mention.task, _own_span(mention, ctx)))
 
     def _wire(self, step: _Step, earlier: list[_Step], ctx: _Context) -> bool:
         """Fill ``step.args``/``deps``; False when a required file input is nowhere to be found."""

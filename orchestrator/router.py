@@ -36,6 +36,7 @@ from .content import (
     QUOTE_RE,
     Framing,
     Resource,
+    about_attached,
     colon_form,
     each_file,
     has_kind,
@@ -374,6 +375,13 @@ class TaskRouter:
                 and not quotes and payload(text) is None and pick_file("text", ordered) is None:
             # "french subtitles for this video", "translate this" with a photo of a sign: the
             # embedded planner transcribes or reads the file first
+            return None
+        if route.task == "text-to-speech" and not quotes and payload(text) is None \
+                and any(k == "image" for h, k in ordered if h in attached) \
+                and about_attached(self.lexicon.framing.span(route.task, text)):
+            # "read this out to me" with a photo of a sign: its words come from the photo, which
+            # the embedded planner reads first (not the request's leftover "this out", nor the
+            # previous turn's answer)
             return None
         for kind in task.inputs:
             if kind == "text":

@@ -336,3 +336,20 @@ def test_your_last_reply_names_an_earlier_output_not_a_reply_to_write(planner: E
     tasks = _check(planner.plan("segment the image from your last reply", res, attached=[]), res)
     assert [t["task"] for t in tasks] == ["image-segmentation"]
     assert "artifact:made" in {str(v) for v in tasks[0]["args"].values()}
+
+
+@pytest.mark.parametrize("text", ["read this out to me", "read this sign aloud", "say it out loud",
+                                  "read out this note", "speak this text"])
+def test_speech_of_the_attached_picture_reads_it_first(planner: EmbeddedPlanner, text: str) -> None:
+    """Issue 13: a speech step whose words are this message's photo: OCR, then speech of what it read."""
+    res: list[tuple[str, Kind]] = [("artifact:img", "image")]
+    tasks = _check(planner.plan(text, res, attached=["artifact:img"], previous_text="Old answer."), res)
+    assert [t["task"] for t in tasks] == ["image-to-text", "text-to-speech"], tasks
+    assert tasks[0]["args"] == {"image": "artifact:img"} and tasks[1]["args"] == {"text": "<GENERATED>-1"}
+
+
+def test_a_reference_back_speaks_the_earlier_text_even_beside_a_new_picture(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:img", "image")]
+    for text in ("turn that first note into speech please", "read what you read out loud", "say the transcript"):
+        tasks = _check(planner.plan(text, res, attached=["artifact:img"], previous_text="Milk."), res)
+        assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "Milk."}}], text
