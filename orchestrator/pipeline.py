@@ -31,6 +31,7 @@ from .replan import replan
 from .responder import Responder
 from .store import Store
 from .types import (
+    HANDLE_PREFIX,
     Artifact,
     Attachment,
     ConversationKey,
@@ -119,7 +120,8 @@ class Orchestrator:
                 text, error = await self._emit_text(self._capability_answer(), emit), None
             else:
                 ctx = PlanningContext(request.text, history, resources,
-                                      attached=tuple(a.handle for a in uploaded))
+                                      attached=tuple(a.handle for a in uploaded),
+                                      previous_texts=await self._previous_texts(conv_id, run_id))
                 plan = await self._plan(ctx)
                 text, runs, plan, error = await self._run_plan(request.text, ctx, plan, conv_id, run_id, emit, counter)
             generated: list[Artifact] = [a for r in runs for a in r.artifacts]
@@ -147,6 +149,17 @@ class Orchestrator:
             await self._finish(run_id, status, plan, runs, reply.error, reply.seconds, reply.llm_calls)
         await emit(ProgressEvent(EventType.DONE, runs=tuple(runs), reply=reply))
         return reply
+
+    async def _previous_texts(self, conv_id: int, run_id: int) -> tuple[str, ...]:
+        """The text outputs of the newest earlier turn that had any, in step order: what "that first
+        note" or "say it out loud" reads (the reply around them quotes them among step lines; a turn
+        that only spoke or drew in between is skipped)."""
+        for run in await self.store.recent_runs(conv_id, 4):
+            texts = tuple(out for t in run.tasks if t.status == RunStatus.OK.value
+                          for out in t.outputs if not out.startswith(HANDLE_PREFIX))
+            if run.id != run_id and texts:
+                return texts
+        return ()
 
     async def _plan(self, ctx: PlanningContext) -> Plan:
         try:
@@ -209,7 +222,8 @@ class Orchestrator:
         # Two LLM calls per request at most (three after a re-plan): after a repair turn the results
         # speak for themselves.
         text = await self.responder.respond(request=request, history=ctx.history, plan=plan, runs=runs,
-                                            on_delta=on_delta, llm_allowed=counter.calls < (3 if replanned else 2))
+                                            on_delta=on_delta, llm_allowed=counter.calls < (3 if replanned else 2),
+                                            resources=ctx.resources, attached=ctx.attached)
         if notes:
             text = "\n".join(notes) + "\n\n" + text
         gone = [r.task for r in runs if r.status is RunStatus.FAILED and (r.error or "").startswith(_UNRUNNABLE_ERRORS)]
