@@ -61,6 +61,18 @@ _MEDIA_LINK = re.compile(r"https?://[^\s<>\"']+?\.(?:png|jpe?g|gif|webp|bmp|tiff
 _MAX_LINKS = 3
 
 
+async def previous_texts(store: Store, conv_id: int, exclude_run: int | None = None) -> tuple[str, ...]:
+    """The text outputs of the newest earlier turn that had any, in step order: what "that first
+    note" or "say it out loud" reads (the reply around them quotes them among step lines; a turn
+    that only spoke or drew in between is skipped). ``exclude_run``: the turn being planned."""
+    for run in await store.recent_runs(conv_id, 4):
+        texts = tuple(out for t in run.tasks if t.status == RunStatus.OK.value
+                      for out in t.outputs if not out.startswith(HANDLE_PREFIX))
+        if run.id != exclude_run and texts:
+            return texts
+    return ()
+
+
 class Orchestrator:
     def __init__(self, *, store: Store, planner: Planner, executor: Executor, responder: Responder,
                  check_attachment: AttachmentCheck, max_file_bytes: int, history_limit: int = 40,
@@ -151,15 +163,7 @@ class Orchestrator:
         return reply
 
     async def _previous_texts(self, conv_id: int, run_id: int) -> tuple[str, ...]:
-        """The text outputs of the newest earlier turn that had any, in step order: what "that first
-        note" or "say it out loud" reads (the reply around them quotes them among step lines; a turn
-        that only spoke or drew in between is skipped)."""
-        for run in await self.store.recent_runs(conv_id, 4):
-            texts = tuple(out for t in run.tasks if t.status == RunStatus.OK.value
-                          for out in t.outputs if not out.startswith(HANDLE_PREFIX))
-            if run.id != run_id and texts:
-                return texts
-        return ()
+        return await previous_texts(self.store, conv_id, run_id)
 
     async def _plan(self, ctx: PlanningContext) -> Plan:
         try:
