@@ -45,7 +45,7 @@ _TEXT_NOUNS = (r"(?:text|notes?|results?|answers?|outputs?|transcripts?|transcri
                r"|ones?|same)")
 _PRONOUN = re.compile(
     r"^(?:(?:now|then|and|ok(?:ay)?|please|pls|just|also|so)\s+)*"
-    r"(?:it|this|that|them|those|these|both|all"
+    r"(?:it|this|that|them|those|these|(?:both|all)(?: of (?:them|these|those))?"
     r"|(?:the|this|that|those|these|your|my|both)\s+(?:(?:first|1st|second|2nd|third|3rd|last|previous|latest|earlier"
     rf"|same|other|whole|full|two|both)\s+)?{_TEXT_NOUNS}"
     r"|what (?:you|it) (?:just )?(?:said|says|wrote|found|read|told me|answered|transcribed|got|gave me|returned))?"
@@ -55,7 +55,7 @@ _PRONOUN = re.compile(
 
 # A pronoun span that points back at an earlier output ("that note", "the first one", "what you read")
 # rather than at this message's file ("read this out", "say it", "the text").
-_POINTS_BACK = re.compile(r"\b(?:that|those|your|what (?:you|it)|first|1st|second|2nd|third|3rd|last|previous|latest"
+_POINTS_BACK = re.compile(r"\b(?:that|those|your|what you|what it (?:said|wrote|found|read|told|answered|returned|gave)|first|1st|second|2nd|third|3rd|last|previous|latest"
                           r"|earlier|same|other|transcripts?|transcriptions?|translations?|summary|summaries|answers?"
                           r"|results?|outputs?|reply|replies|responses?|captions?|descriptions?)\b", re.IGNORECASE)
 
@@ -87,7 +87,8 @@ def colon_form(text: str) -> str:
 
 # "caption both photos", "transcribe each recording": one step per file of this message.
 EVERY_FILE = re.compile(r"\bboth\b|\b(?:each|every|all)(?: of)? (?:the |these |those |my )?(?:\w+ )?"
-                        r"(?:files?|images?|photos?|pictures?|pics?|recordings?|clips?|memos?|videos?|attachments?|ones?)\b",
+                        r"(?:files?|images?|photos?|pictures?|pics?|recordings?|clips?|memos?|videos?|attachments?|ones?)\b"
+                        r"|\b(?:each|every one|all) of (?:these|those|them)\b",  # "read each of these signs"
                         re.IGNORECASE)
 
 

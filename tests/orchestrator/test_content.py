@@ -148,6 +148,6 @@ def test_earlier_text_follows_the_ordinal_and_the_plural() -> None:
 
 @pytest.mark.parametrize("text", ["turn that first note into speech please", "say the transcript out loud",
                                   "read what you read out loud", "read me the first one", "speak that text",
-                                  "read them both out loud"])
+                                  "read them both out loud", "read both of them out", "say what you transcribed out loud"])
 def test_a_reference_back_is_no_content_of_its_own(text: str) -> None:
     assert Lexicon.packaged().framing.content("text-to-speech", text) == ""

@@ -339,7 +339,7 @@ def test_your_last_reply_names_an_earlier_output_not_a_reply_to_write(planner: E
 
 
 @pytest.mark.parametrize("text", ["read this out to me", "read this sign aloud", "say it out loud",
-                                  "read out this note", "speak this text"])
+                                  "read out this note", "speak this text", "read out what it says"])
 def test_speech_of_the_attached_picture_reads_it_first(planner: EmbeddedPlanner, text: str) -> None:
     """Issue 13: a speech step whose words are this message's photo: OCR, then speech of what it read."""
     res: list[tuple[str, Kind]] = [("artifact:img", "image")]
@@ -350,6 +350,23 @@ def test_speech_of_the_attached_picture_reads_it_first(planner: EmbeddedPlanner,
 
 def test_a_reference_back_speaks_the_earlier_text_even_beside_a_new_picture(planner: EmbeddedPlanner) -> None:
     res: list[tuple[str, Kind]] = [("artifact:img", "image")]
-    for text in ("turn that first note into speech please", "read what you read out loud", "say the transcript"):
+    for text in ("turn that first note into speech please", "read what you read out loud", "say the transcript",
+                 "say what you transcribed out loud"):
         tasks = _check(planner.plan(text, res, attached=["artifact:img"], previous_text="Milk."), res)
         assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "Milk."}}], text
+
+
+@pytest.mark.parametrize("text", ["please create a watercolor of a heron by a lake", "make me a cartoon of a dog surfing",
+                                  "can you produce a pencil sketch of an old bridge?"])
+def test_an_art_medium_is_a_picture_to_make(planner: EmbeddedPlanner, text: str) -> None:
+    """User trial (dev19): "create a watercolor of …" was answered as chat; the medium stays in the prompt."""
+    tasks = _check(planner.plan(text, []))
+    assert [t["task"] for t in tasks] == ["text-to-image"]
+    assert tasks[0]["args"]["text"] == text[text.index(" a ") + 1:].rstrip("?")
+
+
+def test_each_of_these_reads_every_attached_file(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:a", "image"), ("artifact:b", "image")]
+    tasks = _check(planner.plan("read each of these signs", res, attached=["artifact:a", "artifact:b"]), res)
+    assert [(t["task"], t["args"]) for t in tasks] == [("image-to-text", {"image": "artifact:a"}),
+                                                       ("image-to-text", {"image": "artifact:b"})]
