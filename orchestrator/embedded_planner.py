@@ -182,6 +182,7 @@ class EmbeddedPlanner:
             any(k in ("audio", "video") for _, k in analysis.files)
         image_at_hand = any(k == "image" for _, k in ordered) or any(k == "image" for _, k in analysis.files)
         image_attached = any(k == "image" for h, k in ordered if h in attached)
+        audio_attached = any(k in ("audio", "video") for h, k in ordered if h in attached)
         mentions = _producers_first(controlnet_steps(analysis, image_at_hand), analysis)
         # a request that points back at an earlier file is about it: the kinds in reading order, older first
         fresh = [k for _, k in ordered] if refers_back(text) else [k for h, k in ordered if h in attached]
@@ -209,7 +210,8 @@ class EmbeddedPlanner:
             # "classify the sentiment of: …" brings its own text: no transcript of an older recording
             # a text file put first (attached, or named: "are the lyrics sad?") is what a text step reads
             text_first = bool(ordered) and ordered[0][1] == "text"
-            if audio_at_hand and not text_first and payload(text) is None and self._needs_transcript(m, steps, analysis):
+            if audio_at_hand and not text_first and payload(text) is None and self._needs_transcript(m, steps, analysis) \
+                    and not self._reads_earlier_text(m, ctx, audio_attached):
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
@@ -247,6 +249,14 @@ class EmbeddedPlanner:
             return True  # the quote is the question; the passage is the audio
         cs, ce = analysis.clauses[mention.clause]
         return QUOTE_TOKEN not in analysis.masked[cs:ce]
+
+    def _reads_earlier_text(self, mention: Mention, ctx: _Context, audio_attached: bool) -> bool:
+        """A text step whose object is only a pronoun ("translate what you read", "summarize it") reads
+        the previous turn's text when there is one and no recording came with this message: an older
+        recording lying in the conversation is not what "it" means."""
+        if audio_attached or ctx.previous_text is None or registry.TASKS[mention.task].inputs != ("text",):
+            return False
+        return self.lexicon.framing.content(mention.task, _own_span(mention, ctx)) == ""
 
     def _speaks_the_picture(self, mention: Mention, earlier: list[_Step], ctx: _Context) -> bool:
         """Speech whose words are this message's picture ("read this out to me", "say what this sign

@@ -370,3 +370,24 @@ def test_each_of_these_reads_every_attached_file(planner: EmbeddedPlanner) -> No
     tasks = _check(planner.plan("read each of these signs", res, attached=["artifact:a", "artifact:b"]), res)
     assert [(t["task"], t["args"]) for t in tasks] == [("image-to-text", {"image": "artifact:a"}),
                                                        ("image-to-text", {"image": "artifact:b"})]
+
+
+def test_a_pronoun_reads_the_previous_text_not_an_older_recording(planner: EmbeddedPlanner) -> None:
+    """User trial (dev19): after a speech turn and an OCR turn, "translate what you read into French"
+    transcribed the bot's own old speech; "it" is the previous text unless a recording comes now."""
+    old: list[tuple[str, Kind]] = [("artifact:spoken", "audio")]
+    for text in ("translate what you read into French", "summarize it"):
+        tasks = _check(planner.plan(text, old, previous_text="NO PARKING HERE"), old)
+        assert [t["task"] for t in tasks] == [tasks[0]["task"]] and tasks[0]["args"]["text"] == "NO PARKING HERE", text
+        # with no earlier text, the recording at hand is still what it reads
+        assert [t["task"] for t in _check(planner.plan(text, old), old)][0] == "automatic-speech-recognition"
+    # a recording that comes with this message is what "it" means
+    new: list[tuple[str, Kind]] = [("artifact:memo", "audio")]
+    tasks = _check(planner.plan("summarize it", new, attached=["artifact:memo"], previous_text="Old."), new)
+    assert [t["task"] for t in tasks] == ["automatic-speech-recognition", "summarization"]
+
+
+def test_a_label_for_an_image_is_its_class(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:img", "image")]
+    tasks = _check(planner.plan("give me a label for this image", res, attached=["artifact:img"]), res)
+    assert [t["task"] for t in tasks] == ["image-classification"]
