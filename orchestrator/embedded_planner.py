@@ -205,6 +205,10 @@ class EmbeddedPlanner:
         steps: list[_Step] = []
         ctx = _Context(text, analysis, ordered, allow_literal_files, previous_text, mentions)
         for m in mentions:
+            if m.task == "text-to-speech" and audio_attached and not image_attached and self._speaks_the_file(m, steps, ctx):
+                # "read this out to me" with a voice memo: its words are already speech; what the
+                # user is missing is what it says, its transcript
+                m = Mention("automatic-speech-recognition", m.start, m.end, m.clause)
             if len(steps) >= _MAX_TASKS:
                 break
             # "classify the sentiment of: …" brings its own text: no transcript of an older recording
@@ -217,7 +221,7 @@ class EmbeddedPlanner:
                     steps.append(bridge)
             elif image_attached and payload(text) is None and pick_file("text", ordered) is None and \
                     (self._needs_transcript(m, steps, analysis) and m.task != "question-answering"
-                     or self._speaks_the_picture(m, steps, ctx)):
+                     or self._speaks_the_file(m, steps, ctx)):
                 # "translate this" with a photo of a sign: read the picture's text first
                 bridge = _Step(len(steps) + 1, "image-to-text", m)
                 if self._wire(bridge, steps, ctx):
@@ -258,8 +262,8 @@ class EmbeddedPlanner:
             return False
         return self.lexicon.framing.content(mention.task, _own_span(mention, ctx)) == ""
 
-    def _speaks_the_picture(self, mention: Mention, earlier: list[_Step], ctx: _Context) -> bool:
-        """Speech whose words are this message's picture ("read this out to me", "say what this sign
+    def _speaks_the_file(self, mention: Mention, earlier: list[_Step], ctx: _Context) -> bool:
+        """Speech whose words are this message's file ("read this out to me", "say what this sign
         says"): nothing quoted, no earlier text step, and the framing leaves only "this" or the thing shown."""
         if mention.task != "text-to-speech" or any(s.produces("text") for s in earlier):
             return False

@@ -377,11 +377,11 @@ class TaskRouter:
             # embedded planner transcribes or reads the file first
             return None
         if route.task == "text-to-speech" and not quotes and payload(text) is None \
-                and any(k == "image" for h, k in ordered if h in attached) \
+                and any(k in ("image", "audio", "video") for h, k in ordered if h in attached) \
                 and about_attached(self.lexicon.framing.span(route.task, text)):
-            # "read this out to me" with a photo of a sign: its words come from the photo, which
-            # the embedded planner reads first (not the request's leftover "this out", nor the
-            # previous turn's answer)
+            # "read this out to me" with a photo of a sign (or a voice memo): its words come from
+            # the file, which the embedded planner reads first (not the request's leftover "this
+            # out", nor the previous turn's answer)
             return None
         for kind in task.inputs:
             if kind == "text":

@@ -391,3 +391,12 @@ def test_a_label_for_an_image_is_its_class(planner: EmbeddedPlanner) -> None:
     res: list[tuple[str, Kind]] = [("artifact:img", "image")]
     tasks = _check(planner.plan("give me a label for this image", res, attached=["artifact:img"]), res)
     assert [t["task"] for t in tasks] == ["image-classification"]
+
+
+def test_read_this_out_with_a_voice_memo_transcribes_it(planner: EmbeddedPlanner) -> None:
+    """User trial (dev19): speech of a recording is the recording; what it says is its transcript."""
+    res: list[tuple[str, Kind]] = [("artifact:memo", "audio")]
+    tasks = _check(planner.plan("read this out to me", res, attached=["artifact:memo"], previous_text="Old."), res)
+    assert tasks == [{"id": 1, "task": "automatic-speech-recognition", "deps": [], "args": {"audio": "artifact:memo"}}]
+    tasks = _check(planner.plan("say 'hi there' out loud", res, attached=["artifact:memo"]), res)
+    assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "hi there"}}]

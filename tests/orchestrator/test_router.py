@@ -239,6 +239,8 @@ def test_speech_of_the_attached_picture_is_left_to_the_planner_that_reads_it() -
     router = TaskRouter.load()
     img: list[tuple[str, Kind]] = [("artifact:img", "image")]
     assert router.plan("read this sign aloud", img, attached=["artifact:img"]) is None
+    memo: list[tuple[str, Kind]] = [("artifact:memo", "audio")]
+    assert router.plan("read this out to me", memo, attached=["artifact:memo"], previous_text="Old answer.") is None
     for text in ("read this out to me", "say it out loud"):
         assert router.plan(text, img, attached=["artifact:img"], previous_text="Old answer.") is None, text
         # the same words with no new picture: the previous answer is what "this"/"it" means
