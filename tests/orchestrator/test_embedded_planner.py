@@ -351,7 +351,7 @@ def test_speech_of_the_attached_picture_reads_it_first(planner: EmbeddedPlanner,
 def test_a_reference_back_speaks_the_earlier_text_even_beside_a_new_picture(planner: EmbeddedPlanner) -> None:
     res: list[tuple[str, Kind]] = [("artifact:img", "image")]
     for text in ("turn that first note into speech please", "read what you read out loud", "say the transcript",
-                 "say what you transcribed out loud"):
+                 "say what you transcribed out loud", "read back what you transcribed"):
         tasks = _check(planner.plan(text, res, attached=["artifact:img"], previous_text="Milk."), res)
         assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "Milk."}}], text
 
