@@ -44,8 +44,9 @@ async def run_plan(args: argparse.Namespace, settings: Settings) -> int:
     unrunnable: list[str] = []
     message = ""
     try:
-        older, history = await _conversation(app, request.conversation)
-        ctx = PlanningContext(request.text, history, [*attached, *older], attached=[a.handle for a in attached])
+        older, history, texts = await _conversation(app, request.conversation)
+        ctx = PlanningContext(request.text, history, [*attached, *older], attached=[a.handle for a in attached],
+                              previous_texts=texts)
         try:
             plan: Plan | None = await app.orchestrator.planner.plan(ctx)
         except TaskUnavailable as exc:
@@ -66,13 +67,16 @@ async def run_plan(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-async def _conversation(app: Any, key: Any) -> tuple[list[Artifact], list[Any]]:
-    """The conversation's earlier files and messages, read without creating anything."""
+async def _conversation(app: Any, key: Any) -> tuple[list[Artifact], list[Any], tuple[str, ...]]:
+    """The conversation's earlier files, messages and latest text outputs, read without creating anything."""
+    from orchestrator.pipeline import previous_texts
+
     find = getattr(app.store, "find_conversation", None)
     conv = await find(key) if find is not None else await app.store.conversation(key)
     if conv is None:
-        return [], []
-    return list(await app.store.artifacts(conv)), list(await app.store.history(conv, 40))
+        return [], [], ()
+    return (list(await app.store.artifacts(conv)), list(await app.store.history(conv, 40)),
+            await previous_texts(app.store, conv))
 
 
 def _view(plan: Plan | None, names: dict[str, str], selector: Any, unrunnable: list[str]) -> dict[str, Any]:

@@ -44,16 +44,27 @@ _BACK_REF = re.compile(
     re.IGNORECASE,
 )
 
-# What is left of a request when it names no content of its own ("say it out loud").
+# What is left of a request when it names no content of its own ("say it out loud", "turn that first
+# note into speech", "read this out to me"): a pronoun, or a noun phrase that points at an earlier text
+# output, with the particles a speech verb leaves behind ("out", "back", "to me").
+_TEXT_NOUNS = (r"(?:text|notes?|results?|answers?|outputs?|transcripts?|transcriptions?|captions?|summary|summaries"
+               r"|translations?|words|reply|replies|responses?|messages?|lines?|sentences?|paragraphs?|descriptions?"
+               r"|ones?|same)")
 _PRONOUN = re.compile(
-    r"^(?:(?:now|then|and|ok(?:ay)?|please|pls|just|also)\s+)*"
-    r"(?:it|this|that|them|those|these|the (?:text|result|answer|output|transcript(?:ion)?|caption|summary|translation|"
-    r"words|reply|response|same)|what (?:you|it) (?:just )?(?:said|says|wrote|found|read|told me|answered)"
-    r"|(?:your|the) (?:last |previous |latest )?(?:answer|reply|response|result|message|output)"
-    r"|(?:this|that) (?:text|answer|result|one))?"
-    r"(?:\s+(?:please|again|too|as well|for me|now|back|to me))*$",
+    r"^(?:(?:now|then|and|ok(?:ay)?|please|pls|just|also|so)\s+)*"
+    r"(?:it|this|that|them|those|these|(?:both|all)(?: of (?:them|these|those))?"
+    r"|(?:the|this|that|those|these|your|my|both)\s+(?:(?:first|1st|second|2nd|third|3rd|last|previous|latest|earlier"
+    rf"|same|other|whole|full|two|both)\s+)?{_TEXT_NOUNS}"
+    r"|what (?:you|it) (?:just )?(?:said|says|wrote|found|read|told me|answered|transcribed|got|gave me|returned))?"
+    r"(?:\s+(?:please|again|too|as well|for me|to me|for us|to us|now|out|back|aloud|out loud|both|all|all of them))*$",
     re.IGNORECASE,
 )
+
+# A pronoun span that points back at an earlier output ("that note", "the first one", "what you read")
+# rather than at this message's file ("read this out", "say it", "the text").
+_POINTS_BACK = re.compile(r"\b(?:that|those|your|what you|what it (?:said|wrote|found|read|told|answered|returned|gave)|first|1st|second|2nd|third|3rd|last|previous|latest"
+                          r"|earlier|same|other|transcripts?|transcriptions?|translations?|summary|summaries|answers?"
+                          r"|results?|outputs?|reply|replies|responses?|captions?|descriptions?)\b", re.IGNORECASE)
 
 QUOTE_RE = re.compile(
     r"(?<![\w])'(?P<s>(?:[^']|(?<=\w)'(?=\w))*?\S)'(?![\w])|\"(?P<d>[^\"]+)\"|“(?P<c>[^”]+)”|‘(?P<a>[^’]+)’(?![\w])"
@@ -85,7 +96,8 @@ def colon_form(text: str) -> str:
 EVERY_FILE = re.compile(r"\bboth\b|\b(?:each|every|all)(?: of)? (?:the |these |those |my )?(?:\w+ )?"
                         r"(?:files?|images?|photos?|pictures?|pics?|recordings?|clips?|memos?|videos?|attachments?|ones?)\b"
                         r"|\b(?:the|these|those|my) (?:two|three|2|3) (?:\w+ )?(?:files|images|photos|pictures|pics|recordings"
-                        r"|clips|memos|videos|attachments|ones)\b",
+                        r"|clips|memos|videos|attachments|ones)\b"
+                        r"|\b(?:each|every one|all) of (?:these|those|them)\b",  # "read each of these signs"
                         re.IGNORECASE)
 
 
@@ -300,6 +312,51 @@ def is_pronoun(span: str) -> bool:
     return not span.strip() or bool(_PRONOUN.match(span.strip(" .!?,")))
 
 
+def points_back(span: str) -> bool:
+    """Whether a pronoun span names an earlier output ("that note", "the first one", "what you read")
+    rather than what this message brings ("read this out", "say it", "the text")."""
+    return bool(_POINTS_BACK.search(span))
+
+
+# "this sign", "the note", "my screenshot": a thing this message's picture shows, named instead of a pronoun.
+_SHOWN_THING = re.compile(
+    r"^(?:(?:now|then|and|ok(?:ay)?|please|pls|just|so)\s+)*(?:this|these|the|my|attached)\s+(?:[\w-]+\s+){0,2}?"
+    r"(?:image|picture|photo|pic|screenshot|snap|sign|note|page|label|menu|card|poster|letter|board|notice|receipt"
+    r"|document|scan|text|writing|words|caption|handwriting|slide|whiteboard|flyer|ticket|recipe)s?"
+    r"(?:\s+(?:please|for me|to me|for us|to us|now|out|back|aloud|out loud))*$", re.IGNORECASE)
+
+# "what this says", "what's written here", "what it reads": the words of the thing at hand.
+_WHAT_IT_SAYS = re.compile(r"^what(?:'s| is)?\s+(?:(?:this|it|the \w+)\s+(?:says?|reads?)|written(?:\s+(?:here|on (?:it|this|there)))?)"
+                           r"(?:\s+(?:please|for me|to me|here|out|aloud|out loud))*$", re.IGNORECASE)
+
+
+def about_attached(span: str | None) -> bool:
+    """Whether what the framing left ("this out", "it", "this sign") is this message's file rather
+    than words to use or an earlier output ("that first note", "what you read")."""
+    if span is None:
+        return False
+    span = span.strip(" .!?,")
+    return (is_pronoun(span) or bool(_SHOWN_THING.match(span) or _WHAT_IT_SAYS.match(span))) and not points_back(span)
+
+
+_TEXT_ORDINAL = re.compile(rf"\b(?P<n>first|1st|second|2nd|third|3rd|last) (?:\w+ )?{_TEXT_NOUNS}\b", re.IGNORECASE)
+_ALL_OF_THEM = re.compile(r"\b(?:them|both|all|(?:those|these|the) (?:two |three )?(?:notes|texts|results|answers|outputs"
+                          r"|transcripts|captions|lines|messages|translations|ones))\b", re.IGNORECASE)
+
+
+def earlier_text(request: str, texts: Sequence[str]) -> str | None:
+    """The earlier text output a reference means: the one its ordinal names ("that first note": the
+    first), all of them for a plural ("read them both out"), else the last one (None: there are none)."""
+    if not texts:
+        return None
+    if (m := _TEXT_ORDINAL.search(request)) is not None:
+        index = _ORDINAL_INDEX[m.group("n").lower()]
+        return texts[index] if -len(texts) <= index < len(texts) else None
+    if _ALL_OF_THEM.search(request) and len(texts) > 1:
+        return "\n".join(texts)
+    return texts[-1]
+
+
 # The bare name of what a generator makes anyway ("a photo of …") is framing, not prompt (the payload
 # convention of bench/RESULTS.md); a word that sets the look ("a realistic photo of") keeps it.
 _BARE_KIND = re.compile(r"^(?:an?|the)\s+(?:(?:quick|short|little|small|simple|nice|cool|new|brief)\s+)*"
@@ -318,6 +375,14 @@ class Framing:
     def content(self, task: str, text: str) -> str | None:
         """The content ``text`` gives ``task`` once the framing is stripped; "" when only a pronoun is
         left (the step should read an earlier output); None when no pattern recognises the framing."""
+        span = self.span(task, text)
+        if span is None:
+            return None
+        return "" if is_pronoun(span) else span
+
+    def span(self, task: str, text: str) -> str | None:
+        """What the framing leaves, pronouns kept ("this out" in "read this out to me"); None when no
+        pattern recognises the framing."""
         text = colon_form(text)
         for pat in self.patterns.get(task, ()):
             m = pat.search(text)
@@ -329,9 +394,9 @@ class Framing:
                 span = clean(tail)  # "translation to french of: the kitchen is closed"
             if task in _PROMPT_TASKS:
                 span = _BARE_KIND.sub("", span, count=1)
-            return "" if is_pronoun(span) else span
+            return span
         m = _VERB_OBJECT.match(text)
-        return "" if m is not None and is_pronoun(clean(m.group("c"))) else None
+        return clean(m.group("c")) if m is not None and is_pronoun(clean(m.group("c"))) else None
 
 
 _QUESTION_LABEL = re.compile(r"^\W*(?:and |so |then )?(?:question|q|answer(?: this)?|tell me)?\s*[:,-]?\s*", re.IGNORECASE)

@@ -27,6 +27,7 @@ from typing import Any
 from . import tasks as registry
 from .content import (
     Resource,
+    about_attached,
     clean,
     each_file,
     labels,
@@ -36,6 +37,7 @@ from .content import (
     ordinal_file,
     pick_file,
     pointed_kind,
+    points_back,
     question_and_passage,
     refers_back,
     speaks_a_file,
@@ -231,6 +233,10 @@ class EmbeddedPlanner:
         ctx = _Context(text, analysis, ordered, allow_literal_files, previous_text, mentions,
                        text_file(text, ordered, attached), [r for r in resources if r[0] in attached])
         for m in mentions:
+            if m.task == "text-to-speech" and audio_attached and not image_attached and self._speaks_the_file(m, steps, ctx):
+                # "read this out to me" with a voice memo: its words are already speech; what the
+                # user is missing is what it says, its transcript
+                m = Mention("automatic-speech-recognition", m.start, m.end, m.clause)
             if len(steps) >= _MAX_TASKS:
                 break
             # "classify the sentiment of: …" brings its own text: no transcript of an older recording
@@ -238,12 +244,14 @@ class EmbeddedPlanner:
             text_first = bool(ordered) and ordered[0][1] == "text"
             if audio_at_hand and not text_first and not image_first and payload(text) is None and \
                     (self._needs_transcript(m, steps, analysis) or
-                     audio_attached and self._speaks_a_file(m, steps, ctx, ["audio", "video"])):
+                     audio_attached and self._speaks_a_file(m, steps, ctx, ["audio", "video"])) and \
+                    not self._reads_earlier_text(m, ctx, audio_attached):
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
             elif image_source and payload(text) is None and text_file(text, ordered, attached) is None and \
-                    (self._needs_transcript(m, steps, analysis) or self._speaks_a_file(m, steps, ctx, ["image"])) and \
+                    (self._needs_transcript(m, steps, analysis) or self._speaks_a_file(m, steps, ctx, ["image"])
+                     or image_attached and self._speaks_the_file(m, steps, ctx)) and \
                     m.task != "question-answering":
                 # "translate this" with a photo of a sign: read the picture's text first; "read this out
                 # loud" with one: this message's photo, before the previous answer
@@ -282,6 +290,24 @@ class EmbeddedPlanner:
             return True  # the quote is the question; the passage is the audio
         cs, ce = analysis.clauses[mention.clause]
         return QUOTE_TOKEN not in analysis.masked[cs:ce]
+
+    def _reads_earlier_text(self, mention: Mention, ctx: _Context, audio_attached: bool) -> bool:
+        """A text step whose object is only a pronoun ("translate what you read", "summarize it") reads
+        the previous turn's text when there is one and no recording came with this message: an older
+        recording lying in the conversation is not what "it" means."""
+        if audio_attached or ctx.previous_text is None or registry.TASKS[mention.task].inputs != ("text",):
+            return False
+        return self.lexicon.framing.content(mention.task, _own_span(mention, ctx)) == ""
+
+    def _speaks_the_file(self, mention: Mention, earlier: list[_Step], ctx: _Context) -> bool:
+        """Speech whose words are this message's file ("read this out to me", "say what this sign
+        says"): nothing quoted, no earlier text step, and the framing leaves only "this" or the thing shown."""
+        if mention.task != "text-to-speech" or any(s.produces("text") for s in earlier):
+            return False
+        cs, ce = ctx.analysis.clauses[mention.clause]
+        if QUOTE_TOKEN in ctx.analysis.masked[cs:ce]:
+            return False
+        return about_attached(self.lexicon.framing.span(mention.task, _own_span(mention, ctx)))
 
     def _wire(self, step: _Step, earlier: list[_Step], ctx: _Context) -> bool:
         """Fill ``step.args``/``deps``; False when a required file input is nowhere to be found."""
@@ -366,7 +392,9 @@ class EmbeddedPlanner:
                 any(s.produces("text") for s in earlier):
             return False
         span = _own_span(mention, ctx)
-        return speaks_a_file(self.lexicon.framing.content("text-to-speech", span), span, kinds)
+        # "turn that first note into speech": an earlier text, not the file (see content.points_back)
+        return speaks_a_file(self.lexicon.framing.content("text-to-speech", span), span, kinds) and \
+            not points_back(self.lexicon.framing.span("text-to-speech", span) or "")
 
     @staticmethod
     def _ordinal_file(kind: Kind, step: _Step, ctx: _Context) -> str | None:

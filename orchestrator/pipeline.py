@@ -30,6 +30,7 @@ from .replan import replan
 from .responder import Responder
 from .store import Store
 from .types import (
+    HANDLE_PREFIX,
     Artifact,
     Attachment,
     EventType,
@@ -57,6 +58,18 @@ Fetcher = Callable[[str, int], Awaitable[bytes]]
 _MEDIA_LINK = re.compile(r"https?://[^\s<>\"']+?\.(?:png|jpe?g|gif|webp|bmp|tiff?|wav|mp3|flac|ogg|m4a|mp4|webm|mov)"
                          r"(?:\?[^\s<>\"'()]*[^\s<>\"'().,;!])?(?=[\s<>\"'),.;!?]|$)", re.IGNORECASE)
 _MAX_LINKS = 3
+
+
+async def previous_texts(store: Store, conv_id: int, exclude_run: int | None = None) -> tuple[str, ...]:
+    """The text outputs of the newest earlier turn that had any, in step order: what "that first
+    note" or "say it out loud" reads (the reply around them quotes them among step lines; a turn
+    that only spoke or drew in between is skipped). ``exclude_run``: the turn being planned."""
+    for run in await store.recent_runs(conv_id, 4):
+        texts = tuple(out for t in run.tasks if t.status == RunStatus.OK.value
+                      for out in t.outputs if not out.startswith(HANDLE_PREFIX))
+        if run.id != exclude_run and texts:
+            return texts
+    return ()
 
 
 class Orchestrator:
@@ -111,7 +124,8 @@ class Orchestrator:
                 text, error = await self._emit_text(self._capability_answer(), emit), None
             else:
                 ctx = PlanningContext(request.text, history, resources,
-                                      attached=tuple(a.handle for a in uploaded))
+                                      attached=tuple(a.handle for a in uploaded),
+                                      previous_texts=await self._previous_texts(conv_id, run_id))
                 plan = await self._plan(ctx)
                 text, runs, plan, error = await self._run_plan(request.text, ctx, plan, conv_id, run_id, emit, counter)
             generated: list[Artifact] = [a for r in runs for a in r.artifacts]
@@ -139,6 +153,9 @@ class Orchestrator:
             await self._finish(run_id, status, plan, runs, reply.error, reply.seconds, reply.llm_calls)
         await emit(ProgressEvent(EventType.DONE, runs=tuple(runs), reply=reply))
         return reply
+
+    async def _previous_texts(self, conv_id: int, run_id: int) -> tuple[str, ...]:
+        return await previous_texts(self.store, conv_id, run_id)
 
     async def _plan(self, ctx: PlanningContext) -> Plan:
         try:
@@ -201,7 +218,8 @@ class Orchestrator:
         # Two LLM calls per request at most (three after a re-plan): after a repair turn the results
         # speak for themselves.
         text = await self.responder.respond(request=request, history=ctx.history, plan=plan, runs=runs,
-                                            on_delta=on_delta, llm_allowed=counter.calls < (3 if replanned else 2))
+                                            on_delta=on_delta, llm_allowed=counter.calls < (3 if replanned else 2),
+                                            resources=ctx.resources, attached=ctx.attached)
         if notes:
             text = "\n".join(notes) + "\n\n" + text
         gone = [r.task for r in runs if r.status is RunStatus.FAILED and (r.error or "").startswith(_UNRUNNABLE_ERRORS)]

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from . import prompts
 from . import tasks as registry
+from .content import earlier_text
 from .errors import LLMBadResponse, LLMError, LLMUnavailable, PlanError, TaskUnavailable
 from .llm import LLM, ChatMessage
 from .types import Artifact, Kind, Message, Plan
@@ -48,6 +49,7 @@ class PlanningContext:
     attached: Sequence[str] = ()  # handles of the files that came with this message (the rest are older)
     any_task: bool = False  # evaluation only: plan every registry task, whether a model here runs it or not
     previous_text: str | None = None  # the previous turn's text output; None: taken from ``history``
+    previous_texts: tuple[str, ...] = ()  # the text outputs of the previous turn's steps, in step order
 
     @property
     def handles(self) -> dict[str, Kind]:
@@ -61,6 +63,8 @@ class PlanningContext:
         """What "it" means in "now say it out loud": the previous answer, without its file notes."""
         if self.previous_text is not None:
             return self.previous_text
+        if self.previous_texts:  # "that first note": one of them, not the whole reply around them
+            return earlier_text(self.request, self.previous_texts)
         for msg in reversed(self.history):
             if msg.role == "assistant":
                 text = "\n".join(line for line in msg.text.splitlines() if not line.startswith("[generated "))

@@ -11,14 +11,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from . import capabilities, prompts
 from . import tasks as registry
 from .errors import LLMError
 from .llm import LLM, ChatMessage
 from .planner import trim_history
-from .types import Message, Plan, RunStatus, TaskRun
+from .types import (
+    FILE_KINDS,
+    GENERATED_PREFIX,
+    HANDLE_PREFIX,
+    Artifact,
+    Message,
+    Plan,
+    PlanTask,
+    RunStatus,
+    TaskRun,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,34 +36,78 @@ OnDelta = Callable[[str], Awaitable[None]]
 _MAX_RESULT_CHARS = 1500
 
 
-def summarize_results(runs: Sequence[TaskRun], limit: int = _MAX_RESULT_CHARS) -> str:
-    """Results as plain lines: what ran, with which model, and what came out (truncated)."""
+# A step's words worth showing beside its name: what was spoken or drawn, so "it" can be checked.
+_SHOWN_TEXT = ("text-to-speech", "text-to-image", "text-to-video")
+_TEXT_LIMIT = 80
+
+
+def describe_inputs(task: PlanTask | None, resources: Sequence[Artifact] = (), attached: Collection[str] = ()) -> str:
+    """Where a step's inputs came from, truthfully: "the image you attached" (this message), "the
+    audio I made earlier" / "the image you sent earlier" (earlier in this conversation), "the text
+    from step 1" (another step of this plan); "" when there is nothing to say."""
+    if task is None:
+        return ""
+    known = {a.handle: a for a in resources}
+    parts: list[str] = []
+    for key, value in task.args.items():
+        wire = str(value)
+        if wire.startswith(HANDLE_PREFIX):
+            found = known.get(wire)
+            kind = found.kind if found is not None else key
+            if wire in attached:
+                parts.append(f"the {kind} you attached")
+            elif found is not None and found.task:
+                parts.append(f"the {kind} I made earlier")
+            else:
+                parts.append(f"the {kind} you sent earlier")
+        elif wire.startswith(GENERATED_PREFIX):
+            source = wire[len(GENERATED_PREFIX):]
+            parts.append(f"the {key if key in FILE_KINDS else 'text'} from step {source}")
+        elif key == "text" and task.task in _SHOWN_TEXT:
+            shown = " ".join(wire.split())
+            parts.append(f"“{shown if len(shown) <= _TEXT_LIMIT else shown[:_TEXT_LIMIT] + '…'}”")
+    return ", ".join(parts)
+
+
+
+
+def summarize_results(runs: Sequence[TaskRun], limit: int = _MAX_RESULT_CHARS, plan: Plan | None = None,
+                      resources: Sequence[Artifact] = (), attached: Collection[str] = ()) -> str:
+    """Results as plain lines: what ran, with which model, on what, and what came out (truncated)."""
+    steps = {t.id: t for t in plan.tasks} if plan is not None else {}
     lines = []
     for r in runs:
         head = f"{r.id}. {r.task}" + (f" ({r.model})" if r.model else "")
+        if inputs := describe_inputs(steps.get(r.id), resources, attached):
+            head += f" on {inputs}"
         if r.status is RunStatus.OK:
             parts = []
             for t in r.texts:
                 parts.append(t if len(t) <= limit else t[:limit] + " …[truncated]")
             for a in r.artifacts:
-                parts.append(f"[attached {a.kind}]")
+                parts.append(f"[{a.kind} made by this step]")
             lines.append(f"{head}: " + (" ".join(parts) if parts else "done, no output"))
         else:
             lines.append(f"{head}: {r.status.value} — {r.error or 'no reason given'}")
     return "\n".join(lines)
 
 
-def fallback_answer(runs: Sequence[TaskRun]) -> str:
-    """A readable answer built from the results alone (no LLM)."""
+def fallback_answer(runs: Sequence[TaskRun], plan: Plan | None = None, resources: Sequence[Artifact] = (),
+                    attached: Collection[str] = ()) -> str:
+    """A readable answer built from the results alone (no LLM); with ``plan``, each step also says
+    where its inputs came from (``describe_inputs``)."""
     ok = [r for r in runs if r.status is RunStatus.OK]
     if len(runs) == 1 and ok and ok[0].texts and not ok[0].artifacts:
         return "\n".join(ok[0].texts)
+    steps = {t.id: t for t in plan.tasks} if plan is not None else {}
     out = ["Here is what I did:"]
     for r in runs:
         model = f" with `{r.model}`" if r.model else ""
+        if inputs := describe_inputs(steps.get(r.id), resources, attached):
+            model += f" on {inputs}"
         if r.status is RunStatus.OK:
             bits = [f"“{t.strip()}”" if len(t) < 300 else t.strip()[:600] + "…" for t in r.texts]
-            bits += [f"the attached {a.kind}" for a in r.artifacts]
+            bits += [f"{a.kind}, sent with this reply" for a in r.artifacts]
             out.append(f"{r.id}. **{r.task}**{model}: " + ("; ".join(bits) or "done"))
         else:
             out.append(f"{r.id}. **{r.task}**{model}: {r.status.value} — {r.error}")
@@ -85,24 +139,27 @@ class Responder:
         return self.llm.name if self.llm is not None else None
 
     async def respond(self, *, request: str, history: Sequence[Message], plan: Plan, runs: Sequence[TaskRun],
-                      on_delta: OnDelta | None = None, llm_allowed: bool = True) -> str:
+                      on_delta: OnDelta | None = None, llm_allowed: bool = True,
+                      resources: Sequence[Artifact] = (), attached: Collection[str] = ()) -> str:
         """``llm_allowed`` False: the request already spent its LLM calls (planning needed its repair
-        turn), so task results are summarized without a third call."""
+        turn), so task results are summarized without a third call. ``resources`` (the conversation's
+        files) and ``attached`` (this message's handles) let the summary say where inputs came from."""
         if not plan.tasks:
             return await self._chat(request, history, on_delta)
         if (answer_is_single_text(plan, runs) or not self.summarize_with_llm or self.llm is None
                 or not llm_allowed):
-            return await self._emit(fallback_answer(runs), on_delta)
+            return await self._emit(fallback_answer(runs, plan, resources, attached), on_delta)
         p = prompts.load("responder")
         msgs: list[ChatMessage] = [
             {"role": "system", "content": p["system"]},
-            {"role": "user", "content": p["results"].format_map({"request": request, "results": prompts.as_data(summarize_results(runs))})},
+            {"role": "user", "content": p["results"].format_map({"request": request, "results": prompts.as_data(
+                summarize_results(runs, plan=plan, resources=resources, attached=attached))})},
         ]
         try:
             return await self._stream(msgs, on_delta)
         except LLMError as exc:
             log.warning("responder LLM failed, using the plain summary: %s", exc)
-            return await self._emit(fallback_answer(runs) + f"\n\n_(The language model could not write this answer: {exc})_",
+            return await self._emit(fallback_answer(runs, plan, resources, attached) + f"\n\n_(The language model could not write this answer: {exc})_",
                                     on_delta)
 
     async def _chat(self, request: str, history: Sequence[Message], on_delta: OnDelta | None) -> str:

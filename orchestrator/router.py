@@ -36,6 +36,7 @@ from .content import (
     QUOTE_RE,
     Framing,
     Resource,
+    about_attached,
     colon_form,
     each_file,
     has_kind,
@@ -43,6 +44,7 @@ from .content import (
     names_the_answer,
     order_resources,
     pick_file,
+    points_back,
     question_and_passage,
     refers_back,
     speaks_a_file,
@@ -385,8 +387,16 @@ class TaskRouter:
             return None  # "narrate this recording" with no recording at hand: nothing to speak
         media = [k for h, k in ordered if h in attached and k in ("image", "audio", "video")]
         if route.task == "text-to-speech" and not quotes and media and not names_the_answer(text) \
-                and speaks_a_file(self.lexicon.framing.content(route.task, text), text, media):
+                and speaks_a_file(self.lexicon.framing.content(route.task, text), text, media) \
+                and not points_back(self.lexicon.framing.span(route.task, text) or ""):
             return None  # "read this out loud" with a photo: its text, read first (the embedded planner)
+        if route.task == "text-to-speech" and not quotes and payload(text) is None \
+                and any(k in ("image", "audio", "video") for h, k in ordered if h in attached) \
+                and about_attached(self.lexicon.framing.span(route.task, text)):
+            # "read this out to me" with a photo of a sign (or a voice memo): its words come from
+            # the file, which the embedded planner reads first (not the request's leftover "this
+            # out", nor the previous turn's answer)
+            return None
         for kind in task.inputs:
             if kind == "text":
                 args["text"] = text

@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.content import (
+    about_attached,
     each_file,
+    earlier_text,
+    is_pronoun,
     labels,
     order_resources,
     pick_file,
+    points_back,
     question_and_passage,
     refers_back,
     speaks_a_missing_file,
@@ -199,3 +203,34 @@ def test_speech_of_a_file_that_is_not_at_hand(text: str, kinds: list[str], missi
 ])
 def test_again_repeats_an_action_on_this_file_and_above_points_back(text: str, back: bool) -> None:
     assert refers_back(text) is back
+
+
+@pytest.mark.parametrize(("span", "attached", "back"), [
+    ("this out", True, False), ("it", True, False), ("this sign", True, False), ("the text", True, False),
+    ("what this says", True, False), ("it back", True, False),
+    ("that first note", True, True), ("what you read", True, True), ("the transcript", True, True),
+    ("the first one", True, True),
+    ("hello world", False, False), ("a red car", False, False)])
+def test_what_the_framing_leaves_is_the_attached_file_or_an_earlier_text(span: str, attached: bool, back: bool) -> None:
+    """Issue 13: "read this out" speaks this message's picture; "that first note" an earlier text."""
+    assert about_attached(span) is (attached and not back)
+    assert points_back(span) is back
+    if back:
+        assert is_pronoun(span)  # no words of its own: the step reads the earlier text
+
+
+def test_earlier_text_follows_the_ordinal_and_the_plural() -> None:
+    texts = ["Milk eggs bread", "NO PARKING"]
+    assert earlier_text("turn that first note into speech please", texts) == "Milk eggs bread"
+    assert earlier_text("read the second one out loud", texts) == "NO PARKING"
+    assert earlier_text("say the last note", texts) == "NO PARKING"
+    assert earlier_text("now say it out loud", texts) == "NO PARKING"  # "it": the newest text
+    assert earlier_text("read them both out loud", texts) == "Milk eggs bread\nNO PARKING"
+    assert earlier_text("read the third note", texts) is None and earlier_text("say it", []) is None
+
+
+@pytest.mark.parametrize("text", ["turn that first note into speech please", "say the transcript out loud",
+                                  "read what you read out loud", "read me the first one", "speak that text",
+                                  "read them both out loud", "read both of them out", "say what you transcribed out loud"])
+def test_a_reference_back_is_no_content_of_its_own(text: str) -> None:
+    assert Lexicon.packaged().framing.content("text-to-speech", text) == ""

@@ -447,3 +447,67 @@ def test_the_file_is_read_whatever_the_task_wording() -> None:
     # "say it back to me" with a recording: its words, not the words "it back"
     memo = art(3, "audio", False)
     assert asyncio.run(files_read("say it back to me", [memo], [memo.handle])) == {"f3"}
+
+
+@pytest.mark.parametrize("text", ["read this out to me", "read this sign aloud", "say it out loud",
+                                  "read out this note", "speak this text", "read out what it says"])
+def test_speech_of_the_attached_picture_reads_it_first(planner: EmbeddedPlanner, text: str) -> None:
+    """Issue 13: a speech step whose words are this message's photo: OCR, then speech of what it read."""
+    res: list[tuple[str, Kind]] = [("artifact:img", "image")]
+    tasks = _check(planner.plan(text, res, attached=["artifact:img"], previous_text="Old answer."), res)
+    assert [t["task"] for t in tasks] == ["image-to-text", "text-to-speech"], tasks
+    assert tasks[0]["args"] == {"image": "artifact:img"} and tasks[1]["args"] == {"text": "<GENERATED>-1"}
+
+
+def test_a_reference_back_speaks_the_earlier_text_even_beside_a_new_picture(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:img", "image")]
+    for text in ("turn that first note into speech please", "read what you read out loud", "say the transcript",
+                 "say what you transcribed out loud", "read back what you transcribed"):
+        tasks = _check(planner.plan(text, res, attached=["artifact:img"], previous_text="Milk."), res)
+        assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "Milk."}}], text
+
+
+@pytest.mark.parametrize("text", ["please create a watercolor of a heron by a lake", "make me a cartoon of a dog surfing",
+                                  "can you produce a pencil sketch of an old bridge?"])
+def test_an_art_medium_is_a_picture_to_make(planner: EmbeddedPlanner, text: str) -> None:
+    """User trial (dev19): "create a watercolor of …" was answered as chat; the medium stays in the prompt."""
+    tasks = _check(planner.plan(text, []))
+    assert [t["task"] for t in tasks] == ["text-to-image"]
+    assert tasks[0]["args"]["text"] == text[text.index(" a ") + 1:].rstrip("?")
+
+
+def test_each_of_these_reads_every_attached_file(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:a", "image"), ("artifact:b", "image")]
+    tasks = _check(planner.plan("read each of these signs", res, attached=["artifact:a", "artifact:b"]), res)
+    assert [(t["task"], t["args"]) for t in tasks] == [("image-to-text", {"image": "artifact:a"}),
+                                                       ("image-to-text", {"image": "artifact:b"})]
+
+
+def test_a_pronoun_reads_the_previous_text_not_an_older_recording(planner: EmbeddedPlanner) -> None:
+    """User trial (dev19): after a speech turn and an OCR turn, "translate what you read into French"
+    transcribed the bot's own old speech; "it" is the previous text unless a recording comes now."""
+    old: list[tuple[str, Kind]] = [("artifact:spoken", "audio")]
+    for text in ("translate what you read into French", "summarize it"):
+        tasks = _check(planner.plan(text, old, previous_text="NO PARKING HERE"), old)
+        assert [t["task"] for t in tasks] == [tasks[0]["task"]] and tasks[0]["args"]["text"] == "NO PARKING HERE", text
+        # with no earlier text, the recording at hand is still what it reads
+        assert [t["task"] for t in _check(planner.plan(text, old), old)][0] == "automatic-speech-recognition"
+    # a recording that comes with this message is what "it" means
+    new: list[tuple[str, Kind]] = [("artifact:memo", "audio")]
+    tasks = _check(planner.plan("summarize it", new, attached=["artifact:memo"], previous_text="Old."), new)
+    assert [t["task"] for t in tasks] == ["automatic-speech-recognition", "summarization"]
+
+
+def test_a_label_for_an_image_is_its_class(planner: EmbeddedPlanner) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:img", "image")]
+    tasks = _check(planner.plan("give me a label for this image", res, attached=["artifact:img"]), res)
+    assert [t["task"] for t in tasks] == ["image-classification"]
+
+
+def test_read_this_out_with_a_voice_memo_transcribes_it(planner: EmbeddedPlanner) -> None:
+    """User trial (dev19): speech of a recording is the recording; what it says is its transcript."""
+    res: list[tuple[str, Kind]] = [("artifact:memo", "audio")]
+    tasks = _check(planner.plan("read this out to me", res, attached=["artifact:memo"], previous_text="Old."), res)
+    assert tasks == [{"id": 1, "task": "automatic-speech-recognition", "deps": [], "args": {"audio": "artifact:memo"}}]
+    tasks = _check(planner.plan("say 'hi there' out loud", res, attached=["artifact:memo"]), res)
+    assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "hi there"}}]

@@ -44,14 +44,16 @@ async def test_results_go_to_one_streamed_call(fake_llm: FakeLLMServer) -> None:
     sent = fake_llm.requests[0]
     assert sent["stream"] is True
     prompt = sent["messages"][-1]["content"]
-    assert "OPEN 9 TO 5" in prompt and "[attached audio]" in prompt and "/tmp/x.wav" not in prompt
+    assert "OPEN 9 TO 5" in prompt and "/tmp/x.wav" not in prompt
+    # where each input came from, truthfully: the audio is this step's own, its text came from step 1
+    assert "text-to-speech (tts-1) on the text from step 1: [audio made by this step]" in prompt
 
 
 async def test_llm_failure_keeps_the_results(fake_llm: FakeLLMServer) -> None:
     fake_llm.script(HttpError(500, {"error": {"message": "boom"}}))
     plan, runs = runs_ocr_tts()
     text = await Responder(llm(fake_llm.base_url)).respond(request="x", history=[], plan=plan, runs=runs)
-    assert "OPEN 9 TO 5" in text and "attached audio" in text and "boom" in text
+    assert "OPEN 9 TO 5" in text and "audio, sent with this reply" in text and "boom" in text
 
 
 def test_fallback_names_failures_and_skips() -> None:
@@ -64,3 +66,29 @@ def test_fallback_names_failures_and_skips() -> None:
 async def test_chat_without_any_llm_says_how_to_enable_it() -> None:
     text = await Responder(None).respond(request="hello", history=[], plan=Plan(()), runs=[])
     assert "OPENAI_BASE_URL" in text
+
+
+def _art(aid: str, kind: str, task: str | None = None) -> Artifact:
+    return Artifact(id=aid, conversation_id=1, kind=kind, mime="x/y", path=Path(f"/tmp/{aid}"), size=1, task=task)  # type: ignore[arg-type]
+
+
+def test_fallback_says_where_each_input_came_from() -> None:
+    """Issue 13: a file the bot made is not "the attached audio"; inputs are named by their origin."""
+    new, made, sent = _art("new", "image"), _art("made", "audio", "text-to-speech"), _art("sent", "image")
+    plan = Plan((PlanTask(1, "image-to-text", (), {"image": "artifact:new"}),
+                 PlanTask(2, "text-to-speech", (1,), {"text": "<GENERATED>-1"}),
+                 PlanTask(3, "automatic-speech-recognition", (), {"audio": "artifact:made"}),
+                 PlanTask(4, "image-classification", (), {"image": "artifact:sent"}),
+                 PlanTask(5, "text-to-speech", (), {"text": "hello world"})))
+    runs = [TaskRun(1, "image-to-text", "ocr", RunStatus.OK, texts=["OPEN"]),
+            TaskRun(2, "text-to-speech", "tts", RunStatus.OK, artifacts=[AUDIO]),
+            TaskRun(3, "automatic-speech-recognition", "asr", RunStatus.OK, texts=["open"]),
+            TaskRun(4, "image-classification", "cls", RunStatus.OK, texts=["sign"]),
+            TaskRun(5, "text-to-speech", "tts", RunStatus.OK, artifacts=[AUDIO])]
+    lines = fallback_answer(runs, plan, [new, made, sent], ["artifact:new"]).splitlines()
+    assert lines[1] == "1. **image-to-text** with `ocr` on the image you attached: “OPEN”"
+    assert lines[2] == "2. **text-to-speech** with `tts` on the text from step 1: audio, sent with this reply"
+    assert lines[3].startswith("3. **automatic-speech-recognition** with `asr` on the audio I made earlier:")
+    assert lines[4].startswith("4. **image-classification** with `cls` on the image you sent earlier:")
+    assert lines[5].startswith("5. **text-to-speech** with `tts` on “hello world”:")
+    assert "attached audio" not in "\n".join(lines)

@@ -230,3 +230,24 @@ def test_both_files_are_left_to_the_planner(router: TaskRouter) -> None:
     res: list[tuple[str, Kind]] = [("artifact:a", "audio"), ("artifact:b", "audio")]
     assert eager.plan("transcribe both", res, attached=["artifact:a", "artifact:b"]) is None
     assert eager.plan("transcribe both", res[:1], attached=["artifact:a"]) is not None
+
+
+@pytest.mark.slow  # the real MiniLM: the fake embedder would decline these for other reasons
+def test_speech_of_the_attached_picture_is_left_to_the_planner_that_reads_it() -> None:
+    """Issue 13: "read this out to me" with a photo must not speak "this out" nor the previous answer;
+    the fast path declines, the embedded planner reads the photo first. Words of its own are spoken."""
+    router = TaskRouter.load()
+    img: list[tuple[str, Kind]] = [("artifact:img", "image")]
+    assert router.plan("read this sign aloud", img, attached=["artifact:img"]) is None
+    memo: list[tuple[str, Kind]] = [("artifact:memo", "audio")]
+    assert router.plan("read this out to me", memo, attached=["artifact:memo"], previous_text="Old answer.") is None
+    for text in ("read this out to me", "say it out loud"):
+        assert router.plan(text, img, attached=["artifact:img"], previous_text="Old answer.") is None, text
+        # the same words with no new picture: the previous answer is what "this"/"it" means
+        raw = router.plan(text, [], previous_text="Old answer.")
+        assert raw is not None and raw["tasks"][0]["args"] == {"text": "Old answer."}, text
+    raw = router.plan("say hello world out loud", img, attached=["artifact:img"])
+    assert raw is not None and raw["tasks"][0]["args"] == {"text": "hello world"}
+    # an explicit reference back, even beside a new picture, is the earlier text
+    raw = router.plan("turn that first note into speech please", img, attached=["artifact:img"], previous_text="Milk.")
+    assert raw is not None and raw["tasks"] == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "Milk."}}]

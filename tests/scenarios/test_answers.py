@@ -111,7 +111,7 @@ async def test_a_failed_step_is_replanned_once_with_the_results_so_far(make_app:
 
     def replan(req: dict[str, Any]) -> dict[str, Any]:
         last = req["messages"][-1]["content"]
-        assert "2. image-to-text (broken-ocr): failed" in last and "1. text-to-image (gen): [attached image]" in last
+        assert "2. image-to-text (broken-ocr): failed" in last and "1. text-to-image (gen): [image made by this step]" in last
         handle = FakeLLMServer.handles(req)[0]  # the picture made by step 1, now a file of the conversation
         return {"tasks": [t(1, "image-classification", image=handle)]}
 

@@ -84,7 +84,7 @@ async def test_injections_in_a_filename_and_an_ocr_result_add_no_step(
     assert f"<data>{name}</data>" in plan_prompt  # the filename reached the model, marked as data
     assert "Attached to this message:\n- artifact:" in plan_prompt
     answer_prompt = fake_llm.requests[-1]["messages"][-1]["content"]
-    assert f"<data>1. image-to-text (ocr): {INJECTION}</data>" in answer_prompt  # the OCR text too
+    assert f"<data>1. image-to-text (ocr) on the image you attached: {INJECTION}</data>" in answer_prompt  # the OCR text too
 
     # the next turn's prompt quotes the OCR text (earlier answer, history) and the filename again
     fake_llm.script(ObeyingModelScript([step(1, "text-to-speech", text="hello")]), ObeyingModelScript([]))
