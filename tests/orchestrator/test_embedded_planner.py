@@ -511,3 +511,11 @@ def test_read_this_out_with_a_voice_memo_transcribes_it(planner: EmbeddedPlanner
     assert tasks == [{"id": 1, "task": "automatic-speech-recognition", "deps": [], "args": {"audio": "artifact:memo"}}]
     tasks = _check(planner.plan("say 'hi there' out loud", res, attached=["artifact:memo"]), res)
     assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "hi there"}}]
+
+
+@pytest.mark.parametrize("text", ["illustrate this", "illustrate this poem", "please illustrate it"])
+def test_illustrate_a_text_file_is_a_picture_of_it(planner: EmbeddedPlanner, text: str) -> None:
+    """User trial: "illustrate this" with a .txt summarised the file (the wrong task, confidently)."""
+    res: list[tuple[str, Kind]] = [("artifact:poem", "text")]
+    tasks = _check(planner.plan(text, res, attached=["artifact:poem"]), res)
+    assert [(t["task"], t["args"]) for t in tasks] == [("text-to-image", {"text": "artifact:poem"})]
