@@ -116,7 +116,11 @@ class Orchestrator:
             note = "".join(f"\n[attached {a.kind} {a.handle} {a.filename}]" for a in uploaded)
             history = await self.store.history(conv_id, self.history_limit)
             await self.store.add_message(conv_id, "user", request.text + note, run_id)
-            resources = await self.store.artifacts(conv_id)
+            # The store lists artifacts newest first, which would put this message's last file before
+            # its first: "classify the first image" of two read the second. This message's files come
+            # first, in the order sent, then older ones newest first (as the planners expect).
+            sent = {a.handle: i for i, a in enumerate(uploaded)}
+            resources = sorted(await self.store.artifacts(conv_id), key=lambda a: sent.get(a.handle, len(sent)))
             if not request.attachments and capabilities.is_capability_question(
                     request.text, greetings=not self.responder.can_chat):
                 # Answered from the catalog: no planner load, no LLM, no invented features.

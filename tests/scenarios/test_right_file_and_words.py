@@ -63,3 +63,21 @@ async def test_a_video_is_transcribed_through_its_audio_track(make_app: Any, fak
     assert reply.ok, reply.text
     assert [r.task for r in reply.runs] == ["automatic-speech-recognition"]
     assert "audio=" in reply.runs[0].texts[0] and ".mp4" in reply.runs[0].texts[0]  # the model got the video file
+
+
+@pytest.mark.slow  # loads the planner's MiniLM (about 2 s)
+@pytest.mark.parametrize(("text", "want"), [("classify the first image", "a.png"), ("classify the second image", "b.png"),
+                                            ("classify the 2nd picture", "b.png")])
+async def test_an_ordinal_names_this_messages_files_in_the_order_sent(make_app: Any, fake_backend: FakeBackend,
+                                                                      text: str, want: str) -> None:
+    """The store lists artifacts newest first; the planners must still see this message's files in
+    the order sent, or "the first image" of two reads the second (found through `hgbot ask`)."""
+    app = await make_app(catalog=[card("cls", "image-classification")],
+                         llm_base_url="", llm_api_key="", local_llm="none", fast_path=True)
+    key = ConversationKey("test", "w", "two-images", "")
+    reply = await app.orchestrator.handle(Request(key, text, (Attachment("a.png", png_bytes()),
+                                                              Attachment("b.png", png_bytes("blue")))))
+    assert reply.ok and reply.plan is not None, reply.text
+    conv = await app.store.conversation(key)
+    chosen = next(a for a in await app.store.artifacts(conv) if a.filename == want)
+    assert reply.plan.tasks[0].wire_args() == {"image": chosen.handle}
