@@ -25,6 +25,14 @@ MESSAGES = 100
 USERS = [f"U0USER{i}" for i in range(5)]
 
 
+def _still_killing(killer: asyncio.Task[None], attempt: int) -> None:
+    """Fail instead of hanging: the retry loops below ask again until a message is taken, which never
+    happens once the kill loop has died with the bot down, or when the bot cannot start at all."""
+    if killer.done() and not killer.cancelled() and killer.exception() is not None:
+        raise AssertionError("the kill loop died") from killer.exception()
+    assert attempt < 60, "a message was not taken in 60 tries (about 2 minutes): is hgbot serve starting?"
+
+
 @pytest.mark.slow
 async def test_slack_survives_25_kills_with_nothing_lost_or_answered_twice(tmp_path: Path,
                                                                          fake_llm: FakeLLMServer) -> None:
@@ -49,6 +57,7 @@ async def test_slack_survives_25_kills_with_nothing_lost_or_answered_twice(tmp_p
             body = mention(slack, f"msg-{i} please", user=USERS[i % len(USERS)])
             attempt = 0
             while i not in acked:  # Slack redelivers an event until it is acknowledged
+                _still_killing(killer, attempt)
                 with contextlib.suppress(Exception):
                     envelope = await slack.push("events_api", body, retry_attempt=attempt)
                     await slack.wait_ack(envelope, within=2)
@@ -114,7 +123,10 @@ async def test_discord_survives_10_kills_with_nothing_lost_or_answered_twice(tmp
     rng = random.Random(4)
     try:
         for i in range(MESSAGES):
+            attempt = 0
             while i not in acked.values():  # not taken (the bot was down or died first): the person asks again
+                _still_killing(killer, attempt)
+                attempt += 1
                 # a send to a gateway closing under a kill raises: that message was not taken either
                 with contextlib.suppress(Exception):
                     mid = int((await discord.say(f"msg-{i} please", mention=True))["id"])
