@@ -97,6 +97,15 @@ def args(platform: str) -> argparse.Namespace:
     return argparse.Namespace(platform=platform, http=False, port=0, host="127.0.0.1", invite_url=False)
 
 
+async def _stop(task: asyncio.Task[object]) -> None:
+    """Cancel ``serve`` as Ctrl-C does and fail, not hang, when it does not shut down in time."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=60)
+    assert done, "hgbot serve did not shut down within 60 s of being cancelled"
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def test_serve_all_serves_what_is_configured_and_names_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     discord = FakeDiscord()
@@ -108,9 +117,7 @@ async def test_serve_all_serves_what_is_configured_and_names_it(
         await discord.wait_for(lambda: discord.requests("PUT", r"/commands$") or task.done())
         assert not task.done(), task.result()
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _stop(task)
         await discord.stop()
     err = capsys.readouterr().err
     assert "serving: discord" in err and "slack" not in err.lower()
@@ -130,9 +137,7 @@ async def test_an_unreachable_platform_is_named_and_retried_with_backoff(
             if seen.count("Cannot reach Discord") >= 3:
                 break
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _stop(task)
     attempts = [ln for ln in seen.splitlines() if "Cannot reach Discord" in ln]
     assert len(attempts) >= 3, seen
     assert f"127.0.0.1:{port}" in attempts[0] and "please report" not in seen
