@@ -56,7 +56,10 @@ def test_substitutes_follow_the_request_and_what_runs_here() -> None:
     pick = capabilities.substitute
     assert pick("visual-question-answering", "How many people are there?", everything.__contains__)[0] == "object-detection"
     assert pick("visual-question-answering", "what is written on the sign", everything.__contains__)[0] == "image-to-text"
-    assert pick("visual-question-answering", "is it sunny?", everything.__contains__)[0] == "image-classification"
+    # image-to-text (OCR or a captioner) before the classifier: "what's the soup today?" on a menu
+    assert pick("visual-question-answering", "is it sunny?", everything.__contains__)[0] == "image-to-text"
+    no_text = {"object-detection", "image-classification"}.__contains__
+    assert pick("visual-question-answering", "is it sunny?", no_text)[0] == "image-classification"
     only_ocr = {"image-to-text"}.__contains__
     assert pick("visual-question-answering", "how many people?", only_ocr)[0] == "image-to-text"
     assert pick("document-question-answering", "what is the total?", only_ocr)[0] == "image-to-text"

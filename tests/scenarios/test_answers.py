@@ -175,7 +175,7 @@ async def test_no_replan_without_the_llm_path_or_when_everything_worked(make_app
 @pytest.mark.parametrize(("question", "instead"), [
     ("how many people are in this photo?", "object-detection"),
     ("what does the sign say?", "image-to-text"),
-    ("is this a nice place?", "image-classification"),
+    ("is this a nice place?", "image-to-text"),
 ])
 async def test_an_unrunnable_image_question_is_answered_with_what_runs_here(
         make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend, question: str, instead: str) -> None:
