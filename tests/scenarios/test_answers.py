@@ -5,25 +5,16 @@ enable them, and the one bounded re-plan on the LLM path (scripted LLM on 127.0.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from orchestrator.backends import BackendRegistry
 from orchestrator.types import Attachment, EventType, ProgressEvent, Request, RunStatus
 from tests.fakes.backends import FakeBackend, png_bytes
 from tests.fakes.llm_server import FakeLLMServer
 from tests.scenarios.test_pipeline import card, key, t
 
 NO_LLM: dict[str, Any] = {"llm_base_url": "", "llm_api_key": "", "local_llm": ""}
-
-
-@pytest.fixture
-def fake_backend(backend_registry: BackendRegistry) -> AsyncIterator[FakeBackend]:
-    backend = FakeBackend()
-    backend_registry.register("fake", backend)
-    yield backend  # type: ignore[misc]
 
 
 # --- "what can you do?" ------------------------------------------------------------------------

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from orchestrator.backends import BackendRegistry
 from orchestrator.types import ConversationKey, Request, RunStatus
 from tests.fakes.backends import FakeBackend
 from tests.fakes.llm_server import FakeLLMServer
-
-
-@pytest.fixture
-def fake_backend(backend_registry: BackendRegistry) -> AsyncIterator[FakeBackend]:
-    backend = FakeBackend()
-    backend_registry.register("fake", backend)
-    yield backend  # type: ignore[misc]
 
 
 def _plan(text_arg: str, deps: list[int] | None = None, tid: Any = 2) -> str:

@@ -3,22 +3,13 @@ LLM scripted on a local HTTP server and a fake model backend at the model edge."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from orchestrator.backends import BackendRegistry
 from orchestrator.types import Attachment, ConversationKey, EventType, ProgressEvent, Request, RunStatus
 from tests.fakes.backends import FakeBackend, content_id, png_bytes
 from tests.fakes.llm_server import FakeLLMServer
-
-
-@pytest.fixture
-def fake_backend(backend_registry: BackendRegistry) -> AsyncIterator[FakeBackend]:
-    backend = FakeBackend()
-    backend_registry.register("fake", backend)
-    yield backend  # type: ignore[misc]
 
 
 def card(mid: str, task: str, **options: Any) -> dict[str, Any]:

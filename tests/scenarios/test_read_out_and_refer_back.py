@@ -4,21 +4,12 @@ that text, and the summary says truthfully where each input came from (fake mode
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from orchestrator.backends import BackendRegistry
 from orchestrator.types import Attachment, ConversationKey, Generated, Reply, Request
 from tests.fakes.backends import FakeBackend, png_bytes
-
-
-@pytest.fixture
-def fake_backend(backend_registry: BackendRegistry) -> Iterator[FakeBackend]:
-    backend = FakeBackend()
-    backend_registry.register("fake", backend)
-    yield backend
 
 
 def card(mid: str, task: str) -> dict[str, Any]:

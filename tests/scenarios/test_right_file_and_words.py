@@ -3,22 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from orchestrator.backends import BackendRegistry
 from orchestrator.types import Attachment, ConversationKey, Request
 from tests.fakes import hostile_media
 from tests.fakes.backends import FakeBackend, png_bytes, wav_bytes
-
-
-@pytest.fixture
-def fake_backend(backend_registry: BackendRegistry) -> Iterator[FakeBackend]:
-    backend = FakeBackend()
-    backend_registry.register("fake", backend)
-    yield backend
 
 
 def card(mid: str, task: str) -> dict[str, Any]:
