@@ -39,17 +39,22 @@ async def test_holders_of_one_key_take_turns_in_the_order_they_asked(store: Stor
     assert [(n, what) for n, what, _ in log] == [(f"t{i}", what) for i in range(4) for what in ("start", "end")]
 
 
-async def test_different_keys_do_not_wait_for_each_other(store: Store) -> None:
-    release = asyncio.Event()
-    held = asyncio.Event()
+async def _hold(store: Store, key: ConversationKey) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """A task holding ``key``'s lock until the returned event is set."""
+    release, held = asyncio.Event(), asyncio.Event()
 
-    async def hold_a() -> None:
-        async with store.conversation_lock(A):
+    async def hold() -> None:
+        async with store.conversation_lock(key):
             held.set()
             await release.wait()
 
-    holder = asyncio.create_task(hold_a())
+    holder = asyncio.create_task(hold())
     await asyncio.wait_for(held.wait(), WAIT_S)
+    return holder, release
+
+
+async def test_different_keys_do_not_wait_for_each_other(store: Store) -> None:
+    holder, release = await _hold(store, A)
     try:
         async with asyncio.timeout(WAIT_S):  # B goes ahead while A is still held
             async with store.conversation_lock(B):
@@ -68,16 +73,7 @@ async def test_a_holder_that_raises_releases_the_lock(store: Store) -> None:
 
 
 async def test_a_waiter_cancelled_while_waiting_leaves_nothing_locked(store: Store) -> None:
-    release = asyncio.Event()
-    held = asyncio.Event()
-
-    async def hold_a() -> None:
-        async with store.conversation_lock(A):
-            held.set()
-            await release.wait()
-
-    holder = asyncio.create_task(hold_a())
-    await asyncio.wait_for(held.wait(), WAIT_S)
+    holder, release = await _hold(store, A)
     waiter = asyncio.create_task(_turn(store, A, "cancelled", []))
     await asyncio.sleep(0.1)  # the waiter is waiting (in the database, for Postgres)
     waiter.cancel()
