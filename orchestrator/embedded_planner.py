@@ -31,6 +31,7 @@ from .content import (
     clean,
     each_file,
     labels,
+    named_kind,
     names_the_answer,
     noun_kind,
     order_resources,
@@ -170,6 +171,9 @@ def _for_every_file(steps: list[_Step], attached: Collection[str], resources: Se
     return steps + extra
 
 
+# Words about what was said: content that points at a recording ("an image of what I said").
+_SPOKEN = re.compile(r"\b(?:said|says|told|talked|spoke|mentioned|heard|recorded|saying)\b", re.IGNORECASE)
+
 _PARALLEL = re.compile(r"\balso\b|\bas well\b|\bin parallel\b|\bseparately\b|\badditionally\b|\bat the same time\b")
 
 
@@ -245,7 +249,8 @@ class EmbeddedPlanner:
             if audio_at_hand and not text_first and not image_first and payload(text) is None and \
                     (self._needs_transcript(m, steps, analysis) or
                      audio_attached and self._speaks_a_file(m, steps, ctx, ["audio", "video"])) and \
-                    not self._reads_earlier_text(m, ctx, audio_attached):
+                    not self._reads_earlier_text(m, ctx, audio_attached) and \
+                    not self._brings_its_own_text(m, ctx, audio_attached):
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
@@ -298,6 +303,15 @@ class EmbeddedPlanner:
         if audio_attached or ctx.previous_text is None or registry.TASKS[mention.task].inputs != ("text",):
             return False
         return self.lexicon.framing.content(mention.task, _own_span(mention, ctx)) == ""
+
+    def _brings_its_own_text(self, mention: Mention, ctx: _Context, audio_attached: bool) -> bool:
+        """A text step whose own words are its content ("draw me a dragon on gold coins", "how do you
+        say thank you in Japanese?") when no recording came with this message and the request names
+        none: an older recording in the conversation is not what it is about (issue 13 point 1)."""
+        if audio_attached or refers_back(ctx.text) or named_kind(ctx.text) in ("audio", "video"):
+            return False
+        found = self.lexicon.framing.content(mention.task, _own_span(mention, ctx))
+        return bool(found) and found is not None and _SPOKEN.search(found) is None
 
     def _speaks_the_file(self, mention: Mention, earlier: list[_Step], ctx: _Context) -> bool:
         """Speech whose words are this message's file ("read this out to me", "say what this sign
