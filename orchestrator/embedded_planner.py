@@ -266,6 +266,8 @@ class EmbeddedPlanner:
             if m.task == "text-to-speech" and not any(s.produces("text") for s in steps) and \
                     speaks_a_missing_file(_own_span(m, ctx), [k for _, k in ordered]):
                 continue  # "narrate this recording" with no recording at hand
+            if self._inside_a_prompt(m, steps, ctx):
+                continue  # "an image: sunset over mountains, oil painting style": the style is the prompt's
             step = _Step(len(steps) + 1, m.task, m)
             if self._wire(step, steps, ctx):
                 steps.append(step)
@@ -303,6 +305,18 @@ class EmbeddedPlanner:
         if audio_attached or ctx.previous_text is None or registry.TASKS[mention.task].inputs != ("text",):
             return False
         return self.lexicon.framing.content(mention.task, _own_span(mention, ctx)) == ""
+
+    @staticmethod
+    def _inside_a_prompt(mention: Mention, earlier: list[_Step], ctx: _Context) -> bool:
+        """The words that name ``mention`` lie inside the prompt an earlier generation step got
+        (its own words, not the whole request): they describe that picture, not a step of their own."""
+        words = ctx.analysis.masked[mention.start:mention.end].strip().lower()
+        for s in earlier:
+            prompt = s.args.get("text", "")
+            if registry.TASKS[s.task].output in ("image", "video") and not prompt.startswith(GENERATED_PREFIX) \
+                    and prompt != ctx.text and words and words in prompt.lower():
+                return True
+        return False
 
     def _brings_its_own_text(self, mention: Mention, ctx: _Context, audio_attached: bool) -> bool:
         """A text step whose own words are its content ("draw me a dragon on gold coins", "how do you

@@ -560,3 +560,12 @@ def test_round_28_wordings(planner: EmbeddedPlanner, text: str, kind: Kind | Non
     res: list[tuple[str, Kind]] = [("artifact:f", kind)] if kind else []
     attached = [] if older else [h for h, _ in res]
     assert [(t["task"], t["args"]) for t in _check(planner.plan(text, res, attached=attached), res)] == want
+
+
+def test_style_words_inside_a_prompt_start_no_step_of_their_own(planner: EmbeddedPlanner) -> None:
+    # "oil painting style" is part of the picture's prompt, not an edit of it (round 28: an extra image-to-image)
+    tasks = _check(planner.plan("can u generate an image: sunset over mountains, oil painting style", []))
+    assert [(t["task"], t["args"]) for t in tasks] == [("text-to-image", {"text": "sunset over mountains, oil painting style"})]
+    # an edit asked for after the picture is still a step of its own
+    tasks = _check(planner.plan("make a picture of a fox, then make it look like a cartoon", []))
+    assert [t["task"] for t in tasks] == ["text-to-image", "image-to-image"] and tasks[1]["deps"] == [1]
