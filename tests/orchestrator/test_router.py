@@ -271,3 +271,14 @@ def test_round_28_cues(lexicon: Lexicon, text: str, kinds: tuple[Kind, ...], wan
 def test_round_28_cues_stay_narrow(lexicon: Lexicon, text: str, not_task: str) -> None:
     tasks = lexicon.analyse(text, ("image",)).tasks
     assert tasks and not_task not in tasks
+
+
+@pytest.mark.parametrize("text", ["is it about headphones, shoes or a phone?", "is this text about sports, politics or tech?",
+                                  "what is this essay about, sports or politics?"])
+def test_a_topic_question_with_its_options_is_zero_shot(lexicon: Lexicon, text: str) -> None:
+    # it was question answering over the file ("I ordered the blue headphones last week.")
+    assert lexicon.analyse(text, ("text",)).tasks == ["zero-shot-classification"]
+
+
+def test_a_topic_question_without_options_is_not_zero_shot(lexicon: Lexicon) -> None:
+    assert "zero-shot-classification" not in lexicon.analyse("what is this essay about?", ("text",)).tasks
