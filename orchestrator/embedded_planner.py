@@ -308,8 +308,11 @@ class EmbeddedPlanner:
 
     @staticmethod
     def _inside_a_prompt(mention: Mention, earlier: list[_Step], ctx: _Context) -> bool:
-        """The words that name ``mention`` lie inside the prompt an earlier generation step got
-        (its own words, not the whole request): they describe that picture, not a step of their own."""
+        """The style words that name an edit (``mention``) lie inside the prompt an earlier generation
+        step got from the request's own words: they describe that picture, not a step of their own.
+        Only unquoted requests: with a quote, positions in the masked text differ from the request's."""
+        if mention.task != "image-to-image" or ctx.analysis.quotes:
+            return False
         words = ctx.analysis.masked[mention.start:mention.end].strip().lower()
         for s in earlier:
             prompt = s.args.get("text", "")
