@@ -448,6 +448,8 @@ def labels(text: str) -> str | None:
     keys = list(_LABEL_KEY.finditer(parts[0]))
     if keys and parts[0][keys[-1].end():].strip():
         parts[0] = parts[0][keys[-1].end():]
+    elif keys and len(parts) > 2 and parts[0].strip().lower().endswith(keys[-1].group(0).lower()):
+        parts = parts[1:]  # "what is this essay about, sports or politics?": the question ends before the list
     parts = [re.sub(r"^(?:an?|the)\s+", "", p.strip(" .'\"")) for p in parts]
     parts = [p for p in parts if p]
     return ", ".join(parts) if len(parts) >= 2 else None

@@ -31,6 +31,7 @@ from .content import (
     clean,
     each_file,
     labels,
+    named_kind,
     names_the_answer,
     noun_kind,
     order_resources,
@@ -170,6 +171,9 @@ def _for_every_file(steps: list[_Step], attached: Collection[str], resources: Se
     return steps + extra
 
 
+# Words about what was said: content that points at a recording ("an image of what I said").
+_SPOKEN = re.compile(r"\b(?:said|says|told|talked|spoke|mentioned|heard|recorded|saying)\b", re.IGNORECASE)
+
 _PARALLEL = re.compile(r"\balso\b|\bas well\b|\bin parallel\b|\bseparately\b|\badditionally\b|\bat the same time\b")
 
 
@@ -245,7 +249,8 @@ class EmbeddedPlanner:
             if audio_at_hand and not text_first and not image_first and payload(text) is None and \
                     (self._needs_transcript(m, steps, analysis) or
                      audio_attached and self._speaks_a_file(m, steps, ctx, ["audio", "video"])) and \
-                    not self._reads_earlier_text(m, ctx, audio_attached):
+                    not self._reads_earlier_text(m, ctx, audio_attached) and \
+                    not self._brings_its_own_text(m, ctx, audio_attached):
                 bridge = _Step(len(steps) + 1, "automatic-speech-recognition", m)
                 if self._wire(bridge, steps, ctx):
                     steps.append(bridge)
@@ -261,6 +266,8 @@ class EmbeddedPlanner:
             if m.task == "text-to-speech" and not any(s.produces("text") for s in steps) and \
                     speaks_a_missing_file(_own_span(m, ctx), [k for _, k in ordered]):
                 continue  # "narrate this recording" with no recording at hand
+            if self._inside_a_prompt(m, steps, ctx):
+                continue  # "an image: sunset over mountains, oil painting style": the style is the prompt's
             step = _Step(len(steps) + 1, m.task, m)
             if self._wire(step, steps, ctx):
                 steps.append(step)
@@ -298,6 +305,30 @@ class EmbeddedPlanner:
         if audio_attached or ctx.previous_text is None or registry.TASKS[mention.task].inputs != ("text",):
             return False
         return self.lexicon.framing.content(mention.task, _own_span(mention, ctx)) == ""
+
+    @staticmethod
+    def _inside_a_prompt(mention: Mention, earlier: list[_Step], ctx: _Context) -> bool:
+        """The style words that name an edit (``mention``) lie inside the prompt an earlier generation
+        step got from the request's own words: they describe that picture, not a step of their own.
+        Only unquoted requests: with a quote, positions in the masked text differ from the request's."""
+        if mention.task != "image-to-image" or ctx.analysis.quotes:
+            return False
+        words = ctx.analysis.masked[mention.start:mention.end].strip().lower()
+        for s in earlier:
+            prompt = s.args.get("text", "")
+            if registry.TASKS[s.task].output in ("image", "video") and not prompt.startswith(GENERATED_PREFIX) \
+                    and prompt != ctx.text and words and words in prompt.lower():
+                return True
+        return False
+
+    def _brings_its_own_text(self, mention: Mention, ctx: _Context, audio_attached: bool) -> bool:
+        """A text step whose own words are its content ("draw me a dragon on gold coins", "how do you
+        say thank you in Japanese?") when no recording came with this message and the request names
+        none: an older recording in the conversation is not what it is about (issue 13 point 1)."""
+        if audio_attached or refers_back(ctx.text) or named_kind(ctx.text) in ("audio", "video"):
+            return False
+        found = self.lexicon.framing.content(mention.task, _own_span(mention, ctx))
+        return bool(found) and found is not None and _SPOKEN.search(found) is None
 
     def _speaks_the_file(self, mention: Mention, earlier: list[_Step], ctx: _Context) -> bool:
         """Speech whose words are this message's file ("read this out to me", "say what this sign

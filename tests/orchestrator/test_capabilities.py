@@ -76,3 +76,16 @@ def test_a_narrow_model_is_swapped_only_for_requests_beyond_what_it_covers() -> 
     assert capabilities.narrow_substitute("faces", "how many people are there", runs_here) is None
     assert capabilities.narrow_substitute("faces", "what objects are there?", lambda task: False) is None
     assert capabilities.narrow_substitute("unknown-scope", "what objects are there?", runs_here) is None
+
+
+def test_round_28_substitutes() -> None:
+    everything = {"object-detection", "image-to-text", "image-classification"}.__contains__
+    pick = capabilities.substitute
+    # a chat spelling of people is a people count: the face detector, not ImageNet classes
+    assert pick("visual-question-answering", "how many ppl are in this photo?", everything)[0] == "object-detection"
+    assert capabilities.narrow_substitute("faces", "how many ppl are there", everything) is None
+    # "what did you say …" is no question about text in the picture: the generic note, which claims no OCR
+    said = pick("visual-question-answering", "what did you say the animal was?", everything)
+    sign = pick("visual-question-answering", "what does the sign say?", everything)
+    assert said is not None and sign is not None and said[0] == sign[0] == "image-to-text" and said[1] != sign[1]
+    assert "OCR" not in sign[1]  # image-to-text may answer with classes when the picture has no text

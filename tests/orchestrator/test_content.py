@@ -234,3 +234,8 @@ def test_earlier_text_follows_the_ordinal_and_the_plural() -> None:
                                   "read them both out loud", "read both of them out", "say what you transcribed out loud"])
 def test_a_reference_back_is_no_content_of_its_own(text: str) -> None:
     assert Lexicon.packaged().framing.content("text-to-speech", text) == ""
+
+
+def test_labels_after_a_question_that_ends_before_the_list() -> None:
+    assert labels("what is this essay about, sports or politics?") == "sports, politics"
+    assert labels("is it about headphones, shoes or a phone?") == "headphones, shoes, phone"

@@ -519,3 +519,53 @@ def test_illustrate_a_text_file_is_a_picture_of_it(planner: EmbeddedPlanner, tex
     res: list[tuple[str, Kind]] = [("artifact:poem", "text")]
     tasks = _check(planner.plan(text, res, attached=["artifact:poem"]), res)
     assert [(t["task"], t["args"]) for t in tasks] == [("text-to-image", {"text": "artifact:poem"})]
+
+
+@pytest.mark.parametrize(("text", "task", "args"), [
+    ("draw me a dragon sleeping on gold coins", "text-to-image", {"text": "a dragon sleeping on gold coins"}),
+    ("How do you say thank you in Japanese?", "translation", {"text": "thank you", "context": "Japanese"}),
+])
+def test_a_step_with_its_own_words_leaves_an_older_recording_alone(planner: EmbeddedPlanner, text: str,
+                                                                   task: str, args: dict[str, str]) -> None:
+    # the bot's earlier speech lies in the conversation; the request brings its own content (round 28)
+    old: list[tuple[str, Kind]] = [("artifact:old", "audio")]
+    assert [(t["task"], t["args"]) for t in _check(planner.plan(text, old), old)] == [(task, args)]
+    # sent with this message, a recording is still what a text step reads
+    tasks = _check(planner.plan("summarize this", old, attached=["artifact:old"]), old)
+    assert [t["task"] for t in tasks] == ["automatic-speech-recognition", "summarization"]
+
+
+@pytest.mark.parametrize("text", ["summarize the recording", "generate an image of what I said"])
+def test_a_step_that_names_the_recording_still_transcribes_an_older_one(planner: EmbeddedPlanner, text: str) -> None:
+    old: list[tuple[str, Kind]] = [("artifact:old", "audio")]
+    tasks = _check(planner.plan(text, old), old)
+    assert tasks[0]["task"] == "automatic-speech-recognition" and tasks[0]["args"] == {"audio": "artifact:old"}
+    assert tasks[1]["deps"] == [1]
+
+
+
+@pytest.mark.parametrize(("text", "kind", "older", "want"), [
+    # "say:" with a colon is the verb too (it was open chat); the words after it are spoken
+    ("please say: the meeting is moved to friday", None, False,
+     [("text-to-speech", {"text": "the meeting is moved to friday"})]),
+    # "with voice": read the picture's text, then speak it (it only read the text)
+    ("please to read me this image with voice", "image", False,
+     [("image-to-text", {"image": "artifact:f"}), ("text-to-speech", {"text": "<GENERATED>-1"})]),
+    # the edit verb reads the earlier picture the request points at
+    ("blur the picture you just made", "image", True,
+     [("image-to-image", {"image": "artifact:f", "text": "blur the picture you just made"})]),
+])
+def test_round_28_wordings(planner: EmbeddedPlanner, text: str, kind: Kind | None, older: bool,
+                           want: list[tuple[str, dict[str, str]]]) -> None:
+    res: list[tuple[str, Kind]] = [("artifact:f", kind)] if kind else []
+    attached = [] if older else [h for h, _ in res]
+    assert [(t["task"], t["args"]) for t in _check(planner.plan(text, res, attached=attached), res)] == want
+
+
+def test_style_words_inside_a_prompt_start_no_step_of_their_own(planner: EmbeddedPlanner) -> None:
+    # "oil painting style" is part of the picture's prompt, not an edit of it (round 28: an extra image-to-image)
+    tasks = _check(planner.plan("can u generate an image: sunset over mountains, oil painting style", []))
+    assert [(t["task"], t["args"]) for t in tasks] == [("text-to-image", {"text": "sunset over mountains, oil painting style"})]
+    # an edit asked for after the picture is still a step of its own
+    tasks = _check(planner.plan("make a picture of a fox, then make it look like a cartoon", []))
+    assert [t["task"] for t in tasks] == ["text-to-image", "image-to-image"] and tasks[1]["deps"] == [1]

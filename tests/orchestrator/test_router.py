@@ -251,3 +251,34 @@ def test_speech_of_the_attached_picture_is_left_to_the_planner_that_reads_it() -
     # an explicit reference back, even beside a new picture, is the earlier text
     raw = router.plan("turn that first note into speech please", img, attached=["artifact:img"], previous_text="Milk.")
     assert raw is not None and raw["tasks"] == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "Milk."}}]
+
+
+@pytest.mark.parametrize(("text", "kinds", "want"), [
+    ("please say: the meeting is moved to friday", (), ["text-to-speech"]),
+    ("read this recipe to me", ("text",), ["text-to-speech"]),  # MiniLM's best match was translation
+    ("please to read me this image with voice", ("image",), ["text-to-speech"]),
+    ("blur the picture you just made", ("image",), ["image-to-image"]),  # it was scribble-control
+    ("flip it upside down", ("image",), ["image-to-image"]),
+])
+def test_round_28_cues(lexicon: Lexicon, text: str, kinds: tuple[Kind, ...], want: list[str]) -> None:
+    assert lexicon.analyse(text, kinds).tasks == want
+
+
+@pytest.mark.parametrize(("text", "not_task"), [
+    ("any text in this picture? read it to me", "text-to-speech"),  # "read it to me" alone is "tell me"
+    ("the photo is blurry, what does it say?", "image-to-image"),  # "blurry" is no edit
+])
+def test_round_28_cues_stay_narrow(lexicon: Lexicon, text: str, not_task: str) -> None:
+    tasks = lexicon.analyse(text, ("image",)).tasks
+    assert tasks and not_task not in tasks
+
+
+@pytest.mark.parametrize("text", ["is it about headphones, shoes or a phone?", "is this text about sports, politics or tech?",
+                                  "what is this essay about, sports or politics?"])
+def test_a_topic_question_with_its_options_is_zero_shot(lexicon: Lexicon, text: str) -> None:
+    # it was question answering over the file ("I ordered the blue headphones last week.")
+    assert lexicon.analyse(text, ("text",)).tasks == ["zero-shot-classification"]
+
+
+def test_a_topic_question_without_options_is_not_zero_shot(lexicon: Lexicon) -> None:
+    assert "zero-shot-classification" not in lexicon.analyse("what is this essay about?", ("text",)).tasks
