@@ -30,11 +30,11 @@ from orchestrator.evaluation import (  # noqa: E402
     format_report,
     load_records,
     plan_to_prediction,
-    record_inputs,
+    planning_context,
     score,
     split_half,
 )
-from orchestrator.planner import Planner, PlanningContext  # noqa: E402
+from orchestrator.planner import Planner  # noqa: E402
 from orchestrator.router import TaskRouter  # noqa: E402
 
 SUITE = Path(__file__).resolve().parent / "chat_suite.jsonl"
@@ -47,9 +47,7 @@ def product_planner(router: TaskRouter) -> Planner:
 
 async def evaluate(planner: Planner, records: list[TBRecord], show_misses: bool, overall_only: bool = False) -> None:
     async def plan_fn(rec: TBRecord) -> object:
-        resources, attached, previous = record_inputs(rec)
-        return await planner.plan(PlanningContext(rec.request, (), resources, attached=attached, any_task=True,
-                                                  previous_text=previous))
+        return await planner.plan(planning_context(rec))
 
     predictions, seconds = await collect(records, plan_fn)
     scores = score(records, predictions, seconds)

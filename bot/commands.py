@@ -334,12 +334,11 @@ async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         format_chat_report,
         format_report,
         load_records,
+        planning_context,
         prediction_line,
-        record_inputs,
         score,
         split_half,
     )
-    from orchestrator.planner import PlanningContext
 
     from .app import build_app
 
@@ -362,15 +361,8 @@ async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     err = Console(stderr=True)
 
     async def plan_fn(rec: TBRecord) -> Any:
-        # Planning quality over the whole task registry, whatever this machine's catalog runs.
-        if rec.chat_style:
-            resources, attached, previous = record_inputs(rec)
-            ctx = PlanningContext(rec.request, (), resources, attached=attached, any_task=True,
-                                  previous_text=previous)
-        else:
-            ctx = PlanningContext(rec.request, (), (), allow_literal_files=True, any_task=True)
         try:
-            return await planner.plan(ctx)
+            return await planner.plan(planning_context(rec))
         except HgbotError:
             return None
 

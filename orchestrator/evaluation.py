@@ -42,6 +42,7 @@ from typing import Any
 
 from . import tasks as registry
 from .errors import HgbotError
+from .planner import PlanningContext
 from .types import GENERATED_PREFIX, HANDLE_PREFIX, Artifact, Kind, Plan
 
 Link = tuple[str, str]
@@ -297,6 +298,15 @@ def record_inputs(rec: TBRecord) -> tuple[list[Artifact], list[str], str | None]
                        filename=name, task="earlier step" if name.startswith(PREVIOUS) else None)
         (older if name.startswith(PREVIOUS) else fresh).append(art)
     return fresh + older, [a.handle for a in fresh], previous_text
+
+
+def planning_context(rec: TBRecord) -> PlanningContext:
+    """What a planner is given for ``rec``, scored over the whole task registry whatever this machine
+    runs: a chat record's files and previous answer, or a TaskBench record's literal file names."""
+    if rec.chat_style:
+        resources, attached, previous = record_inputs(rec)
+        return PlanningContext(rec.request, (), resources, attached=attached, any_task=True, previous_text=previous)
+    return PlanningContext(rec.request, (), (), allow_literal_files=True, any_task=True)
 
 
 def _kind(kind: str) -> Kind:

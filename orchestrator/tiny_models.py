@@ -131,42 +131,38 @@ def build_text_generation(d: Path) -> Path:
     return d
 
 
+def _save_bert(d: Path, model_class: Any, **config: Any) -> Path:
+    """A tiny random ``model_class`` (a BERT head) with the shared word-level tokenizer, saved to ``d``."""
+    tok = _bert_tokenizer()
+    model_class(_bert_config(len(tok), **config)).save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
 def build_text_classification(d: Path) -> Path:
     from transformers import BertForSequenceClassification
 
-    tok = _bert_tokenizer()
-    BertForSequenceClassification(_bert_config(len(tok), **_labels(TEXT_LABELS))).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+    return _save_bert(d, BertForSequenceClassification, **_labels(TEXT_LABELS))
 
 
 def build_zero_shot_classification(d: Path) -> Path:
     """An NLI head: the zero-shot pipeline needs a label named 'entailment'."""
     from transformers import BertForSequenceClassification
 
-    tok = _bert_tokenizer()
-    BertForSequenceClassification(_bert_config(len(tok), **_labels(NLI_LABELS))).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+    return _save_bert(d, BertForSequenceClassification, **_labels(NLI_LABELS))
 
 
 def build_token_classification(d: Path) -> Path:
     from transformers import BertForTokenClassification
 
-    tok = _bert_tokenizer()
-    BertForTokenClassification(_bert_config(len(tok), **_labels(NER_LABELS))).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+    return _save_bert(d, BertForTokenClassification, **_labels(NER_LABELS))
 
 
 def build_feature_extraction(d: Path) -> Path:
     """A bare BertModel: sentence-similarity mean-pools its hidden states."""
     from transformers import BertModel
 
-    tok = _bert_tokenizer()
-    BertModel(_bert_config(len(tok))).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+    return _save_bert(d, BertModel)
 
 
 # --- vision -----------------------------------------------------------------------------------
