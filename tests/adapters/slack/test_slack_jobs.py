@@ -151,14 +151,25 @@ async def test_a_retry_reply_reruns_an_interrupted_job(
     assert any("tell me a joke" in json.dumps(r["messages"]) for r in fake_llm.requests)  # the original request
 
 
+async def start_slow_job(fake_slack: FakeSlack, fake_llm: Any, fake_backend: FakeBackend,
+                         dm: bool = False) -> dict[str, Any]:
+    """Alice's "draw a slow cat then caption it" (a mention, or a DM), acked, its first step running."""
+    fake_llm.script(*[llm] * 10)
+    if dm:
+        event = fake_slack.user_message("D0ALICE", USER, "draw a slow cat then caption it", channel_type="im")
+        body = fake_slack.event_body(event)
+    else:
+        body = mention(fake_slack, "draw a slow cat then caption it")
+    await fake_slack.wait_ack(await fake_slack.push("events_api", body))
+    await fake_slack.wait_for(lambda: fake_backend.loads, what="step 1 running")
+    return dict(body["event"])
+
+
 async def test_a_stop_reply_in_an_assistant_thread_cancels_the_request_running_there(
         slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any, fake_backend: FakeBackend) -> None:
     # a "stop" reply works in any thread, agent session or not
     served = await slack_bot(catalog=SLOW)
-    fake_llm.script(*[llm] * 10)
-    dm = fake_slack.user_message("D0ALICE", USER, "draw a slow cat then caption it", channel_type="im")
-    await fake_slack.wait_ack(await fake_slack.push("events_api", fake_slack.event_body(dm)))
-    await fake_slack.wait_for(lambda: fake_backend.loads, what="step 1 running")
+    dm = await start_slow_job(fake_slack, fake_llm, fake_backend, dm=True)
     stop = fake_slack.user_message("D0ALICE", USER, "stop", thread_ts=dm["ts"], channel_type="im")
     await fake_slack.wait_ack(await fake_slack.push("events_api", fake_slack.event_body(stop)))
     await fake_slack.wait_for(lambda: any("Cancelled after" in t for t in fake_slack.bot_texts("D0ALICE", dm["ts"])),
@@ -171,11 +182,7 @@ async def test_a_stop_reply_in_an_assistant_thread_cancels_the_request_running_t
 async def test_a_stop_reply_from_someone_else_is_refused(
         slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any, fake_backend: FakeBackend) -> None:
     served = await slack_bot(catalog=SLOW)
-    fake_llm.script(*[llm] * 10)
-    body = mention(fake_slack, "draw a slow cat then caption it")
-    thread = body["event"]["ts"]
-    await fake_slack.wait_ack(await fake_slack.push("events_api", body))
-    await fake_slack.wait_for(lambda: fake_backend.loads, what="step 1 running")
+    thread = (await start_slow_job(fake_slack, fake_llm, fake_backend))["ts"]
     stop = fake_slack.user_message(CHANNEL, BOB, "stop", thread_ts=thread)
     await fake_slack.wait_ack(await fake_slack.push("events_api", fake_slack.event_body(stop)))
     await fake_slack.wait_for(lambda: fake_slack.calls_to("chat.postEphemeral"), what="the refusal")
@@ -214,10 +221,7 @@ def session_statuses(fake: FakeSlack, channel: str, thread: str) -> list[str]:
 async def test_slacks_stop_button_cancels_the_job_once_and_ends_the_processing_session(
         slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any, fake_backend: FakeBackend) -> None:
     served = await slack_bot(catalog=SLOW)
-    fake_llm.script(*[llm] * 10)
-    dm = fake_slack.user_message("D0ALICE", USER, "draw a slow cat then caption it", channel_type="im")
-    await fake_slack.wait_ack(await fake_slack.push("events_api", fake_slack.event_body(dm)))
-    await fake_slack.wait_for(lambda: fake_backend.loads, what="step 1 running")
+    dm = await start_slow_job(fake_slack, fake_llm, fake_backend, dm=True)
     assert session_statuses(fake_slack, "D0ALICE", dm["ts"]) == ["processing"]
 
     stop = agent_stop(fake_slack, "D0ALICE", dm["ts"], USER)
@@ -237,11 +241,7 @@ async def test_slacks_stop_button_cancels_the_job_once_and_ends_the_processing_s
 async def test_slacks_stop_button_pressed_by_someone_else_is_refused_and_the_job_answers(
         slack_bot: Serve, fake_slack: FakeSlack, fake_llm: Any, fake_backend: FakeBackend) -> None:
     served = await slack_bot(catalog=SLOW)
-    fake_llm.script(*[llm] * 10)
-    body = mention(fake_slack, "draw a slow cat then caption it")
-    thread = body["event"]["ts"]
-    await fake_slack.wait_ack(await fake_slack.push("events_api", body))
-    await fake_slack.wait_for(lambda: fake_backend.loads, what="step 1 running")
+    thread = (await start_slow_job(fake_slack, fake_llm, fake_backend))["ts"]
     await fake_slack.wait_ack(await fake_slack.push("events_api", agent_stop(fake_slack, CHANNEL, thread, BOB)))
     await fake_slack.wait_for(lambda: fake_slack.calls_to("chat.postEphemeral"), what="the refusal")
     refusal = fake_slack.calls_to("chat.postEphemeral")[-1].args
