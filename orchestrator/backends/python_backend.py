@@ -33,7 +33,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("invert", re.compile(r"\b(invert|negative)\b")),
     ("flip", re.compile(r"\b(flip|mirror)\w*(?P<rest>[^.,;]*)")),
     ("upside_down", re.compile(r"\bupside[\s-]down\b")),
-    ("rotate", re.compile(r"\b(rotate|turn)\w*(?P<rest>[^.,;]*)")),
+    ("rotate", re.compile(r"\brotat\w*(?P<rest>[^.,;]*)")),
+    # "turn" rotates only with a direction or an angle: "turn my photo into a pencil drawing" is no
+    # rotation (it was rotated 90 degrees), "turn it 90 degrees left" is
+    ("rotate", re.compile(r"\bturn\w*(?P<rest>[^.,;]*?\b(?:\d{1,3}\s*(?:°|deg\w*)|left|right|clockwise"
+                          r"|counter-?clockwise|anti-?clockwise|sideways)(?![\w-])[^.,;]*)")),
     ("blur", re.compile(r"\b(blur\w*|soften|smooth)\b")),
     ("sharpen", re.compile(r"\bsharpen\w*\b")),
 ]

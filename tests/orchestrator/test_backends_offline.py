@@ -326,6 +326,11 @@ def test_parse_edits_understands_directions() -> None:
     assert [n for n, _ in parse_edits("flip it upside down and invert the colours")] == ["flip", "invert"]
     assert [n for n, _ in parse_edits("please blur the background")] == ["blur"]
     assert parse_edits("make the cat wear a hat") == []
+    # "turn" is a rotation only with a direction or an angle
+    assert parse_edits("turn my photo into a pencil drawing") == []
+    assert [n for n, _ in parse_edits("turn it 90 degrees to the left")] == ["rotate"]
+    assert [n for n, _ in parse_edits("turn the picture clockwise")] == ["rotate"]
+    assert [n for n, _ in parse_edits("rotate it")] == ["rotate"]
 
 
 def test_unknown_edit_is_an_input_error(astronaut: Path) -> None:
