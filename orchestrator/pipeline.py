@@ -230,6 +230,10 @@ class Orchestrator:
         if gone and not recovered:
             line = "\n".join(self._unrunnable_line(t) for t in dict.fromkeys(gone))
             return text + "\n\n" + line, runs, plan, line
+        if runs and not any(r.status is RunStatus.OK for r in runs):
+            # Every step failed or was skipped: the answer explains why, but nothing was answered,
+            # and an exit code or a --json reader must not take it for success.
+            return text, runs, plan, next((r.error for r in runs if r.error), None) or "No step of the plan succeeded."
         return text, runs, plan, None
 
     async def _execute(self, plan: Plan, conv_id: int, run_id: int, emit: Callable[[ProgressEvent], Awaitable[None]],

@@ -78,6 +78,16 @@ async def test_failed_task_skips_only_its_dependents(make_app: Any, fake_llm: Fa
     assert runs[0].status == "partial"
 
 
+async def test_a_request_whose_every_step_failed_is_not_answered(make_app: Any, fake_llm: FakeLLMServer,
+                                                                 fake_backend: FakeBackend) -> None:
+    """The answer explains the failure, but the reply is an error: `hgbot ask` exits 1, --json says so."""
+    app = await make_app(catalog=[card("bad-img", "text-to-image", fail=True)])
+    fake_llm.script({"tasks": [t(1, "text-to-image", text="x")]}, {"tasks": []}, "It could not be drawn.")
+    reply = await app.orchestrator.handle(Request(key(), "draw x"))
+    assert [r.status for r in reply.runs] == [RunStatus.FAILED]
+    assert not reply.ok and "bad-img exploded" in (reply.error or "")
+
+
 async def test_second_request_uses_first_artifact_and_other_channels_cannot(
         make_app: Any, fake_llm: FakeLLMServer, fake_backend: FakeBackend) -> None:
     app = await make_app(catalog=[card("gen", "text-to-image"), card("cap", "image-to-text")])
