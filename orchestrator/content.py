@@ -177,7 +177,10 @@ def noun_kind(word: str) -> str | None:
     return m.lastgroup if m else None
 
 
-_POINTED = re.compile(r"\b(?:this|that|these|those|my|your|the)\s+(?:[\w-]+\s+)?" + _KIND_NOUN.pattern[2:], re.IGNORECASE)
+# one word may stand between the determiner and the noun ("that old photo"), never a preposition: "turn
+# that into speech" points at no recording
+_POINTED = re.compile(r"\b(?:this|that|these|those|my|your|the)\s+(?:(?!(?:into|to|as|in|on|for|of|with|from)\b)[\w-]+\s+)?"
+                      + _KIND_NOUN.pattern[2:], re.IGNORECASE)
 
 
 def pointed_kind(text: str) -> str | None:

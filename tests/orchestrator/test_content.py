@@ -12,6 +12,7 @@ from orchestrator.content import (
     labels,
     order_resources,
     pick_file,
+    pointed_kind,
     points_back,
     question_and_passage,
     refers_back,
@@ -239,3 +240,8 @@ def test_a_reference_back_is_no_content_of_its_own(text: str) -> None:
 def test_labels_after_a_question_that_ends_before_the_list() -> None:
     assert labels("what is this essay about, sports or politics?") == "sports, politics"
     assert labels("is it about headphones, shoes or a phone?") == "headphones, shoes, phone"
+
+
+def test_a_preposition_between_determiner_and_noun_points_at_no_file() -> None:
+    assert pointed_kind("turn that into speech") is None
+    assert pointed_kind("that old photo") == "image" and pointed_kind("type up my recording") == "audio"

@@ -569,3 +569,16 @@ def test_style_words_inside_a_prompt_start_no_step_of_their_own(planner: Embedde
     # an edit asked for after the picture is still a step of its own
     tasks = _check(planner.plan("make a picture of a fox, then make it look like a cartoon", []))
     assert [t["task"] for t in tasks] == ["text-to-image", "image-to-image"] and tasks[1]["deps"] == [1]
+
+
+@pytest.mark.parametrize("text", ["now turn that into speech", "and now make that into speech"])
+def test_that_into_speech_speaks_the_earlier_text(planner: EmbeddedPlanner, text: str) -> None:
+    """User trial: "that into speech" read as pointing at a recording ("that … speech"), so nothing was
+    planned and the request was refused as open chat; "that" is the previous turn's text."""
+    tasks = _check(planner.plan(text, [], previous_text="Fox."))
+    assert tasks == [{"id": 1, "task": "text-to-speech", "deps": [], "args": {"text": "Fox."}}]
+
+
+def test_a_sentiment_question_with_a_colon_reads_the_passage(planner: EmbeddedPlanner) -> None:
+    tasks = _check(planner.plan("is this review positive: the battery died after two days", []))
+    assert [(t["task"], t["args"]) for t in tasks] == [("text-classification", {"text": "the battery died after two days"})]
